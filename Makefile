@@ -1,0 +1,33 @@
+# The two commands of the course: `make test` and `make course`.
+# Each works on a fresh machine with only python3 and make: it creates .venv,
+# installs the project with its [dev] extra (skipped when pyproject.toml is unchanged),
+# then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test course venv clean bench lint
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+course: $(STAMP)
+	$(BIN)/python scripts/course.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check emref tests bench scripts
+
+clean:
+	rm -rf _build autograded submitted feedback gradebook.db .pytest_cache

@@ -1,0 +1,13 @@
+"""emref: the reference library of the emcourse EM course.
+
+k-means (:mod:`emref.kmeans`), Gaussian mixtures (:mod:`emref.gmm`) and hidden Markov models
+(:mod:`emref.hmm`) fitted by EM through one shared loop (:mod:`emref.em`), with the data sets
+of the course (:mod:`emref.datasets`). Run-time dependencies: numpy and scipy (matplotlib for
+:mod:`emref.viz` only).
+"""
+
+from . import datasets, em, gmm, kmeans
+from .em import LikelihoodDecreaseWarning
+
+__all__ = ["datasets", "em", "gmm", "kmeans", "LikelihoodDecreaseWarning"]
+__version__ = "0.1.0"

@@ -1,0 +1,264 @@
+r"""k-means by Lloyd's algorithm, shown as the two steps it is (Bishop, PRML §9.1).
+
+The objective (the *inertia*, Bishop's distortion measure J):
+
+.. math::
+
+    J = \sum_n \sum_k r_{nk} \lVert x_n - \mu_k \rVert^2 .
+
+- Assignment step (:func:`assign`): r_nk = 1 for the nearest centre μ_k; lowers J for fixed μ.
+- Update step (:func:`update`): μ_k = mean of the points assigned to k; lowers J for fixed r.
+
+Neither step can raise J, so the inertia never increases. :func:`soft_assign` replaces the
+hard r_nk by responsibilities with stiffness β (MacKay, ITILA ch. 20): the bridge to EM.
+
+From the same initial centres, :func:`fit` reproduces scikit-learn's ``KMeans(algorithm=
+"lloyd")`` centre for centre: same empty-cluster rule (an empty cluster takes the point
+farthest from its centre), same stopping rule (labels unchanged, or total squared centre
+shift at most ``tol`` times the mean per-feature variance of X).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import (as_float_array, check_data, check_int, check_n_clusters,
+                          check_real, check_seed, describe_shape)
+
+__all__ = ["KMeansResult", "fit", "assign", "update", "init_plusplus", "soft_assign",
+           "inertia"]
+
+
+@dataclass(frozen=True, eq=False)
+class KMeansResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    centers : ndarray (k, D), the centres μ_k.
+    labels : ndarray (N,), the nearest centre of each point (belongs to ``centers``).
+    inertia : float, J = Σ_n ||x_n - μ_{label n}||² for these centres and labels.
+    n_iter : int, number of Lloyd iterations (assignment + update) of the returned run.
+    converged : bool, True if the run stopped before ``max_iter``.
+    history : ndarray (n_iter,), the inertia of the centres after each iteration.
+    """
+
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+    converged: bool
+    history: np.ndarray
+
+
+def _check_centers(centers, D: int, name: str = "centers") -> np.ndarray:
+    centers = as_float_array(centers, name, ndim=2)
+    if centers.shape[1] != D or centers.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (k, {D}) to match X; found "
+                         f"{describe_shape(centers)}")
+    return centers
+
+
+def _nearest(X: np.ndarray, x_sq: np.ndarray, centers: np.ndarray):
+    """Index of the nearest centre and the squared distance to it, for every point.
+
+    ||x - μ||² = ||x||² - 2 xᵀμ + ||μ||²: one matrix product for all pairs. Ties go to the
+    lowest index, as in scikit-learn.
+    """
+    d = X @ (-2.0 * centers.T)
+    d += (centers * centers).sum(axis=1)
+    labels = d.argmin(axis=1)
+    closest = np.take_along_axis(d, labels[:, None], axis=1)[:, 0]
+    closest += x_sq
+    np.maximum(closest, 0.0, out=closest)
+    return labels, closest
+
+
+def assign(X, centers) -> np.ndarray:
+    """Assignment step: the index of the nearest centre for each point, shape (N,)."""
+    X = check_data(X)
+    centers = _check_centers(centers, X.shape[1])
+    return _nearest(X, (X * X).sum(axis=1), centers)[0]
+
+
+def _cluster_sums(X: np.ndarray, labels: np.ndarray, k: int):
+    counts = np.bincount(labels, minlength=k).astype(float)
+    sums = np.empty((k, X.shape[1]))
+    for d in range(X.shape[1]):
+        sums[:, d] = np.bincount(labels, weights=X[:, d], minlength=k)
+    return sums, counts
+
+
+def _update(X: np.ndarray, labels: np.ndarray, k: int, old_centers: np.ndarray) -> np.ndarray:
+    sums, counts = _cluster_sums(X, labels, k)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        # An empty cluster restarts at the point farthest from its own centre; that point's
+        # weight moves with it (scikit-learn's rule, so results stay comparable).
+        dist = ((X - old_centers[labels]) ** 2).sum(axis=1)
+        far = np.argpartition(dist, -empty.size)[:-empty.size - 1:-1]
+        for new_id, idx in zip(empty, far):
+            old_id = labels[idx]
+            sums[old_id] -= X[idx]
+            sums[new_id] = X[idx]
+            counts[new_id] = 1.0
+            counts[old_id] -= 1.0
+    centers = np.array(old_centers, dtype=float)
+    nonempty = counts > 0
+    centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+    return centers
+
+
+def update(X, labels, k) -> np.ndarray:
+    """Update step: each centre becomes the mean of its points, shape (k, D).
+
+    A cluster with no points has no mean. It takes the point of X farthest from the data
+    mean, so the result is always finite: this is the rule :func:`fit` uses (an empty cluster
+    takes the point farthest from its own centre, as in scikit-learn) with every previous
+    centre at the data mean.
+    """
+    X = check_data(X)
+    k = check_int(k, "k", low=1)
+    labels = np.asarray(labels)
+    if labels.shape != (X.shape[0],):
+        raise ValueError(f"labels must have shape ({X.shape[0]},), one per point of X; found "
+                         f"{describe_shape(labels)}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integers; found dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must lie in 0..{k - 1}; found values from {labels.min()} "
+                         f"to {labels.max()}")
+    return _update(X, labels, k, old_centers=np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
+
+
+def inertia(X, centers, labels=None) -> float:
+    """J = Σ_n ||x_n - μ_{label n}||²; with labels=None, each point's nearest centre."""
+    X = check_data(X)
+    centers = _check_centers(centers, X.shape[1])
+    if labels is None:
+        labels = assign(X, centers)
+    return float(((X - centers[labels]) ** 2).sum())
+
+
+def init_plusplus(X, k, seed=None) -> np.ndarray:
+    """k-means++ seeding (Arthur and Vassilvitskii, 2007), shape (k, D).
+
+    The first centre is a uniformly random point; each next one is a point drawn with
+    probability proportional to its squared distance to the nearest centre chosen so far.
+    If every point already sits on a centre (duplicates), the draw is uniform.
+    """
+    X = check_data(X)
+    k = check_n_clusters(k, X.shape[0])
+    rng = check_seed(seed)
+    N = X.shape[0]
+    centers = np.empty((k, X.shape[1]))
+    centers[0] = X[rng.integers(N)]
+    closest = ((X - centers[0]) ** 2).sum(axis=1)
+    for j in range(1, k):
+        total = closest.sum()
+        p = closest / total if total > 0 else np.full(N, 1.0 / N)
+        idx = rng.choice(N, p=p)
+        centers[j] = X[idx]
+        np.minimum(closest, ((X - centers[j]) ** 2).sum(axis=1), out=closest)
+    return centers
+
+
+def soft_assign(X, centers, beta) -> np.ndarray:
+    """Soft k-means responsibilities with stiffness β, shape (N, k).
+
+    r_nk = exp(-β ||x_n - μ_k||²) / Σ_j exp(-β ||x_n - μ_j||²), computed in log space.
+    As β → ∞ this becomes the hard assignment of :func:`assign`; at β = 0 it is uniform.
+    It equals a Gaussian mixture's responsibilities with equal weights and Σ_k = I / (2β).
+    """
+    X = check_data(X)
+    centers = _check_centers(centers, X.shape[1])
+    beta = check_real(beta, "beta", low=0.0)
+    d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    logits = -beta * d2
+    logits -= logits.max(axis=1, keepdims=True)
+    r = np.exp(logits)
+    r /= r.sum(axis=1, keepdims=True)
+    return r
+
+
+def _lloyd(X, x_sq, centers, max_iter, tol_abs, tol_zero):
+    N = X.shape[0]
+    k = centers.shape[0]
+    labels_old = np.full(N, -1)
+    converged = False
+    seen = []  # inertia of the centres entering each iteration
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        labels, closest = _nearest(X, x_sq, centers)
+        seen.append(closest.sum())
+        new_centers = _update(X, labels, k, old_centers=centers)
+        shift = ((new_centers - centers) ** 2).sum()
+        centers = new_centers
+        if np.array_equal(labels, labels_old) or (not tol_zero and shift <= tol_abs):
+            converged = True
+            break
+        labels_old = labels
+    labels, closest = _nearest(X, x_sq, centers)
+    history = np.array(seen[1:] + [closest.sum()])
+    exact = float(((X - centers[labels]) ** 2).sum())
+    return centers, labels, exact, n_iter, converged, history
+
+
+def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: float = 1e-4,
+        seed=None) -> KMeansResult:
+    """k-means by Lloyd's algorithm.
+
+    Parameters
+    ----------
+    X : array of shape (N, D)
+    k : int, 1 <= k <= N
+    init : "k-means++", "random" or array of shape (k, D)
+        "random" picks k distinct points of X. With an array, ``n_init`` is ignored.
+    n_init : int >= 1
+        Number of starts; the run with the lowest inertia is returned.
+    max_iter : int >= 1
+    tol : float >= 0
+        Stop when the total squared centre shift is at most ``tol`` times the mean variance
+        of the features of X (scikit-learn's rule). ``tol=0`` stops early only at an exact
+        fixed point (labels unchanged).
+    seed : None, int or numpy Generator
+
+    Returns
+    -------
+    KMeansResult
+    """
+    X = check_data(X)
+    k = check_n_clusters(k, X.shape[0])
+    n_init = check_int(n_init, "n_init", low=1)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    tol = check_real(tol, "tol", low=0.0)
+    rng = check_seed(seed)
+    if isinstance(init, str):
+        if init not in ("k-means++", "random"):
+            raise ValueError(f"init must be 'k-means++', 'random' or an array of shape "
+                             f"({k}, {X.shape[1]}); found {init!r}")
+        starts = n_init
+    else:
+        init = _check_centers(init, X.shape[1], name="init")
+        if init.shape[0] != k:
+            raise ValueError(f"init must have shape ({k}, {X.shape[1]}), one row per "
+                             f"cluster; found {describe_shape(init)}")
+        starts = 1
+    x_sq = (X * X).sum(axis=1)
+    tol_abs = float(np.mean(np.var(X, axis=0))) * tol
+    best = None
+    for _ in range(starts):
+        if isinstance(init, np.ndarray):
+            c0 = init.copy()
+        elif init == "k-means++":
+            c0 = init_plusplus(X, k, seed=rng)
+        else:
+            c0 = X[rng.choice(X.shape[0], size=k, replace=False)].copy()
+        run = _lloyd(X, x_sq, c0, max_iter, tol_abs, tol == 0)
+        if best is None or run[2] < best[2]:
+            best = run
+    centers, labels, exact, n_iter, converged, history = best
+    return KMeansResult(centers=centers, labels=labels, inertia=exact, n_iter=n_iter,
+                        converged=converged, history=history)

@@ -1,0 +1,17 @@
+"""Plotting helpers shared by the lectures (matplotlib).
+
+Every figure that more than one lecture draws lives here, so that no lecture draws the same
+thing twice by hand. Colours come from :data:`PALETTE` (Okabe and Ito's colour-blind-safe
+set); every helper titles its axes.
+
+- :mod:`emref.viz.mixtures`: data coloured by responsibility, covariance ellipses, EM
+  iterations side by side, log-likelihood traces.
+- :mod:`emref.viz.bound`: the lower-bound picture (log-likelihood, the bound that touches it
+  at θᵗ, its maximiser θᵗ⁺¹).
+- :mod:`emref.viz.hmm`: posterior state plots for hidden Markov models.
+"""
+
+from .style import PALETTE, component_colors  # noqa: F401
+from .mixtures import *  # noqa: F401,F403
+from .bound import *  # noqa: F401,F403
+from .hmm import *  # noqa: F401,F403
