@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The unit and integration tests, then nbval on every lecture (outputs must match).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval lectures --sanitize-with lectures/sanitize.cfg
 
 course: $(STAMP)
 	$(BIN)/python scripts/course.py
