@@ -176,8 +176,10 @@ def soft_assign(X, centers, beta) -> np.ndarray:
     centers = _check_centers(centers, X.shape[1])
     beta = check_real(beta, "beta", low=0.0)
     d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    logits = -beta * d2
-    logits -= logits.max(axis=1, keepdims=True)
+    # shift by the nearest distance before scaling: -β·d² may overflow for a stiff β
+    d2 -= d2.min(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        logits = -beta * d2
     r = np.exp(logits)
     r /= r.sum(axis=1, keepdims=True)
     return r
@@ -196,7 +198,8 @@ def _lloyd(X, x_sq, centers, max_iter, tol_abs, tol_zero):
         new_centers = _update(X, labels, k, old_centers=centers)
         shift = ((new_centers - centers) ** 2).sum()
         centers = new_centers
-        if np.array_equal(labels, labels_old) or (not tol_zero and shift <= tol_abs):
+        # tol=0: shift <= 0 means the centres did not move, an exact fixed point (sklearn)
+        if np.array_equal(labels, labels_old) or shift <= tol_abs:
             converged = True
             break
         labels_old = labels
@@ -222,7 +225,7 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
     tol : float >= 0
         Stop when the total squared centre shift is at most ``tol`` times the mean variance
         of the features of X (scikit-learn's rule). ``tol=0`` stops early only at an exact
-        fixed point (labels unchanged).
+        fixed point (labels or centres unchanged).
     seed : None, int or numpy Generator
 
     Returns

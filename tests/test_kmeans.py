@@ -1,0 +1,289 @@
+"""emref.kmeans: step for step against scikit-learn, the two steps apart, properties, edge cases."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn.cluster import KMeans
+
+from emref import gmm, kmeans
+from conftest import _blobs
+
+PROPS = settings(max_examples=40, deadline=None)
+
+
+def sk_kmeans(X, centers0, tol, max_iter=300):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return KMeans(n_clusters=centers0.shape[0], init=centers0, n_init=1,
+                      algorithm="lloyd", tol=tol, max_iter=max_iter).fit(X)
+
+
+def assert_same_as_sklearn(X, c0, tol, max_iter=300):
+    ours = kmeans.fit(X, c0.shape[0], init=c0, tol=tol, max_iter=max_iter)
+    sk = sk_kmeans(X, c0, tol, max_iter)
+    scale = np.abs(X).max()
+    np.testing.assert_array_equal(ours.labels, sk.labels_)
+    np.testing.assert_allclose(ours.centers, sk.cluster_centers_, rtol=1e-10,
+                               atol=1e-12 * scale)
+    np.testing.assert_allclose(ours.inertia, sk.inertia_, rtol=1e-10, atol=1e-12 * scale ** 2)
+    assert ours.n_iter == sk.n_iter_
+    return ours, sk
+
+
+# (seed, N, D, K, separation, offset)
+PROBLEMS = [
+    (0, 60, 2, 3, 6.0, 0.0),     # well separated
+    (1, 200, 2, 4, 0.5, 0.0),    # badly separated: many iterations
+    (2, 50, 1, 2, 3.0, 0.0),     # one dimension
+    (3, 120, 5, 3, 1.0, 0.0),
+    (4, 300, 3, 6, 0.8, 10.0),   # offset from the origin
+    (5, 40, 4, 1, 2.0, 0.0),     # a single cluster
+    (6, 25, 2, 5, 0.3, -3.0),    # few points per cluster, overlapping
+    (7, 500, 2, 8, 1.5, 0.0),
+]
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
+def test_fit_equals_sklearn_lloyd(problem, tol):
+    seed, n, d, k, sep, offset = problem
+    X, _ = _blobs(seed, n, d, k, separation=sep, offset=offset)
+    gen = np.random.default_rng(seed + 100)
+    c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
+    ours, _ = assert_same_as_sklearn(X, c0, tol)
+    assert ours.converged == (ours.n_iter < 300)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 5, 10])
+def test_fit_equals_sklearn_after_n_iterations(blobs, max_iter):
+    X, _ = blobs(11, 300, 2, 5, separation=0.7)
+    c0 = X[:5].copy()
+    ours, _ = assert_same_as_sklearn(X, c0, 0.0, max_iter=max_iter)
+    assert ours.n_iter == max_iter and not ours.converged
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+@pytest.mark.parametrize("n_far", [1, 2])
+def test_empty_cluster_equals_sklearn(blobs, tol, n_far):
+    """A centre far from all data gets no points in the first step: it takes the point
+    farthest from its centre, as in scikit-learn."""
+    X, _ = blobs(21, 80, 2, 3, separation=3.0)
+    c0 = X[:4].copy()
+    c0[:n_far] = 1e3 + np.arange(n_far)[:, None]
+    ours, _ = assert_same_as_sklearn(X, c0, tol)
+    assert np.all(np.isfinite(ours.centers))
+    assert np.bincount(ours.labels, minlength=4).min() >= 1
+
+
+def test_empty_cluster_first_step_moves_farthest_point():
+    X = np.array([[0.0], [1.0], [2.0], [10.0]])
+    c0 = np.array([[1.0], [500.0]])
+    res = kmeans.fit(X, 2, init=c0, max_iter=1, tol=0)
+    # step 1: all points to centre 0 (mean 3.25); centre 1 is empty and takes the point
+    # farthest from centre 0's old position (x = 10), which leaves centre 0's sum.
+    np.testing.assert_allclose(res.centers, [[1.0], [10.0]])
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_start_at_fixed_point_stops_after_one_iteration(tol):
+    """Exact arithmetic: the centres do not move, which is convergence even with tol=0
+    (scikit-learn's rule: total squared shift <= tol)."""
+    X = np.array([[-3.0], [-1.0], [1.0], [3.0]])
+    c0 = np.array([[-2.0], [2.0]])
+    ours, _ = assert_same_as_sklearn(X, c0, tol)
+    assert ours.n_iter == 1 and ours.converged
+    np.testing.assert_array_equal(ours.centers, c0)
+
+
+def test_tol_zero_runs_longer_than_default_tol(blobs):
+    X, _ = blobs(3, 400, 2, 6, separation=0.5)
+    c0 = X[:6].copy()
+    loose, _ = assert_same_as_sklearn(X, c0, 1e-2)
+    exact, _ = assert_same_as_sklearn(X, c0, 0.0)
+    assert exact.n_iter > loose.n_iter
+    # tol=0 stops only at an exact fixed point
+    assert exact.converged
+    np.testing.assert_array_equal(kmeans.assign(X, exact.centers), exact.labels)
+    np.testing.assert_allclose(kmeans.update(X, exact.labels, 6), exact.centers, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Result invariants and properties
+# --------------------------------------------------------------------------------------------
+
+@st.composite
+def kmeans_problems(draw):
+    k = draw(st.integers(1, 5))
+    n = draw(st.integers(k, 60))
+    d = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    sep = draw(st.sampled_from([0.0, 0.5, 2.0, 10.0]))
+    X, _ = _blobs(seed, n, d, k, separation=sep)
+    if draw(st.booleans()):  # coarse values: many duplicate points and ties
+        X = np.round(X)
+    return X, k, seed
+
+
+@PROPS
+@given(kmeans_problems(), st.sampled_from(["k-means++", "random"]), st.sampled_from([0.0, 1e-4]))
+def test_fit_invariants_and_inertia_never_increases(problem, init, tol):
+    X, k, seed = problem
+    res = kmeans.fit(X, k, init=init, tol=tol, seed=seed)
+    assert res.centers.shape == (k, X.shape[1]) and res.labels.shape == (X.shape[0],)
+    assert np.all(np.isfinite(res.centers))
+    assert len(res.history) == res.n_iter >= 1
+    # labels and inertia belong to the returned centres
+    np.testing.assert_array_equal(res.labels, kmeans.assign(X, res.centers))
+    exact = kmeans.inertia(X, res.centers, res.labels)
+    assert res.inertia == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    assert res.history[-1] == pytest.approx(exact, rel=1e-9, abs=1e-9 * (1 + np.sum(X * X)))
+    slack = 1e-10 * (1 + np.sum(X * X))
+    assert np.all(np.diff(res.history) <= slack)
+
+
+@PROPS
+@given(kmeans_problems())
+def test_each_step_lowers_inertia(problem):
+    """J(r, μ) never increases under assign (fixed μ) nor under update (fixed r)."""
+    X, k, seed = problem
+    c = kmeans.init_plusplus(X, k, seed=seed)
+    slack = 1e-10 * (1 + np.sum(X * X))
+    J = np.inf
+    labels = np.zeros(X.shape[0], dtype=int)
+    for _ in range(5):
+        labels = kmeans.assign(X, c)
+        J_assign = kmeans.inertia(X, c, labels)
+        assert J_assign <= J + slack
+        if np.bincount(labels, minlength=k).min() == 0:
+            break  # an empty cluster has no mean: update's rule moves a point instead
+        c = kmeans.update(X, labels, k)
+        J = kmeans.inertia(X, c, labels)
+        assert J <= J_assign + slack
+
+
+@PROPS
+@given(kmeans_problems())
+def test_update_equals_per_cluster_means(problem):
+    X, k, seed = problem
+    labels = np.random.default_rng(seed).integers(0, k, size=X.shape[0])
+    labels[:k] = np.arange(k)  # no cluster empty
+    expected = np.array([X[labels == j].mean(axis=0) for j in range(k)])
+    np.testing.assert_allclose(kmeans.update(X, labels, k), expected, rtol=1e-12, atol=1e-12)
+
+
+@PROPS
+@given(kmeans_problems())
+def test_assign_is_nearest_centre(problem):
+    X, k, seed = problem
+    c = np.random.default_rng(seed).normal(size=(k, X.shape[1])) * 3
+    d2 = ((X[:, None, :] - c[None]) ** 2).sum(axis=2)
+    labels = kmeans.assign(X, c)
+    np.testing.assert_allclose(d2[np.arange(len(X)), labels], d2.min(axis=1),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_update_empty_cluster_takes_point_farthest_from_data_mean():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [7.0, 7.0]])
+    centers = kmeans.update(X, np.array([0, 0, 0, 0]), 2)
+    assert np.all(np.isfinite(centers))
+    np.testing.assert_allclose(centers, [[1 / 3, 1 / 3], [7.0, 7.0]])
+
+
+@PROPS
+@given(kmeans_problems(), st.floats(0.0, 50.0))
+def test_soft_assign_is_a_distribution(problem, beta):
+    X, k, seed = problem
+    c = kmeans.init_plusplus(X, k, seed=seed)
+    r = kmeans.soft_assign(X, c, beta)
+    assert r.shape == (X.shape[0], k)
+    assert np.all((r >= 0) & (r <= 1))
+    np.testing.assert_allclose(r.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_soft_assign_tends_to_hard_assign(blobs):
+    X, _ = blobs(8, 100, 2, 3, separation=3.0)
+    c = X[:3] + 0.01
+    hard = kmeans.assign(X, c)
+    onehot = np.eye(3)[hard]
+    nearest = []
+    for beta in [0.0, 0.1, 1.0, 10.0, 100.0]:
+        r = kmeans.soft_assign(X, c, beta)
+        nearest.append(r[np.arange(len(X)), hard])
+    # the nearest centre's share grows with β, from uniform at β = 0 ...
+    np.testing.assert_allclose(nearest[0], 1 / 3)
+    assert np.all(np.diff(np.array(nearest), axis=0) >= -1e-15)
+    # ... to the hard assignment; also for stiffnesses whose logits overflow a float
+    for beta in [1e6, 1e300, 1e308]:
+        r = kmeans.soft_assign(X, c, beta)
+        np.testing.assert_array_equal(r, onehot)
+
+
+def test_soft_assign_equals_gmm_responsibilities(blobs):
+    """Soft k-means is a GMM with equal weights and Σ_k = I / (2β)."""
+    X, _ = blobs(9, 50, 3, 4, separation=1.0)
+    c = X[:4] + 0.1
+    beta = 0.7
+    params = gmm.GMMParams(np.full(4, 0.25), c, np.broadcast_to(np.eye(3) / (2 * beta), (4, 3, 3)))
+    np.testing.assert_allclose(kmeans.soft_assign(X, c, beta), gmm.predict_proba(X, params),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_init_plusplus_picks_distinct_data_points(blobs):
+    X, _ = blobs(4, 100, 3, 5)
+    c = kmeans.init_plusplus(X, 5, seed=0)
+    idx = [int(np.flatnonzero((X == row).all(axis=1))[0]) for row in c]
+    assert len(set(idx)) == 5
+    np.testing.assert_array_equal(c, kmeans.init_plusplus(X, 5, seed=0))
+    np.testing.assert_array_equal(c, kmeans.init_plusplus(X, 5, seed=np.random.default_rng(0)))
+
+
+def test_init_plusplus_prefers_far_points():
+    """With a lone far point the second centre is almost surely that point."""
+    X = np.r_[np.zeros((50, 1)) + np.linspace(0, 0.01, 50)[:, None], [[1000.0]]]
+    hits = sum(1000.0 in kmeans.init_plusplus(X, 2, seed=s) for s in range(20))
+    assert hits == 20
+
+
+def test_seed_reproducible_and_n_init_keeps_best(blobs):
+    X, _ = blobs(5, 200, 2, 5, separation=1.0)
+    a = kmeans.fit(X, 5, seed=7)
+    b = kmeans.fit(X, 5, seed=7)
+    np.testing.assert_array_equal(a.centers, b.centers)
+    best = kmeans.fit(X, 5, n_init=10, seed=7)  # its first start is the run of `a`
+    assert best.inertia <= a.inertia
+    runs = [kmeans.fit(X, 5, init="random", seed=s).inertia for s in range(5)]
+    assert len(set(np.round(runs, 8))) > 1  # different starts really differ
+
+
+# --------------------------------------------------------------------------------------------
+# Degenerate but valid data
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_all_points_equal(init, k):
+    X = np.full((5, 2), 3.5)
+    res = kmeans.fit(X, k, init=init, seed=0)
+    np.testing.assert_array_equal(res.centers, np.full((k, 2), 3.5))
+    assert res.inertia == 0.0
+    assert np.all(np.isfinite(res.history))
+
+
+def test_duplicate_points():
+    X = np.array([[0.0, 0.0]] * 6 + [[5.0, 5.0]] * 4)
+    res = kmeans.fit(X, 3, seed=1)
+    assert np.all(np.isfinite(res.centers)) and res.inertia == pytest.approx(0.0, abs=1e-12)
+    assert set(map(tuple, res.centers)) == {(0.0, 0.0), (5.0, 5.0)}
+    # k-means++ on all-duplicate data falls back to a uniform draw
+    c = kmeans.init_plusplus(X[:6], 3, seed=0)
+    np.testing.assert_array_equal(c, np.zeros((3, 2)))
+
+
+def test_k_equals_n(blobs):
+    X, _ = blobs(6, 12, 2, 3)
+    res = kmeans.fit(X, 12, seed=0)
+    assert res.inertia == 0.0
+    assert sorted(res.labels) == list(range(12))
+    np.testing.assert_array_equal(res.centers[res.labels], X)
