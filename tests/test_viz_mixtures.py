@@ -137,5 +137,6 @@ def test_plot_em_iterations_one_panel_per_iterate(params):
                                                  "EM, iteration 9"]
         assert all(len(a.patches) == 2 for a in axes)
         assert sum(a.get_visible() for a in fig.axes) == 3
+        fig.canvas.draw()  # shared axes with equal aspect must still render
     finally:
         plt.close(fig)

@@ -223,7 +223,7 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
                    facecolors="none", edgecolors=cols, linewidths=1.2, zorder=4)
     out["centers"] = _mark_centers(ax, centers, cols)
     _label(ax, title, axis_labels)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")
     return out
 
 
@@ -295,7 +295,7 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
     if centers is not None:
         out["centers"] = _mark_centers(ax, np.asarray(centers, dtype=float), cols)
     _label(ax, title, axis_labels)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")
     return out
 
 
