@@ -36,7 +36,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from . import em
 from ._validation import (SUM_TOL, as_float_array, check_covariances, check_data, check_int,
@@ -133,35 +132,44 @@ class GMMResult:
 # --------------------------------------------------------------------------------------------
 
 def _precision_cholesky_from_cholesky(cov_chol: np.ndarray) -> np.ndarray:
-    """Given Σ_k = L_k L_kᵀ, return P_k = L_k^{-T}, so that Σ_k^{-1} = P_k P_kᵀ."""
+    """Given Σ_k = L_k L_kᵀ, return P_k = L_k^{-T}, so that Σ_k^{-1} = P_k P_kᵀ.
+
+    One batched numpy solve for all components: calling scipy here, between numpy's large
+    matrix products, makes two BLAS thread pools fight over the cores.
+    """
     K, D, _ = cov_chol.shape
-    eye = np.eye(D)
-    return np.stack([solve_triangular(cov_chol[k], eye, lower=True).T for k in range(K)])
+    return np.swapaxes(np.linalg.solve(cov_chol, np.broadcast_to(np.eye(D), (K, D, D))), 1, 2)
+
+
+def _log_gaussian_kn(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    """log N(x_n | μ_k, Σ_k) for all k, n, shape (K, N), from Xᵀ of shape (D, N).
+
+    The Mahalanobis terms ‖P_kᵀ(x_n - μ_k)‖² of every component come from one matrix product
+    [P_1 ... P_K]ᵀ Xᵀ, done in column blocks that fit in cache. Components run along the
+    first axis so that sums over D and over K are sums of contiguous rows (fast in numpy).
+    """
+    D, N = XT.shape
+    K = means.shape[0]
+    # Rows k*D..(k+1)*D-1 of PT are P_kᵀ; shift holds P_kᵀ μ_k in the same order.
+    PT = np.ascontiguousarray(prec_chol.transpose(0, 2, 1).reshape(K * D, D))
+    shift = np.einsum("kd,kde->ke", means, prec_chol).reshape(K * D, 1)
+    const = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1) - 0.5 * D * _LOG_2PI
+    out = np.empty((K, N))
+    cols = max(1, _BLOCK_FLOATS // (K * D))
+    for start in range(0, N, cols):
+        y = PT @ XT[:, start:start + cols]
+        y -= shift
+        y *= y
+        out[:, start:start + cols] = y.reshape(K, D, -1).sum(axis=1)
+    out *= -0.5
+    out += const[:, None]
+    return out
 
 
 def _estimate_log_gaussian_prob(X: np.ndarray, means: np.ndarray,
                                 prec_chol: np.ndarray) -> np.ndarray:
-    """log N(x_n | μ_k, Σ_k) for all n, k, shape (N, K).
-
-    The Mahalanobis term ‖(x_n - μ_k)ᵀ P_k‖² of every component comes from one matrix product
-    X @ [P_1 ... P_K], done in row blocks that fit in cache.
-    """
-    N, D = X.shape
-    K = means.shape[0]
-    # P_all[:, k*D:(k+1)*D] = P_k, and shift[k*D:(k+1)*D] = μ_kᵀ P_k
-    P_all = np.ascontiguousarray(prec_chol.transpose(1, 0, 2).reshape(D, K * D))
-    shift = np.einsum("kd,kde->ke", means, prec_chol).reshape(K * D)
-    log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    out = np.empty((N, K))
-    rows = max(1, _BLOCK_FLOATS // (K * D))
-    for start in range(0, N, rows):
-        y = X[start:start + rows] @ P_all
-        y -= shift
-        np.square(y, out=y)
-        out[start:start + rows] = y.reshape(-1, K, D).sum(axis=2)
-    out *= -0.5
-    out += log_det - 0.5 * D * _LOG_2PI
-    return out
+    """log N(x_n | μ_k, Σ_k), shape (N, K) (scikit-learn's name and layout)."""
+    return _log_gaussian_kn(np.ascontiguousarray(X.T), means, prec_chol).T
 
 
 def log_gaussian(X, means, covariances) -> np.ndarray:
@@ -187,20 +195,31 @@ def log_gaussian(X, means, covariances) -> np.ndarray:
     return _estimate_log_gaussian_prob(X, means, _precision_cholesky_from_cholesky(chol))
 
 
-def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
-    """log Σ_k exp(a[n, k]) for each row, shifted by the row maximum so nothing overflows."""
-    amax = a.max(axis=1)
-    amax[~np.isfinite(amax)] = 0.0
-    s = np.exp(a - amax[:, None]).sum(axis=1)
+def _log_weights(weights: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        return np.log(s) + amax
+        return np.log(weights)
+
+
+def _normalise_log_columns(a: np.ndarray) -> np.ndarray:
+    """In place: a[k, n] -> exp(a[k, n] - log Σ_j exp(a[j, n])); returns the column log-sums.
+
+    Shifting each column by its maximum keeps exp from overflowing or underflowing to an
+    all-zero column, so a point far from every component still gets responsibilities.
+    """
+    amax = a.max(axis=0)
+    a -= amax
+    np.exp(a, out=a)
+    total = a.sum(axis=0)
+    a /= total
+    np.log(total, out=total)
+    total += amax
+    return total
 
 
 def _weighted_log_prob(X: np.ndarray, params: GMMParams) -> np.ndarray:
     """log π_k + log N(x_n | μ_k, Σ_k), shape (N, K); -inf where π_k = 0."""
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(params.weights)
-    return _estimate_log_gaussian_prob(X, params.means, params.precisions_cholesky) + log_weights
+    return (_estimate_log_gaussian_prob(X, params.means, params.precisions_cholesky)
+            + _log_weights(params.weights))
 
 
 def _check_params(params) -> GMMParams:
@@ -217,12 +236,17 @@ def _check_data_for(X, params: GMMParams) -> np.ndarray:
     return X
 
 
+def _e_step_transposed(XT: np.ndarray, params: GMMParams):
+    """E-step on Xᵀ (D, N): responsibilities as a (K, N) array and the log-likelihood."""
+    log_prob = _log_gaussian_kn(XT, params.means, params.precisions_cholesky)
+    log_prob += _log_weights(params.weights)[:, None]
+    log_norm = _normalise_log_columns(log_prob)
+    return log_prob, float(log_norm.sum())
+
+
 def _e_step(X: np.ndarray, params: GMMParams):
-    log_prob = _weighted_log_prob(X, params)
-    log_norm = _logsumexp_rows(log_prob)
-    log_prob -= log_norm[:, None]
-    resp = np.exp(log_prob, out=log_prob)
-    return resp, float(log_norm.sum())
+    resp_kn, loglik = _e_step_transposed(np.ascontiguousarray(X.T), params)
+    return resp_kn.T, loglik
 
 
 def e_step(X, params: GMMParams):
@@ -284,10 +308,11 @@ def _check_resp(resp, N: int) -> np.ndarray:
 
 
 class _SufficientData:
-    """The data-only parts of the M-step, computed once per fit.
+    """The data-only parts of EM, computed once per fit.
 
-    Centring at the data mean keeps E[xxᵀ] - μμᵀ accurate; the pairwise products x_i x_j
-    (i <= j) turn every component's scatter matrix into one matrix product with the
+    Xᵀ is kept contiguous for the E-step. For the M-step the data are centred at their mean,
+    which keeps E[xxᵀ] - μμᵀ accurate, and the pairwise products x_i x_j (i <= j) are stored
+    so that every component's scatter matrix comes from one matrix product with the
     responsibilities instead of a loop over components.
     """
 
@@ -297,38 +322,39 @@ class _SufficientData:
 
     def __init__(self, X: np.ndarray):
         self.X = X
+        self.XT = np.ascontiguousarray(X.T)
         self.center = X.mean(axis=0)
-        self.Xc = X - self.center
-        N, D = X.shape
-        self.iu = np.triu_indices(D)
+        self.XcT = self.XT - self.center[:, None]
+        self.iu = np.triu_indices(X.shape[1])
         self._pairs = None
         self._squares = None
 
     @property
     def pairs(self):
+        """(D(D+1)/2, N): rows x_i x_j of the centred data for i <= j, or None if too big."""
         if self._pairs is None and self.X.shape[0] * len(self.iu[0]) <= self.max_pair_floats:
             i, j = self.iu
-            self._pairs = self.Xc[:, i] * self.Xc[:, j]
+            self._pairs = self.XcT[i] * self.XcT[j]
         return self._pairs
 
     @property
     def squares(self):
+        """(D, N): squares of the centred data."""
         if self._squares is None:
-            self._squares = self.Xc * self.Xc
+            self._squares = self.XcT * self.XcT
         return self._squares
 
 
-def _full_covariances(data: _SufficientData, resp, nk, means_c):
+def _full_covariances(data: _SufficientData, resp_kn, nk, means_c):
     K, D = means_c.shape
     pairs = data.pairs
-    if pairs is None:
-        cov = np.empty((K, D, D))
-        for k in range(K):
-            diff = data.Xc - means_c[k]
-            cov[k] = (resp[:, k] * diff.T) @ diff / nk[k]
-        return cov
-    upper = (resp.T @ pairs) / nk[:, None]
     cov = np.empty((K, D, D))
+    if pairs is None:
+        for k in range(K):
+            diff = data.XcT - means_c[k][:, None]
+            cov[k] = (resp_kn[k] * diff) @ diff.T / nk[k]
+        return cov
+    upper = (resp_kn @ pairs.T) / nk[:, None]
     i, j = data.iu
     cov[:, i, j] = upper
     cov[:, j, i] = upper
@@ -336,20 +362,21 @@ def _full_covariances(data: _SufficientData, resp, nk, means_c):
     return cov
 
 
-def _m_step(data: _SufficientData, resp: np.ndarray, covariance_type: str,
+def _m_step(data: _SufficientData, resp_kn: np.ndarray, covariance_type: str,
             reg_covar: float) -> GMMParams:
-    K = resp.shape[1]
+    """M-step from responsibilities laid out as (K, N)."""
+    K = resp_kn.shape[0]
     D = data.X.shape[1]
     # 10 eps keeps an empty component finite (its mean becomes the data mean), as sklearn.
-    nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
-    means_c = (resp.T @ data.Xc) / nk[:, None]
+    nk = resp_kn.sum(axis=1) + 10 * np.finfo(float).eps
+    means_c = (resp_kn @ data.XcT.T) / nk[:, None]
     if covariance_type == "full":
-        cov = _full_covariances(data, resp, nk, means_c)
+        cov = _full_covariances(data, resp_kn, nk, means_c)
     elif covariance_type == "tied":
-        shared = (data.Xc.T @ data.Xc - (nk * means_c.T) @ means_c) / nk.sum()
+        shared = (data.XcT @ data.XcT.T - (nk * means_c.T) @ means_c) / nk.sum()
         cov = np.broadcast_to(shared, (K, D, D)).copy()
     else:
-        var = (resp.T @ data.squares) / nk[:, None] - means_c ** 2
+        var = (resp_kn @ data.squares.T) / nk[:, None] - means_c ** 2
         if covariance_type == "spherical":
             var = np.repeat(var.mean(axis=1, keepdims=True), D, axis=1)
         cov = var[:, :, None] * np.eye(D)
@@ -384,7 +411,8 @@ def m_step(X, resp, *, covariance_type: str = "full", reg_covar: float = 1e-6) -
     resp = _check_resp(resp, X.shape[0])
     covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
-    return _m_step(_SufficientData(X), resp, covariance_type, reg_covar)
+    return _m_step(_SufficientData(X), np.ascontiguousarray(resp.T), covariance_type,
+                   reg_covar)
 
 
 def q_function(X, resp, params: GMMParams) -> float:
@@ -429,7 +457,7 @@ def _initial_params(data: _SufficientData, k: int, init, covariance_type: str,
     else:
         resp = rng.uniform(size=(X.shape[0], k))
         resp /= resp.sum(axis=1, keepdims=True)
-    return _m_step(data, resp, covariance_type, reg_covar)
+    return _m_step(data, np.ascontiguousarray(resp.T), covariance_type, reg_covar)
 
 
 def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 100,
@@ -477,12 +505,12 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
     best = None
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
         params0 = _initial_params(data, k, init, covariance_type, reg_covar, rng)
-        run = em.run(lambda p: _e_step(X, p),
-                     lambda resp: _m_step(data, resp, covariance_type, reg_covar),
+        run = em.run(lambda p: _e_step_transposed(data.XT, p),
+                     lambda resp_kn: _m_step(data, resp_kn, covariance_type, reg_covar),
                      params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
         if best is None or run.loglik > best.loglik:
             best = run
-    return GMMResult(params=best.params, resp=best.stats, loglik=best.loglik,
+    return GMMResult(params=best.params, resp=best.stats.T, loglik=best.loglik,
                      loglik_history=best.loglik_history, n_iter=best.n_iter,
                      converged=best.converged)
 
