@@ -78,7 +78,7 @@ def _inside(value, thetas: np.ndarray, name: str) -> float:
 
 def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_bound=None,
                     param_name: str = r"\theta", title: str | None = None,
-                    legend: bool = True, ylim=None):
+                    legend: bool = True, legend_loc: str = "lower left", ylim=None):
     r"""Draw one EM step on a 1-D slice of the parameters.
 
     Parameters
@@ -93,6 +93,8 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
     param_name : str, TeX name of the free parameter for the axis label (``r"\mu_1"``).
     title : str, optional; default names the step.
     legend : bool, draw a legend.
+    legend_loc : matplotlib legend location (default "lower left", usually clear of the
+        curves: the log-likelihood is framed from above by ``ylim``).
     ylim : (low, high), optional; default frames the log-likelihood curve (the bound falls
         far below it away from θᵗ, which would squash the picture).
 
@@ -145,7 +147,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
                  rf"${param_name}^{{t+1}}$ = {theta_next:.3g}")
     ax.set_title(title)
     if legend:
-        ax.legend(loc="lower center", fontsize="small", framealpha=0.9)
+        ax.legend(loc=legend_loc, fontsize="small", framealpha=0.9)
     return ax
 
 
