@@ -61,18 +61,44 @@ def _check_centers(centers, D: int, name: str = "centers") -> np.ndarray:
     return centers
 
 
-def _nearest(X: np.ndarray, x_sq: np.ndarray, centers: np.ndarray):
+# Points per block in the assignment step: a (k, block) distance matrix stays in cache.
+_BLOCK = 8192
+
+
+def _nearest(XT: np.ndarray, x_sq: np.ndarray, centers: np.ndarray, second: bool = False):
     """Index of the nearest centre and the squared distance to it, for every point.
 
-    ||x - μ||² = ||x||² - 2 xᵀμ + ||μ||²: one matrix product for all pairs. Ties go to the
-    lowest index, as in scikit-learn.
+    Takes Xᵀ of shape (D, N). ||x - μ||² = ||x||² - 2 μᵀx + ||μ||²: one matrix product for all
+    pairs, then a minimum over the k rows (elementwise, fast in numpy). Ties go to the lowest
+    index, as in scikit-learn. With ``second=True`` also returns the squared distance to the
+    second-nearest centre (inf when k = 1).
     """
-    d = X @ (-2.0 * centers.T)
-    d += (centers * centers).sum(axis=1)
-    labels = d.argmin(axis=1)
-    closest = np.take_along_axis(d, labels[:, None], axis=1)[:, 0]
+    k = centers.shape[0]
+    N = XT.shape[1]
+    minus2c = -2.0 * centers
+    c_sq = (centers * centers).sum(axis=1)[:, None]
+    labels = np.empty(N, dtype=np.intp)
+    closest = np.empty(N)
+    runner_up = np.full(N, np.inf) if second else None
+    for start in range(0, N, _BLOCK):
+        stop = min(start + _BLOCK, N)
+        d = minus2c @ XT[:, start:stop]
+        d += c_sq
+        best = d.min(axis=0)
+        idx = np.full(stop - start, k - 1, dtype=np.intp)
+        for j in range(k - 2, -1, -1):
+            idx[d[j] == best] = j
+        labels[start:stop] = idx
+        closest[start:stop] = best
+        if second and k > 1:
+            d[idx, np.arange(stop - start)] = np.inf
+            runner_up[start:stop] = d.min(axis=0)
     closest += x_sq
     np.maximum(closest, 0.0, out=closest)
+    if second:
+        runner_up += x_sq
+        np.maximum(runner_up, 0.0, out=runner_up)
+        return labels, closest, runner_up
     return labels, closest
 
 
@@ -80,19 +106,18 @@ def assign(X, centers) -> np.ndarray:
     """Assignment step: the index of the nearest centre for each point, shape (N,)."""
     X = check_data(X)
     centers = _check_centers(centers, X.shape[1])
-    return _nearest(X, (X * X).sum(axis=1), centers)[0]
+    return _nearest(np.ascontiguousarray(X.T), (X * X).sum(axis=1), centers)[0]
 
 
-def _cluster_sums(X: np.ndarray, labels: np.ndarray, k: int):
-    counts = np.bincount(labels, minlength=k).astype(float)
-    sums = np.empty((k, X.shape[1]))
-    for d in range(X.shape[1]):
-        sums[:, d] = np.bincount(labels, weights=X[:, d], minlength=k)
-    return sums, counts
+def _cluster_sums(XT: np.ndarray, labels: np.ndarray, k: int):
+    """Per-cluster sums of the points (k, D) and counts (k,), by one product with a one-hot."""
+    one_hot = (labels == np.arange(k)[:, None]).astype(float)
+    return (XT @ one_hot.T).T, one_hot.sum(axis=1)
 
 
-def _update(X: np.ndarray, labels: np.ndarray, k: int, old_centers: np.ndarray) -> np.ndarray:
-    sums, counts = _cluster_sums(X, labels, k)
+def _update(X: np.ndarray, XT: np.ndarray, labels: np.ndarray, k: int,
+            old_centers: np.ndarray) -> np.ndarray:
+    sums, counts = _cluster_sums(XT, labels, k)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         # An empty cluster restarts at the point farthest from its own centre; that point's
@@ -130,7 +155,8 @@ def update(X, labels, k) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         raise ValueError(f"labels must lie in 0..{k - 1}; found values from {labels.min()} "
                          f"to {labels.max()}")
-    return _update(X, labels, k, old_centers=np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
+    return _update(X, np.ascontiguousarray(X.T), labels, k,
+                   old_centers=np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
 
 
 def inertia(X, centers, labels=None) -> float:
@@ -185,25 +211,113 @@ def soft_assign(X, centers, beta) -> np.ndarray:
     return r
 
 
-def _lloyd(X, x_sq, centers, max_iter, tol_abs, tol_zero):
-    N = X.shape[0]
-    k = centers.shape[0]
+def _nearest_two(X: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, centers: np.ndarray):
+    """Nearest centre, an upper bound on the distance to it (computed directly, so exact up
+    to rounding) and a lower bound on the distance to every other centre."""
+    labels, _, runner_up = _nearest(XT, x_sq, centers, second=True)
+    upper = np.sqrt(((X - centers[labels]) ** 2).sum(axis=1))
+    # The expanded form of the runner-up distance can be off by a few ulps of ||x||² + ||μ||²;
+    # take that off so that the bound stays a bound.
+    err = 8 * np.finfo(float).eps * (x_sq + (centers * centers).sum(axis=1).max())
+    lower = np.sqrt(np.maximum(runner_up - err, 0.0))
+    return labels, upper, lower
+
+
+class _Clusters:
+    """Per-cluster sums Σx, counts and Σ||x||² for the current labels, kept up to date as
+    points change cluster (only the movers are touched)."""
+
+    def __init__(self, X, XT, x_sq, labels, k):
+        one_hot = (labels == np.arange(k)[:, None]).astype(float)
+        self.sums = (XT @ one_hot.T).T
+        self.counts = one_hot.sum(axis=1)
+        self.sq = one_hot @ x_sq
+
+    def move(self, X, x_sq, idx, old, new):
+        for sign, lab in ((-1.0, old), (1.0, new)):
+            np.add.at(self.sums, lab, sign * X[idx])
+            np.add.at(self.counts, lab, sign)
+            np.add.at(self.sq, lab, sign * x_sq[idx])
+
+    def inertia(self, centers) -> float:
+        """J = Σ_k (Σ_{n in k} ||x_n||² - 2 μ_kᵀ Σ_{n in k} x_n + N_k ||μ_k||²)."""
+        return float(max(0.0, (self.sq - 2.0 * (centers * self.sums).sum(axis=1)
+                               + self.counts * (centers * centers).sum(axis=1)).sum()))
+
+    def centers(self, X, labels, old_centers):
+        sums, counts = self.sums.copy(), self.counts.copy()
+        empty = np.flatnonzero(counts == 0)
+        if empty.size:
+            # An empty cluster restarts at the point farthest from its own centre; that
+            # point's weight moves with it (scikit-learn's rule, so results stay comparable).
+            dist = ((X - old_centers[labels]) ** 2).sum(axis=1)
+            far = np.argpartition(dist, -empty.size)[:-empty.size - 1:-1]
+            for new_id, i in zip(empty, far):
+                old_id = labels[i]
+                sums[old_id] -= X[i]
+                sums[new_id] = X[i]
+                counts[new_id] = 1.0
+                counts[old_id] -= 1.0
+        centers = np.array(old_centers, dtype=float)
+        nonempty = counts > 0
+        centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+        return centers
+
+
+def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
+    """Lloyd's iterations, accelerated with Hamerly's (2010) distance bounds.
+
+    The iterates are exactly Lloyd's: the bounds only skip the distance computations of
+    points whose nearest centre provably cannot have changed. For each point, ``upper`` is
+    at least its distance to its centre and ``lower`` at most its distance to any other;
+    after the centres move by δ, upper grows by δ of its own centre and lower shrinks by the
+    largest δ of the others. A point is looked at again only if upper exceeds both lower
+    and half the distance from its centre to the nearest other centre.
+    """
+    N, k = X.shape[0], centers.shape[0]
+    labels, upper, lower = _nearest_two(X, XT, x_sq, centers)
+    clusters = _Clusters(X, XT, x_sq, labels, k)
     labels_old = np.full(N, -1)
     converged = False
     seen = []  # inertia of the centres entering each iteration
     n_iter = 0
+    # Slack on the bound test, so that rounding never lets a tie or near-tie be skipped.
+    slack = 1.0 - 1e-9
     for n_iter in range(1, max_iter + 1):
-        labels, closest = _nearest(X, x_sq, centers)
-        seen.append(closest.sum())
-        new_centers = _update(X, labels, k, old_centers=centers)
-        shift = ((new_centers - centers) ** 2).sum()
+        seen.append(clusters.inertia(centers))
+        new_centers = clusters.centers(X, labels, centers)
+        moves = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
+        shift = float((moves ** 2).sum())
         centers = new_centers
         # tol=0: shift <= 0 means the centres did not move, an exact fixed point (sklearn)
         if np.array_equal(labels, labels_old) or shift <= tol_abs:
             converged = True
             break
-        labels_old = labels
-    labels, closest = _nearest(X, x_sq, centers)
+        labels_old = labels.copy()
+        if k == 1:
+            continue
+        upper += moves[labels]
+        order = np.argsort(moves)
+        biggest, second = order[-1], order[-2]
+        lower -= np.where(labels == biggest, moves[second], moves[biggest])
+        between = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+        np.fill_diagonal(between, np.inf)
+        bound = np.maximum(0.5 * between.min(axis=1)[labels], lower) * slack
+        idx = np.flatnonzero(upper > bound)
+        if idx.size == 0:
+            continue
+        upper[idx] = np.sqrt(((X[idx] - centers[labels[idx]]) ** 2).sum(axis=1))
+        idx = idx[upper[idx] > bound[idx]]
+        if idx.size == 0:
+            continue
+        new_labels, upper[idx], lower[idx] = _nearest_two(X[idx], XT[:, idx], x_sq[idx],
+                                                          centers)
+        changed = new_labels != labels[idx]
+        if np.any(changed):
+            movers = idx[changed]
+            clusters.move(X, x_sq, movers, labels[movers], new_labels[changed])
+            labels[movers] = new_labels[changed]
+    labels, closest = _nearest(XT, x_sq, centers)
     history = np.array(seen[1:] + [closest.sum()])
     exact = float(((X - centers[labels]) ** 2).sum())
     return centers, labels, exact, n_iter, converged, history
@@ -249,6 +363,7 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             raise ValueError(f"init must have shape ({k}, {X.shape[1]}), one row per "
                              f"cluster; found {describe_shape(init)}")
         starts = 1
+    XT = np.ascontiguousarray(X.T)
     x_sq = (X * X).sum(axis=1)
     tol_abs = float(np.mean(np.var(X, axis=0))) * tol
     best = None
@@ -259,7 +374,7 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             c0 = init_plusplus(X, k, seed=rng)
         else:
             c0 = X[rng.choice(X.shape[0], size=k, replace=False)].copy()
-        run = _lloyd(X, x_sq, c0, max_iter, tol_abs, tol == 0)
+        run = _lloyd(X, XT, x_sq, c0, max_iter, tol_abs)
         if best is None or run[2] < best[2]:
             best = run
     centers, labels, exact, n_iter, converged, history = best
