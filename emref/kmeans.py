@@ -115,19 +115,19 @@ def _cluster_sums(XT: np.ndarray, labels: np.ndarray, k: int):
     return (XT @ one_hot.T).T, one_hot.sum(axis=1)
 
 
-def _update(X: np.ndarray, XT: np.ndarray, labels: np.ndarray, k: int,
-            old_centers: np.ndarray) -> np.ndarray:
-    sums, counts = _cluster_sums(XT, labels, k)
+def _centers_from_sums(X, labels, sums, counts, old_centers) -> np.ndarray:
+    """μ_k = (Σ_{n in k} x_n) / N_k, with scikit-learn's rule for an empty cluster: it restarts
+    at the point farthest from its own centre, and that point's weight moves with it (so
+    results stay comparable with scikit-learn)."""
+    sums, counts = sums.copy(), counts.copy()
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        # An empty cluster restarts at the point farthest from its own centre; that point's
-        # weight moves with it (scikit-learn's rule, so results stay comparable).
         dist = ((X - old_centers[labels]) ** 2).sum(axis=1)
         far = np.argpartition(dist, -empty.size)[:-empty.size - 1:-1]
-        for new_id, idx in zip(empty, far):
-            old_id = labels[idx]
-            sums[old_id] -= X[idx]
-            sums[new_id] = X[idx]
+        for new_id, i in zip(empty, far):
+            old_id = labels[i]
+            sums[old_id] -= X[i]
+            sums[new_id] = X[i]
             counts[new_id] = 1.0
             counts[old_id] -= 1.0
     centers = np.array(old_centers, dtype=float)
@@ -155,8 +155,9 @@ def update(X, labels, k) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         raise ValueError(f"labels must lie in 0..{k - 1}; found values from {labels.min()} "
                          f"to {labels.max()}")
-    return _update(X, np.ascontiguousarray(X.T), labels, k,
-                   old_centers=np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
+    sums, counts = _cluster_sums(np.ascontiguousarray(X.T), labels, k)
+    return _centers_from_sums(X, labels, sums, counts,
+                              np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
 
 
 def inertia(X, centers, labels=None) -> float:
@@ -228,10 +229,8 @@ class _Clusters:
     points change cluster (only the movers are touched)."""
 
     def __init__(self, X, XT, x_sq, labels, k):
-        one_hot = (labels == np.arange(k)[:, None]).astype(float)
-        self.sums = (XT @ one_hot.T).T
-        self.counts = one_hot.sum(axis=1)
-        self.sq = one_hot @ x_sq
+        self.sums, self.counts = _cluster_sums(XT, labels, k)
+        self.sq = np.bincount(labels, weights=x_sq, minlength=k)
 
     def move(self, X, x_sq, idx, old, new):
         for sign, lab in ((-1.0, old), (1.0, new)):
@@ -245,23 +244,7 @@ class _Clusters:
                                + self.counts * (centers * centers).sum(axis=1)).sum()))
 
     def centers(self, X, labels, old_centers):
-        sums, counts = self.sums.copy(), self.counts.copy()
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:
-            # An empty cluster restarts at the point farthest from its own centre; that
-            # point's weight moves with it (scikit-learn's rule, so results stay comparable).
-            dist = ((X - old_centers[labels]) ** 2).sum(axis=1)
-            far = np.argpartition(dist, -empty.size)[:-empty.size - 1:-1]
-            for new_id, i in zip(empty, far):
-                old_id = labels[i]
-                sums[old_id] -= X[i]
-                sums[new_id] = X[i]
-                counts[new_id] = 1.0
-                counts[old_id] -= 1.0
-        centers = np.array(old_centers, dtype=float)
-        nonempty = counts > 0
-        centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        return centers
+        return _centers_from_sums(X, labels, self.sums, self.counts, old_centers)
 
 
 def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
