@@ -6,8 +6,8 @@ of the course (:mod:`emref.datasets`). Run-time dependencies: numpy and scipy (m
 :mod:`emref.viz` only).
 """
 
-from . import datasets, em, gmm, kmeans
+from . import datasets, em, gmm, hmm, kmeans
 from .em import LikelihoodDecreaseWarning
 
-__all__ = ["datasets", "em", "gmm", "kmeans", "LikelihoodDecreaseWarning"]
+__all__ = ["datasets", "em", "gmm", "hmm", "kmeans", "LikelihoodDecreaseWarning"]
 __version__ = "0.1.0"
