@@ -198,7 +198,8 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
     out = {"regions": None, "arrows": []}
     if regions:
         pad = 0.5
-        (x0, y0), (x1, y1) = X.min(axis=0) - pad, X.max(axis=0) + pad
+        both = np.vstack([X, centers])
+        (x0, y0), (x1, y1) = both.min(axis=0) - pad, both.max(axis=0) + pad
         gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
         grid = np.column_stack([gx.ravel(), gy.ravel()])
         near = ((grid[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
@@ -386,7 +387,8 @@ def plot_em_iterations(X, params_list, *, iterations=None, color_points=True, n_
     if len(iterations) != n:
         raise ValueError(f"iterations must give one number per entry of params_list ({n}); "
                          f"found {len(iterations)}")
-    if axes is None:
+    made_figure = axes is None
+    if made_figure:
         ncols = n if ncols is None else ncols
         nrows = -(-n // ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows),
@@ -407,6 +409,9 @@ def plot_em_iterations(X, params_list, *, iterations=None, color_points=True, n_
             for j, col in enumerate(_colors(colors, means.shape[0])):
                 plot_covariance_ellipse(ax, means[j], covs[j], color=col, n_std=n_std)
             _mark_centers(ax, means, _colors(colors, means.shape[0]))
+    if made_figure:
+        for ax in axes[:n]:
+            ax.label_outer()  # shared axes: labels on the outer panels only
     if suptitle is not None:
         fig.suptitle(suptitle)
     return fig, axes[:n]
