@@ -359,6 +359,12 @@ def _full_covariances(data: _SufficientData, resp_kn, nk, means_c):
     cov[:, i, j] = upper
     cov[:, j, i] = upper
     cov -= means_c[:, :, None] * means_c[:, None, :]
+    # E[xxᵀ] - μμᵀ cancels for a component that is tight far from the data mean (one that
+    # collapses onto a point): redo those two-pass, as scikit-learn, to keep them accurate.
+    var = np.diagonal(cov, axis1=1, axis2=2)
+    for k in np.flatnonzero(var.min(axis=1) <= 1e-6 * (var + means_c ** 2).max(axis=1)):
+        diff = data.XcT - means_c[k][:, None]
+        cov[k] = (resp_kn[k] * diff) @ diff.T / nk[k]
     return cov
 
 
@@ -380,9 +386,27 @@ def _m_step(data: _SufficientData, resp_kn: np.ndarray, covariance_type: str,
         if covariance_type == "spherical":
             var = np.repeat(var.mean(axis=1, keepdims=True), D, axis=1)
         cov = var[:, :, None] * np.eye(D)
+    if reg_covar == 0.0:
+        _check_not_collapsed(cov, means_c)
     cov += reg_covar * np.eye(D)
     cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
     return GMMParams(nk / nk.sum(), means_c + data.center, cov)
+
+
+def _check_not_collapsed(cov, means_c):
+    """With reg_covar=0, a covariance that should be singular (a component on fewer than
+    D + 1 points) keeps rounding noise of either sign, so positive definiteness alone would
+    accept or reject it at random. Eigenvalues this small relative to the component's spread
+    about the data mean are called singular."""
+    D = cov.shape[1]
+    scale = (np.diagonal(cov, axis1=1, axis2=2) + means_c ** 2).max(axis=1)
+    smallest = np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, 1, 2)))[:, 0]
+    bad = np.flatnonzero(smallest <= 1e-12 * scale)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"covariances[{k}] is singular (smallest eigenvalue {smallest[k]:.3g}):"
+                         f" component {k} has collapsed onto fewer than D + 1 = {D + 1} "
+                         f"points; use reg_covar > 0")
 
 
 def m_step(X, resp, *, covariance_type: str = "full", reg_covar: float = 1e-6) -> GMMParams:
@@ -530,7 +554,8 @@ def sample(params: GMMParams, n: int, seed=None):
     params = _check_params(params)
     n = check_int(n, "n", low=0)
     rng = check_seed(seed)
-    z = rng.choice(params.n_components, size=n, p=params.weights)
+    # weights are accepted when they sum to 1 within 1e-6; numpy's choice is stricter
+    z = rng.choice(params.n_components, size=n, p=params.weights / params.weights.sum())
     chol = np.linalg.cholesky(params.covariances)
     eps = rng.standard_normal((n, params.n_features))
     X = params.means[z] + np.einsum("nij,nj->ni", chol[z], eps)
