@@ -298,7 +298,8 @@ def plot_em_cycle(ax, labels: Sequence[str] = _CYCLE_LABELS, *,
         raise ValueError(f"labels must name at least 2 stages; found {len(labels)}")
     n = len(labels)
     angles = np.pi / 2 - 2 * np.pi * np.arange(n) / n
-    xy = np.column_stack([np.cos(angles), np.sin(angles)])
+    # An ellipse wider than tall, so that boxes on the sides clear the centre text.
+    xy = np.column_stack([1.45 * np.cos(angles), np.sin(angles)])
     for i, (x, y) in enumerate(xy):
         ax.text(x, y, labels[i], ha="center", va="center", fontsize=10, zorder=3,
                 bbox={"boxstyle": "round,pad=0.5", "fc": "white", "ec": PALETTE[i % len(PALETTE)],
@@ -313,7 +314,7 @@ def plot_em_cycle(ax, labels: Sequence[str] = _CYCLE_LABELS, *,
                                     "connectionstyle": "arc3,rad=-0.25"})
     ax.text(0, 0, "repeat until\nnothing changes", ha="center", va="center",
             fontsize=9, style="italic")
-    ax.set_xlim(-1.7, 1.7)
+    ax.set_xlim(-2.4, 2.4)
     ax.set_ylim(-1.4, 1.4)
     ax.set_aspect("equal")
     ax.axis("off")
