@@ -136,6 +136,19 @@ def _centers_from_sums(X, labels, sums, counts, old_centers) -> np.ndarray:
     return centers
 
 
+def _check_labels(labels, N: int, k: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (N,):
+        raise ValueError(f"labels must have shape ({N},), one per point of X; found "
+                         f"{describe_shape(labels)}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integers; found dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must lie in 0..{k - 1}; found values from {labels.min()} "
+                         f"to {labels.max()}")
+    return labels
+
+
 def update(X, labels, k) -> np.ndarray:
     """Update step: each centre becomes the mean of its points, shape (k, D).
 
@@ -146,15 +159,7 @@ def update(X, labels, k) -> np.ndarray:
     """
     X = check_data(X)
     k = check_int(k, "k", low=1)
-    labels = np.asarray(labels)
-    if labels.shape != (X.shape[0],):
-        raise ValueError(f"labels must have shape ({X.shape[0]},), one per point of X; found "
-                         f"{describe_shape(labels)}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must be integers; found dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ValueError(f"labels must lie in 0..{k - 1}; found values from {labels.min()} "
-                         f"to {labels.max()}")
+    labels = _check_labels(labels, X.shape[0], k)
     sums, counts = _cluster_sums(np.ascontiguousarray(X.T), labels, k)
     return _centers_from_sums(X, labels, sums, counts,
                               np.broadcast_to(X.mean(axis=0), (k, X.shape[1])))
@@ -166,6 +171,7 @@ def inertia(X, centers, labels=None) -> float:
     centers = _check_centers(centers, X.shape[1])
     if labels is None:
         labels = assign(X, centers)
+    labels = _check_labels(labels, X.shape[0], centers.shape[0])
     return float(((X - centers[labels]) ** 2).sum())
 
 
