@@ -4,6 +4,7 @@
 - :func:`ice_cream`: the 33 days of Jason Eisner's forward-backward spreadsheet (2002).
 - :func:`dishonest_casino`: the fair/loaded die HMM of Durbin et al. (1998), as parameters.
 - :func:`two_gaussians`: a simulator for the exam question's two-component model.
+- :func:`pos_like`, :func:`pos_like_params`: a part-of-speech-like HMM and tagged sentences.
 
 Sources are listed in ``emref/data/SOURCES.md``.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from ._validation import check_int, check_seed
 
 __all__ = ["old_faithful", "ice_cream", "ice_cream_params", "dishonest_casino",
-           "two_gaussians", "standardize"]
+           "two_gaussians", "standardize", "pos_like", "pos_like_params"]
 
 
 def _data_path(name: str):
@@ -96,3 +97,84 @@ def two_gaussians(n: int, *, tau: float = 0.4, mu1=(-1.0, 0.0), mu2=(1.5, 1.0),
         idx = z == label
         X[idx] = rng.multivariate_normal(mu, s, size=int(idx.sum()))
     return X, z
+
+
+# --------------------------------------------------------------------------------------------
+# A part-of-speech-like HMM (for tagged-then-untagged EM)
+# --------------------------------------------------------------------------------------------
+
+_POS_TAGS = ("DET", "ADJ", "NOUN", "VERB", "PREP", "PRON")
+# Each tag's words, most frequent first. Some words belong to two tags ("light", "run",
+# "watch", "fast", "that"): the ambiguity that makes tagging a problem of inference.
+_POS_LEXICON = {
+    "DET": ("the", "a", "this", "that", "every"),
+    "ADJ": ("old", "small", "light", "fast", "green", "quiet"),
+    "NOUN": ("dog", "cat", "light", "run", "watch", "river", "idea", "house"),
+    "VERB": ("saw", "likes", "run", "watch", "sleeps", "light", "ate"),
+    "PREP": ("in", "on", "near", "with", "by"),
+    "PRON": ("she", "he", "it", "they", "that"),
+}
+
+
+def pos_like_params():
+    """Parameters of a small part-of-speech-like HMM with a STOP state, as a dict.
+
+    Six tags (``states``: DET, ADJ, NOUN, VERB, PREP, PRON) emit words of a 31-word
+    vocabulary (``words``); within a tag, word probabilities fall off as 1/rank (Zipf), and
+    five words are shared by two or three tags. Sentences start with DET or PRON, and stop
+    mostly after a NOUN. Keys: ``states``, ``words``, ``startprob``, ``transmat``,
+    ``endprob``, ``emission`` (K, M); build an HMM with ``emref.hmm``.
+    """
+    words = []
+    for tag in _POS_TAGS:
+        for w in _POS_LEXICON[tag]:
+            if w not in words:
+                words.append(w)
+    K, M = len(_POS_TAGS), len(words)
+    emission = np.zeros((K, M))
+    for k, tag in enumerate(_POS_TAGS):
+        for rank, w in enumerate(_POS_LEXICON[tag]):
+            emission[k, words.index(w)] = 1.0 / (rank + 1)
+    emission /= emission.sum(axis=1, keepdims=True)
+    #                  DET   ADJ   NOUN  VERB  PREP  PRON   (rows: from; last column: STOP)
+    table = np.array([[0.00, 0.35, 0.65, 0.00, 0.00, 0.00, 0.00],   # DET
+                      [0.00, 0.15, 0.85, 0.00, 0.00, 0.00, 0.00],   # ADJ
+                      [0.00, 0.00, 0.05, 0.45, 0.20, 0.00, 0.30],   # NOUN
+                      [0.45, 0.10, 0.00, 0.00, 0.20, 0.15, 0.10],   # VERB
+                      [0.80, 0.00, 0.00, 0.00, 0.00, 0.20, 0.00],   # PREP
+                      [0.00, 0.00, 0.00, 0.85, 0.10, 0.00, 0.05]])  # PRON
+    startprob = np.array([0.6, 0.0, 0.0, 0.0, 0.0, 0.4])
+    return {"states": _POS_TAGS, "words": tuple(words), "startprob": startprob,
+            "transmat": table[:, :K].copy(), "endprob": table[:, K].copy(),
+            "emission": emission}
+
+
+def pos_like(n_sentences: int, *, seed=None, max_length: int = 50):
+    """Simulate tagged sentences from :func:`pos_like_params`.
+
+    Parameters
+    ----------
+    n_sentences : int >= 1
+    seed : None, int or numpy Generator
+    max_length : int >= 1, longest sentence: a longer draw is discarded and drawn again, so
+        every sentence ends through the STOP state (and has positive probability).
+
+    Returns
+    -------
+    sentences : list of 1-D int arrays (word indices into ``pos_like_params()["words"]``)
+    tags : list of 1-D int arrays (tag indices into ``pos_like_params()["states"]``)
+    """
+    from . import hmm  # local: hmm does not need datasets
+    n_sentences = check_int(n_sentences, "n_sentences", low=1)
+    max_length = check_int(max_length, "max_length", low=1)
+    rng = check_seed(seed)
+    p = pos_like_params()
+    params = hmm.HMMParams(p["startprob"], p["transmat"], hmm.Categorical(p["emission"]),
+                           p["endprob"])
+    sentences, tags = [], []
+    while len(sentences) < n_sentences:
+        x, z = hmm.sample(params, max_length + 1, rng)
+        if len(z) <= max_length:
+            sentences.append(x)
+            tags.append(z)
+    return sentences, tags

@@ -139,40 +139,41 @@ def _normalise_rows(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_symbols(seq, name: str, n_symbols: int | None) -> np.ndarray:
-    """A 1-D sequence of integer symbols in 0..n_symbols-1."""
+def _check_symbols(seq, name: str, n_symbols: int | None, what: str = "symbols",
+                   letter: str = "M") -> np.ndarray:
+    """A 1-D sequence of integer symbols (or states) in 0..n_symbols-1."""
     if isinstance(seq, (str, bytes)) or seq is None:
-        raise TypeError(f"{name} must be a 1-D array of integer symbols; found "
+        raise TypeError(f"{name} must be a 1-D array of integer {what}; found "
                         f"{type(seq).__name__}")
     arr = np.asarray(seq)
     if arr.dtype == object or arr.dtype.kind not in "iufb":
-        raise TypeError(f"{name} must be a 1-D array of integer symbols; found an array of "
+        raise TypeError(f"{name} must be a 1-D array of integer {what}; found an array of "
                         f"dtype {arr.dtype}")
     if arr.dtype.kind == "b":
-        raise TypeError(f"{name} must hold integer symbols, not booleans")
+        raise TypeError(f"{name} must hold integer {what}, not booleans")
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of integer symbols (one sequence); "
+        raise ValueError(f"{name} must be a 1-D array of integer {what} (one sequence); "
                          f"found {describe_shape(arr)}")
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty; found a sequence of length 0")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must contain only finite integer symbols; found NaN "
+            raise ValueError(f"{name} must contain only finite integer {what}; found NaN "
                              f"or infinite values")
         frac = arr != np.round(arr)
         if np.any(frac):
             t = int(np.flatnonzero(frac)[0])
-            raise ValueError(f"{name} must hold integer symbols; found non-integer value "
-                             f"{arr[t]!r} at position {t}")
+            raise ValueError(f"{name} must hold integer {what}; found non-integer value "
+                             f"{arr[t].item()!r} at position {t}")
     if np.any(arr < 0):
         t = int(np.flatnonzero(arr < 0)[0])
-        raise ValueError(f"{name} must hold symbols 0..M-1 (non-negative integers); found "
-                         f"{arr[t]!r} at position {t}")
+        raise ValueError(f"{name} must hold {what} 0..{letter}-1 (non-negative integers); "
+                         f"found {arr[t].item()!r} at position {t}")
     arr = arr.astype(np.intp)
     if n_symbols is not None and np.any(arr >= n_symbols):
         t = int(np.flatnonzero(arr >= n_symbols)[0])
-        raise ValueError(f"{name} must hold symbols 0..{n_symbols - 1} (the model has "
-                         f"M = {n_symbols} symbols); found {arr[t]} at position {t}")
+        raise ValueError(f"{name} must hold {what} 0..{n_symbols - 1} (the model has "
+                         f"{letter} = {n_symbols} {what}); found {arr[t]} at position {t}")
     return arr
 
 
@@ -465,9 +466,12 @@ def _one_sequence(obs, params: HMMParams, name: str = "obs") -> _Data:
     emission = params.emission
     if isinstance(obs, (list, tuple)) and len(obs) == 0:
         raise ValueError(f"{name} must not be empty; found a sequence of length 0")
-    if isinstance(obs, (list, tuple)) and not isinstance(obs[0], (numbers.Number, np.generic)):
-        depth = np.ndim(obs[0]) if emission.obs_ndim == 2 else 1
-        if emission.obs_ndim == 1 or depth == 2:
+    if isinstance(obs, (list, tuple)):
+        try:
+            depth = np.ndim(obs[0])
+        except ValueError:
+            depth = emission.obs_ndim
+        if depth >= emission.obs_ndim:
             raise ValueError(f"{name} must be one sequence; found a list of sequences (use "
                              f"e_step or score for several)")
     return _Data([emission.check_sequence(obs, name)])
@@ -1138,12 +1142,8 @@ def fit_supervised(sequences, state_sequences, n_states, *, n_symbols=None,
     pseudocount = check_real(pseudocount, "pseudocount", low=0.0)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
     states_raw, state_names = _split(state_sequences, "state_sequences", 1)
-    states = [_check_symbols(z, n, None) for z, n in zip(states_raw, state_names)]
-    for z, n in zip(states, state_names):
-        if np.any(z >= K):
-            t = int(np.flatnonzero(z >= K)[0])
-            raise ValueError(f"{n} must hold states 0..{K - 1} (n_states = {K}); found "
-                             f"{z[t]} at position {t}")
+    states = [_check_symbols(z, n, K, what="states", letter="K")
+              for z, n in zip(states_raw, state_names)]
     single_states = len(states_raw) == 1 and state_names[0] == "state_sequences"
     if single_states:
         obs_raw, obs_names = [sequences], ["sequences"]
