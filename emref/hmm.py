@@ -232,9 +232,8 @@ class Categorical(Emission):
         return logp.T[X]
 
     def statistics(self, X, gamma):
-        counts = np.zeros((self.n_symbols, gamma.shape[1]))
-        np.add.at(counts, X, gamma)
-        return (counts.T,)
+        M = self.n_symbols
+        return (np.stack([np.bincount(X, weights=g, minlength=M) for g in gamma.T]),)
 
     @staticmethod
     def from_counts(counts) -> "Categorical":
@@ -451,6 +450,14 @@ class _Data:
         self.lengths = np.array([len(s) for s in seqs], dtype=np.intp)
         self.X = seqs[0] if len(seqs) == 1 else np.concatenate(seqs, axis=0)
         self.layout = _Layout(self.lengths, block)
+        self._Xp = None
+
+    @property
+    def Xp(self) -> np.ndarray:
+        """The observations in the padded time-major layout, flattened: (Lp * nb, ...)."""
+        if self._Xp is None:
+            self._Xp = np.take(self.X, self.layout.idxT.ravel(), axis=0)
+        return self._Xp
 
     @property
     def n_points(self) -> int:
@@ -535,7 +542,9 @@ class _Layout:
 
 def _scaled_emissions(logB: np.ndarray):
     """exp(log p(x_n|k) - max_k) and the per-step offsets max_k log p(x_n|k)."""
-    offset = logB.max(axis=1)
+    offset = logB[:, 0].copy()
+    for k in range(1, logB.shape[1]):  # K passes over N: much faster than max(axis=1)
+        np.maximum(offset, logB[:, k], out=offset)
     impossible = ~np.isfinite(offset)
     if np.any(impossible):
         offset = np.where(impossible, 0.0, offset)
@@ -590,20 +599,23 @@ def _block_products(lay: _Layout, Bp: np.ndarray, A: np.ndarray) -> np.ndarray:
     return P
 
 
-def _forward_backward_core(lay: _Layout, logB: np.ndarray, params: HMMParams,
+def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
                            want_posteriors: bool = True):
     """Scaled forward-backward on all blocks of all sequences at once.
 
-    Returns (loglik per sequence, gamma (N, K) or None, xi_sum (K, K) or None, impossible).
+    ``logBp`` holds log p(x | k) in the padded time-major layout, shape (Lp * nb, K) (see
+    :attr:`_Data.Xp`). Returns (loglik per sequence, gamma (Lp, nb, K) with zeros at padded
+    steps, or None; xi_sum (K, K) or None; impossible).
     Arrays inside are time-major, (Lp, nb, K): step j of every block at once.
     """
     K = params.n_states
     A = params.transmat
     pi = params.startprob
     end = params.endprob
-    B, offset = _scaled_emissions(logB)
     nb, Lp = lay.n_blocks, lay.width
-    Bp = B[lay.idxT]                                          # (Lp, nb, K)
+    B, offset = _scaled_emissions(logBp)
+    Bp = B.reshape(Lp, nb, K)
+    offset = offset.reshape(Lp, nb)
     ones = np.ones(K)
     multi = lay.max_rank > 1
     P = _block_products(lay, Bp, A) if multi else None
@@ -644,7 +656,9 @@ def _forward_backward_core(lay: _Layout, logB: np.ndarray, params: HMMParams,
     a_last = alpha[last_pos, lay.last_idx]                    # α̂ at each sequence's end
     per_block = logc.sum(axis=0) if lay.all_full else np.where(validT, logc, 0.0).sum(axis=0)
     loglik = np.bincount(lay.seq, weights=per_block, minlength=len(lay.nbs))
-    loglik += np.add.reduceat(offset, lay.offsets[:-1])
+    if not lay.all_full:
+        offset = np.where(validT, offset, 0.0)
+    loglik += np.bincount(lay.seq, weights=offset.sum(axis=0), minlength=len(lay.nbs))
     if end is not None:
         stop = a_last @ end
         if np.any(stop <= 0):
@@ -687,7 +701,7 @@ def _forward_backward_core(lay: _Layout, logB: np.ndarray, params: HMMParams,
     gam = alpha * beta
     gs = gam @ ones
     if not lay.all_full:
-        gs[~validT] = 1.0
+        gs[~validT] = np.inf       # padded steps get γ = 0
     gs[gs <= 0] = 1.0
     gam /= gs[..., None]
     # Σ_n ξ(z_{n-1,i}, z_{n,j}) ∝ α̂_{n-1}(i) A_ij b_n(j) β̃_n(j). Its normaliser
@@ -707,9 +721,20 @@ def _forward_backward_core(lay: _Layout, logB: np.ndarray, params: HMMParams,
         norm[norm <= 0] = np.inf
         xi_sum += (prev / norm[:, None]).T @ w
     xi_sum *= A
-    gamma = gam.transpose(1, 0, 2)[lay.valid] if not lay.all_full else \
-        gam.transpose(1, 0, 2).reshape(-1, K)
-    return loglik, gamma, xi_sum, False
+    return loglik, gam, xi_sum, False
+
+
+def _unpad(lay: _Layout, gam: np.ndarray) -> np.ndarray:
+    """(Lp, nb, K) time-major padded array -> (N, K) in the order of the concatenation."""
+    return gam.transpose(1, 0, 2)[lay.valid]
+
+
+def _posteriors(data: _Data, params: HMMParams, name: str):
+    logBp = params.emission.log_likelihood(data.Xp)
+    ll, gam, xi_sum, bad = _forward_backward_core(data.layout, logBp, params)
+    if bad:
+        raise _impossible(name)
+    return ll, gam, xi_sum
 
 
 def _impossible(name: str):
@@ -759,19 +784,17 @@ def forward_backward(obs, params: HMMParams) -> ForwardBackwardResult:
     """
     params = _check_params(params)
     data = _one_sequence(obs, params)
-    logB = params.emission.log_likelihood(data.X)
-    ll, gamma, xi_sum, bad = _forward_backward_core(data.layout, logB, params)
-    if bad:
-        raise _impossible("obs")
-    return ForwardBackwardResult(gamma=gamma, xi_sum=xi_sum, loglik=float(ll[0]))
+    ll, gam, xi_sum = _posteriors(data, params, "obs")
+    return ForwardBackwardResult(gamma=_unpad(data.layout, gam), xi_sum=xi_sum,
+                                 loglik=float(ll[0]))
 
 
 def score(sequences, params: HMMParams) -> float:
     """log p(sequences | θ), summed over sequences (-inf if one is impossible)."""
     params = _check_params(params)
     data = _data_for(sequences, params)
-    logB = params.emission.log_likelihood(data.X)
-    ll, _, _, bad = _forward_backward_core(data.layout, logB, params, want_posteriors=False)
+    logBp = params.emission.log_likelihood(data.Xp)
+    ll, _, _, bad = _forward_backward_core(data.layout, logBp, params, want_posteriors=False)
     return float(ll.sum()) if not bad else -np.inf
 
 
@@ -792,7 +815,7 @@ class HMMStats:
     occupancy : (K,) Σ_sequences Σ_n γ(z_nk).
     emission : tuple of arrays, the emission's statistics (``Categorical``: expected
         counts (K, M); ``Gaussian``: (N_k, Σγ(x-c), Σγ(x-c)(x-c)ᵀ, c)).
-    gamma : list of (T_s, K) arrays, the posteriors of every sequence.
+    gamma : list of (T_s, K) arrays, the posteriors of every sequence (computed on access).
     n_sequences, n_points : int.
     """
 
@@ -801,22 +824,28 @@ class HMMStats:
     end: np.ndarray
     occupancy: np.ndarray
     emission: tuple
-    gamma: list
     n_sequences: int
     n_points: int
+    _padded: np.ndarray = field(repr=False, default=None)
+    _layout: object = field(repr=False, default=None)
+
+    @property
+    def gamma(self) -> list:
+        flat = _unpad(self._layout, self._padded)
+        return np.split(flat, self._layout.offsets[1:-1])
 
 
 def _e_step(data: _Data, params: HMMParams):
-    logB = params.emission.log_likelihood(data.X)
-    ll, gamma, xi_sum, bad = _forward_backward_core(data.layout, logB, params)
-    if bad:
-        raise _impossible("sequences")
+    ll, gam, xi_sum = _posteriors(data, params, "sequences")
     lay = data.layout
-    stats = HMMStats(start=gamma[lay.seq_starts].sum(axis=0), trans=xi_sum,
-                     end=gamma[lay.seq_ends].sum(axis=0), occupancy=gamma.sum(axis=0),
-                     emission=params.emission.statistics(data.X, gamma),
-                     gamma=np.split(gamma, lay.offsets[1:-1]),
-                     n_sequences=len(data.seqs), n_points=data.n_points)
+    K = params.n_states
+    last_pos = lay.blen[lay.last_idx] - 1
+    stats = HMMStats(start=gam[0, lay.first_idx].sum(axis=0), trans=xi_sum,
+                     end=gam[last_pos, lay.last_idx].sum(axis=0),
+                     occupancy=gam.sum(axis=(0, 1)),
+                     emission=params.emission.statistics(data.Xp, gam.reshape(-1, K)),
+                     n_sequences=len(data.seqs), n_points=data.n_points,
+                     _padded=gam, _layout=lay)
     return stats, float(ll.sum())
 
 
