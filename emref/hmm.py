@@ -108,8 +108,15 @@ class Emission:
         """log p(x_n | z_n = k) for a concatenation of checked sequences, shape (N, K)."""
         raise NotImplementedError
 
-    def statistics(self, X: np.ndarray, gamma: np.ndarray):
-        """Expected sufficient statistics Σ_n γ(z_nk) s(x_n) (a tuple of arrays)."""
+    def prepare(self, X: np.ndarray):
+        """Data-only work for :meth:`statistics`, done once per fit (default: nothing)."""
+        return X
+
+    def statistics(self, prepared, gamma: np.ndarray):
+        """Expected sufficient statistics Σ_n γ(z_nk) s(x_n) (a tuple of arrays).
+
+        ``prepared`` is :meth:`prepare` of the observations; ``gamma`` is (N, K).
+        """
         raise NotImplementedError
 
     def m_step(self, stats, **options) -> "Emission":
@@ -292,8 +299,11 @@ class Gaussian(Emission):
     def log_likelihood(self, X):
         return _log_gaussian(X, self.means, self.precisions_cholesky)
 
-    def statistics(self, X, gamma):
-        return _gaussian_statistics(X, gamma)
+    def prepare(self, X):
+        return _gaussian_features(X)
+
+    def statistics(self, prepared, gamma):
+        return _gaussian_statistics(prepared, gamma)
 
     @staticmethod
     def from_statistics(post, first, second, center, reg_covar: float = 1e-6) -> "Gaussian":
@@ -318,20 +328,29 @@ class Gaussian(Emission):
         return self.means[states] + np.einsum("nij,nj->ni", chol[states], eps)
 
 
-def _gaussian_statistics(X, gamma):
-    """(N_k, Σ_n γ(x_n - c), Σ_n γ(x_n - c)(x_n - c)ᵀ, c) with c the data mean."""
-    # Centred at the data mean so that E[xxᵀ] - μμᵀ stays accurate.
+def _gaussian_features(X):
+    """Φ = [(x-c)_i (x-c)_j for i <= j, x - c, 1] with c the data mean, and c.
+
+    Centring at the data mean keeps E[xxᵀ] - μμᵀ accurate; with Φ every Gaussian statistic
+    is one product γᵀΦ.
+    """
     center = X.mean(axis=0)
     Xc = X - center
-    D = X.shape[1]
-    post = gamma.sum(axis=0)
-    first = gamma.T @ Xc
+    i, j = np.triu_indices(X.shape[1])
+    return np.concatenate([Xc[:, i] * Xc[:, j], Xc, np.ones((len(X), 1))], axis=1), center
+
+
+def _gaussian_statistics(prepared, gamma):
+    """(N_k, Σ_n γ(x_n - c), Σ_n γ(x_n - c)(x_n - c)ᵀ, c) from Φ = _gaussian_features(X)."""
+    phi, center = prepared
+    D = center.shape[0]
+    n_pairs = D * (D + 1) // 2
+    G = gamma.T @ phi
     i, j = np.triu_indices(D)
-    upper = gamma.T @ (Xc[:, i] * Xc[:, j])
     second = np.empty((gamma.shape[1], D, D))
-    second[:, i, j] = upper
-    second[:, j, i] = upper
-    return (post, first, second, center)
+    second[:, i, j] = G[:, :n_pairs]
+    second[:, j, i] = G[:, :n_pairs]
+    return (G[:, -1].copy(), G[:, n_pairs:n_pairs + D].copy(), second, center)
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,12 +464,22 @@ def _split(sequences, name: str, one_ndim: int):
 class _Data:
     """Checked sequences, concatenated, with their block layout (computed once per fit)."""
 
-    def __init__(self, seqs: list, block: int | None = None):
+    def __init__(self, seqs: list, block: int | None = None, X: np.ndarray | None = None):
         self.seqs = seqs
         self.lengths = np.array([len(s) for s in seqs], dtype=np.intp)
-        self.X = seqs[0] if len(seqs) == 1 else np.concatenate(seqs, axis=0)
+        if X is None:
+            X = seqs[0] if len(seqs) == 1 else np.concatenate(seqs, axis=0)
+        self.X = X
         self.layout = _Layout(self.lengths, block)
         self._Xp = None
+        self._prepared = {}
+
+    def prepared(self, emission: "Emission"):
+        """``emission.prepare(Xp)``, cached per emission type."""
+        key = type(emission)
+        if key not in self._prepared:
+            self._prepared[key] = emission.prepare(self.Xp)
+        return self._prepared[key]
 
     @property
     def Xp(self) -> np.ndarray:
@@ -464,9 +493,32 @@ class _Data:
         return int(self.lengths.sum())
 
 
+def _check_many(raw: list, names: list, check) -> _Data:
+    """Check every sequence with ``check(seq, name)`` and build their _Data.
+
+    Fast path for many numpy arrays of one dtype: the element checks run once on their
+    concatenation; only if that fails are the sequences checked one by one, so that the
+    message names the offending one.
+    """
+    if len(raw) > 1 and all(isinstance(r, np.ndarray) for r in raw):
+        dtypes = {r.dtype for r in raw}
+        ndims = {r.ndim for r in raw}
+        tails = {r.shape[1:] for r in raw}
+        if (len(dtypes) == 1 and len(ndims) == 1 and len(tails) == 1
+                and dtypes.pop().kind in "iuf" and all(len(r) > 0 for r in raw)):
+            try:
+                X = check(np.concatenate(raw, axis=0), names[0])
+            except (TypeError, ValueError):
+                X = None
+            if X is not None:
+                lengths = np.array([len(r) for r in raw], dtype=np.intp)
+                return _Data(np.split(X, np.cumsum(lengths)[:-1]), X=X)
+    return _Data([check(r, n) for r, n in zip(raw, names)])
+
+
 def _data_for(sequences, params: HMMParams, name: str = "sequences") -> _Data:
     raw, names = _split(sequences, name, params.emission.obs_ndim)
-    return _Data([params.emission.check_sequence(s, n) for s, n in zip(raw, names)])
+    return _check_many(raw, names, params.emission.check_sequence)
 
 
 def _one_sequence(obs, params: HMMParams, name: str = "obs") -> _Data:
@@ -843,7 +895,8 @@ def _e_step(data: _Data, params: HMMParams):
     stats = HMMStats(start=gam[0, lay.first_idx].sum(axis=0), trans=xi_sum,
                      end=gam[last_pos, lay.last_idx].sum(axis=0),
                      occupancy=gam.sum(axis=(0, 1)),
-                     emission=params.emission.statistics(data.Xp, gam.reshape(-1, K)),
+                     emission=params.emission.statistics(data.prepared(params.emission),
+                                                         gam.reshape(-1, K)),
                      n_sequences=len(data.seqs), n_points=data.n_points,
                      _padded=gam, _layout=lay)
     return stats, float(ll.sum())
@@ -1117,13 +1170,11 @@ def fit(sequences, n_states, *, init="random", emission=None, max_iter: int = 10
             n_symbols = check_int(n_symbols, "n_symbols", low=1)
         if emission == "categorical":
             raw, names = _split(sequences, "sequences", 1)
-            data = _Data([_check_symbols(s, n, n_symbols) for s, n in zip(raw, names)])
+            data = _check_many(raw, names, lambda s, n: _check_symbols(s, n, n_symbols))
         else:
             raw, names = _split(sequences, "sequences", 2)
-            seqs = [_check_vectors(s, n, None) for s, n in zip(raw, names)]
-            D = seqs[0].shape[1]
-            seqs = [_check_vectors(s, n, D) for s, n in zip(seqs, names)]
-            data = _Data(seqs)
+            D = _check_vectors(raw[0], names[0], None).shape[1]
+            data = _check_many(raw, names, lambda s, n: _check_vectors(s, n, D))
         params0 = _random_params(data, K, emission, n_symbols, reg_covar, bool(with_endprob),
                                  rng)
     else:
@@ -1225,7 +1276,7 @@ def fit_supervised(sequences, state_sequences, n_states, *, n_symbols=None,
         transmat, endprob = _normalise_rows(trans), None
     if gaussian:
         X = data.X
-        post, firstm, second, center = _gaussian_statistics(X, onehot)
+        post, firstm, second, center = _gaussian_statistics(_gaussian_features(X), onehot)
         emission = Gaussian.from_statistics(post, firstm, second, center, reg_covar=reg_covar)
     else:
         M = int(data.X.max()) + 1 if n_symbols is None else n_symbols
