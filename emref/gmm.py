@@ -359,10 +359,11 @@ def _full_covariances(data: _SufficientData, resp_kn, nk, means_c):
     cov[:, i, j] = upper
     cov[:, j, i] = upper
     cov -= means_c[:, :, None] * means_c[:, None, :]
-    # E[xxᵀ] - μμᵀ cancels for a component that is tight far from the data mean (one that
-    # collapses onto a point): redo those two-pass, as scikit-learn, to keep them accurate.
+    # E[xxᵀ] - μμᵀ cancels for a component that is thin (in any direction) far from the data
+    # mean, as one collapsing onto a point or a line: redo those two-pass, as scikit-learn.
     var = np.diagonal(cov, axis1=1, axis2=2)
-    for k in np.flatnonzero(var.min(axis=1) <= 1e-6 * (var + means_c ** 2).max(axis=1)):
+    thin = np.linalg.eigvalsh(cov)[:, 0] <= 1e-6 * (var + means_c ** 2).max(axis=1)
+    for k in np.flatnonzero(thin):
         diff = data.XcT - means_c[k][:, None]
         cov[k] = (resp_kn[k] * diff) @ diff.T / nk[k]
     return cov

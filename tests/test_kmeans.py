@@ -56,6 +56,18 @@ def test_fit_equals_sklearn_lloyd(problem, tol):
     assert ours.converged == (ours.n_iter < 300)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(0, 300), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([0.2, 1.0, 3.0, 10.0]), st.sampled_from([0.0, 1e-4]),
+       st.sampled_from([1, 2, 5, 300]))
+def test_fit_equals_sklearn_on_random_problems(k, d, extra, seed, sep, tol, max_iter):
+    n = k + extra
+    X, _ = _blobs(seed, n, d, k, separation=sep)
+    gen = np.random.default_rng(seed)
+    c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
+    assert_same_as_sklearn(X, c0, tol, max_iter=max_iter)
+
+
 @pytest.mark.parametrize("max_iter", [1, 2, 5, 10])
 def test_fit_equals_sklearn_after_n_iterations(blobs, max_iter):
     X, _ = blobs(11, 300, 2, 5, separation=0.7)
