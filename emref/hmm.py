@@ -60,7 +60,8 @@ def _precision_cholesky(cov_chol: np.ndarray) -> np.ndarray:
     return np.swapaxes(np.linalg.inv(cov_chol), 1, 2)
 
 
-def _log_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+def _log_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """log N(x_n | μ_k, Σ_k), shape (N, K): ‖(x_n - μ_k)ᵀ P_k‖² from one product X [P_1..P_K]."""
     N, D = X.shape
     K = means.shape[0]
@@ -68,7 +69,8 @@ def _log_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np
     shift = np.einsum("kd,kde->ke", means, prec_chol).reshape(K * D)
     log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
     block_sum = np.repeat(np.eye(K), D, axis=0)  # (K*D, K): sums each state's D squares
-    out = np.empty((N, K))
+    if out is None:
+        out = np.empty((N, K))
     rows = max(1, (1 << 18) // (K * D))
     for s in range(0, N, rows):
         y = X[s:s + rows] @ P_all
@@ -104,8 +106,11 @@ class Emission:
         """Validate one observation sequence; return it as an array."""
         raise NotImplementedError
 
-    def log_likelihood(self, X: np.ndarray) -> np.ndarray:
-        """log p(x_n | z_n = k) for a concatenation of checked sequences, shape (N, K)."""
+    def log_likelihood(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """log p(x_n | z_n = k) for a concatenation of checked sequences, shape (N, K).
+
+        ``out``, if given, is an (N, K) float array the result may be written into.
+        """
         raise NotImplementedError
 
     def prepare(self, X: np.ndarray):
@@ -233,10 +238,10 @@ class Categorical(Emission):
     def check_sequence(self, seq, name: str) -> np.ndarray:
         return _check_symbols(seq, name, self.n_symbols)
 
-    def log_likelihood(self, X):
+    def log_likelihood(self, X, out=None):
         with np.errstate(divide="ignore"):
             logp = np.log(self.probs)
-        return logp.T[X]
+        return np.take(np.ascontiguousarray(logp.T), X, axis=0, out=out)
 
     def statistics(self, X, gamma):
         M = self.n_symbols
@@ -296,8 +301,8 @@ class Gaussian(Emission):
     def check_sequence(self, seq, name: str) -> np.ndarray:
         return _check_vectors(seq, name, self.n_features)
 
-    def log_likelihood(self, X):
-        return _log_gaussian(X, self.means, self.precisions_cholesky)
+    def log_likelihood(self, X, out=None):
+        return _log_gaussian(X, self.means, self.precisions_cholesky, out=out)
 
     def prepare(self, X):
         return _gaussian_features(X)
@@ -473,6 +478,14 @@ class _Data:
         self.layout = _Layout(self.lengths, block)
         self._Xp = None
         self._prepared = {}
+        self._work = {}
+
+    def work(self, name: str, shape: tuple) -> np.ndarray:
+        """A buffer reused from one E-step to the next (its contents are not kept)."""
+        buf = self._work.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._work[name] = np.empty(shape)
+        return buf
 
     def prepared(self, emission: "Emission"):
         """``emission.prepare(Xp)``, cached per emission type."""
@@ -593,15 +606,20 @@ class _Layout:
 
 
 def _scaled_emissions(logB: np.ndarray):
-    """exp(log p(x_n|k) - max_k) and the per-step offsets max_k log p(x_n|k)."""
+    """exp(log p(x_n|k) - max_k) and the per-step offsets max_k log p(x_n|k).
+
+    Works in place: ``logB`` is overwritten by the scaled probabilities (fresh arrays of
+    this size cost more in page faults than the arithmetic).
+    """
     offset = logB[:, 0].copy()
     for k in range(1, logB.shape[1]):  # K passes over N: much faster than max(axis=1)
         np.maximum(offset, logB[:, k], out=offset)
     impossible = ~np.isfinite(offset)
     if np.any(impossible):
         offset = np.where(impossible, 0.0, offset)
-    B = np.exp(logB - offset[:, None])
-    return B, offset
+    np.subtract(logB, offset[:, None], out=logB)
+    np.exp(logB, out=logB)
+    return logB, offset
 
 
 def _normalise(v: np.ndarray, axis=-1):
@@ -651,14 +669,19 @@ def _block_products(lay: _Layout, Bp: np.ndarray, A: np.ndarray) -> np.ndarray:
     return P
 
 
+def _empty(work, name, shape):
+    return np.empty(shape) if work is None else work(name, shape)
+
+
 def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
-                           want_posteriors: bool = True):
+                           want_posteriors: bool = True, work=None):
     """Scaled forward-backward on all blocks of all sequences at once.
 
     ``logBp`` holds log p(x | k) in the padded time-major layout, shape (Lp * nb, K) (see
     :attr:`_Data.Xp`). Returns (loglik per sequence, gamma (Lp, nb, K) with zeros at padded
     steps, or None; xi_sum (K, K) or None; impossible).
-    Arrays inside are time-major, (Lp, nb, K): step j of every block at once.
+    Arrays inside are time-major, (Lp, nb, K): step j of every block at once. ``logBp`` is
+    overwritten; ``work(name, shape)``, if given, supplies reusable buffers.
     """
     K = params.n_states
     A = params.transmat
@@ -680,8 +703,8 @@ def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
         a_in[cur] = v / np.where((s := v @ ones) > 0, s, 1.0)[:, None]
 
     # the exact scaled forward recursion inside every block at once
-    alpha = np.empty((Lp, nb, K))
-    logc = np.empty((Lp, nb))
+    alpha = _empty(work, "alpha", (Lp, nb, K))
+    logc = _empty(work, "logc", (Lp, nb))
     a = a_in
     first = lay.first_idx
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -728,9 +751,10 @@ def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
         for cur in lay.by_rank_not_last[::-1]:
             v = np.einsum("bij,bj->bi", P[cur + 1], b_out[cur + 1])
             b_out[cur] = v / np.where((s := v @ ones) > 0, s, 1.0)[:, None]
-    beta = np.empty((Lp, nb, K))
-    W = np.empty((Lp, nb, K))          # W[j] = b_j ⊙ β̃_j, reused by ξ
-    snorm = np.ones((Lp, nb))          # snorm[j] = Σ_i (A W[j])_i, the normaliser of β̃_{j-1}
+    beta = _empty(work, "beta", (Lp, nb, K))
+    W = _empty(work, "W", (Lp, nb, K))    # W[j] = b_j ⊙ β̃_j, reused by ξ
+    snorm = _empty(work, "snorm", (Lp, nb))  # Σ_i (A W[j])_i, the normaliser of β̃_{j-1}
+    snorm[0] = 1.0
     b = b_out
     beta[Lp - 1] = b
     AT = np.ascontiguousarray(A.T)
@@ -750,21 +774,8 @@ def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
             nxt /= s[:, None]
             b = nxt
 
-    gam = alpha * beta
-    gs = gam @ ones
-    if not lay.all_full:
-        gs[~validT] = np.inf       # padded steps get γ = 0
-    gs[gs <= 0] = 1.0
-    gam /= gs[..., None]
-    # Σ_n ξ(z_{n-1,i}, z_{n,j}) ∝ α̂_{n-1}(i) A_ij b_n(j) β̃_n(j). Its normaliser
-    # Σ_ij α̂_{n-1}(i) A_ij W_n(j) = snorm_n · (α̂_{n-1}·β̃_{n-1}) = snorm_n · gs_{n-1}.
+    # ξ across block boundaries (the first step of every non-first block)
     xi_sum = np.zeros((K, K))
-    if Lp > 1:
-        norm = snorm[1:] * gs[:-1]
-        if not lay.all_full:
-            norm[~validT[1:]] = np.inf
-        prev_s = alpha[:-1] / norm[..., None]
-        xi_sum += prev_s.reshape(-1, K).T @ W[1:].reshape(-1, K)
     if multi:
         cur = lay.not_first_idx
         w = Bp[0, cur] * beta[0, cur]
@@ -772,6 +783,21 @@ def _forward_backward_core(lay: _Layout, logBp: np.ndarray, params: HMMParams,
         norm = np.einsum("bi,bi->b", prev, w @ AT)
         norm[norm <= 0] = np.inf
         xi_sum += (prev / norm[:, None]).T @ w
+
+    gam = np.multiply(alpha, beta, out=beta)   # β̃ is not needed any more
+    gs = gam @ ones
+    if not lay.all_full:
+        gs[~validT] = np.inf       # padded steps get γ = 0
+    gs[gs <= 0] = 1.0
+    gam /= gs[..., None]
+    # Σ_n ξ(z_{n-1,i}, z_{n,j}) ∝ α̂_{n-1}(i) A_ij b_n(j) β̃_n(j). Its normaliser
+    # Σ_ij α̂_{n-1}(i) A_ij W_n(j) = snorm_n · (α̂_{n-1}·β̃_{n-1}) = snorm_n · gs_{n-1}.
+    if Lp > 1:
+        norm = snorm[1:] * gs[:-1]
+        if not lay.all_full:
+            norm[~validT[1:]] = np.inf
+        prev_s = np.divide(alpha[:-1], norm[..., None], out=alpha[:-1])  # last use of α̂
+        xi_sum += prev_s.reshape(-1, K).T @ W[1:].reshape(-1, K)
     xi_sum *= A
     return loglik, gam, xi_sum, False
 
@@ -782,8 +808,10 @@ def _unpad(lay: _Layout, gam: np.ndarray) -> np.ndarray:
 
 
 def _posteriors(data: _Data, params: HMMParams, name: str):
-    logBp = params.emission.log_likelihood(data.Xp)
-    ll, gam, xi_sum, bad = _forward_backward_core(data.layout, logBp, params)
+    lay = data.layout
+    logBp = params.emission.log_likelihood(
+        data.Xp, out=data.work("logB", (lay.width * lay.n_blocks, params.n_states)))
+    ll, gam, xi_sum, bad = _forward_backward_core(lay, logBp, params, work=data.work)
     if bad:
         raise _impossible(name)
     return ll, gam, xi_sum
