@@ -140,3 +140,12 @@ def test_plot_em_iterations_one_panel_per_iterate(params):
         fig.canvas.draw()  # shared axes with equal aspect must still render
     finally:
         plt.close(fig)
+
+
+def test_plot_mixture_components_only_and_bad_params(ax, params):
+    X, _ = gmm.sample(params, 30, seed=3)
+    out = mixtures.plot_mixture(ax, X, params, color_points=False)
+    assert len(out["ellipses"]) == 2
+    assert len(np.unique(out["points"].get_facecolors(), axis=0)) == 1  # all grey
+    with pytest.raises(TypeError, match="GMMParams"):
+        mixtures.plot_mixture(ax, X, {"means": params.means})

@@ -21,6 +21,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.patches import Ellipse
 from matplotlib.ticker import MaxNLocator
 
+from .. import gmm, kmeans
 from .style import PALETTE, component_colors
 
 __all__ = [
@@ -64,16 +65,6 @@ def _colors(colors, k):
         raise ValueError(f"colors must give at least one colour per component ({k}); found "
                          f"{len(colors)}")
     return colors[:k]
-
-
-def _params_parts(params):
-    """(weights, means, covariances) of a GMMParams or of any object with those attributes."""
-    try:
-        return (np.asarray(params.weights, float), np.asarray(params.means, float),
-                np.asarray(params.covariances, float))
-    except AttributeError:
-        raise TypeError(f"expected mixture parameters with weights, means and covariances "
-                        f"(an emref.gmm.GMMParams); found {type(params).__name__}") from None
 
 
 def plot_covariance_ellipse(ax, mean, cov, color=PALETTE[0], n_std=2.0, *, fill=False,
@@ -201,10 +192,10 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
         both = np.vstack([X, centers])
         (x0, y0), (x1, y1) = both.min(axis=0) - pad, both.max(axis=0) + pad
         gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
-        grid = np.column_stack([gx.ravel(), gy.ravel()])
-        near = ((grid[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
-        out["regions"] = ax.contourf(gx, gy, near.reshape(gx.shape), levels=np.arange(k + 1) - 0.5,
-                                     colors=cols, alpha=0.12, zorder=0)
+        near = kmeans.assign(np.column_stack([gx.ravel(), gy.ravel()]), centers)
+        out["regions"] = ax.contourf(gx, gy, near.reshape(gx.shape),
+                                     levels=np.arange(k + 1) - 0.5, colors=cols, alpha=0.12,
+                                     zorder=0)
     if labels is None:
         point_colors = _DATA_COLOR
     else:
@@ -229,7 +220,7 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
 
 
 def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipses=True,
-                 title=None, axis_labels=None, colors=None, s=14):
+                 color_points=True, title=None, axis_labels=None, colors=None, s=14):
     """Points coloured by responsibility and, for a Gaussian mixture, its components.
 
     Parameters
@@ -249,6 +240,8 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
         Size of the ellipses, in standard deviations (see :func:`plot_covariance_ellipse`).
     ellipses : bool, default True
         Draw the ellipses of a GMMParams.
+    color_points : bool, default True
+        Colour the points by responsibility; False draws them grey (the components alone).
     title : str, optional
     axis_labels : (str, str), optional
         Default ``("$x_1$", "$x_2$")``; use :data:`FAITHFUL_AXIS_LABELS` for Old Faithful.
@@ -267,22 +260,20 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
     X = _check_points(X)
     out = {"resp": None, "ellipses": [], "centers": None}
     params = None
-    if params_or_resp is None:
-        point_colors = _DATA_COLOR
-    elif isinstance(params_or_resp, (np.ndarray, list, tuple)):
+    if isinstance(params_or_resp, (np.ndarray, list, tuple)):
         resp = np.asarray(params_or_resp, dtype=float)
         if resp.shape[0] != X.shape[0]:
             raise ValueError(f"responsibilities must have one row per point, shape "
                              f"({X.shape[0]}, K); found shape {resp.shape}")
         out["resp"] = resp
-        point_colors = responsibility_colors(resp, colors)
-    else:
-        from .. import gmm  # local import: emref.viz must not be needed by emref.gmm
+    elif params_or_resp is not None:
         params = params_or_resp
-        weights, means, covs = _params_parts(params)
-        out["resp"] = gmm.predict_proba(X, params)
+        out["resp"] = gmm.predict_proba(X, params)  # checks that params is a GMMParams
+        centers = params.means if centers is None else centers
+    if out["resp"] is not None and color_points:
         point_colors = responsibility_colors(out["resp"], colors)
-        centers = means if centers is None else centers
+    else:
+        point_colors = _DATA_COLOR
     out["points"] = ax.scatter(X[:, 0], X[:, 1], s=s, c=point_colors, edgecolors="none",
                                zorder=2)
     k = out["resp"].shape[1] if out["resp"] is not None else (
@@ -291,8 +282,8 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
     if params is not None and ellipses:
         for j in range(k):
             out["ellipses"].append(plot_covariance_ellipse(
-                ax, means[j], covs[j], color=cols[j], n_std=n_std,
-                lw=1.0 + 3.0 * float(weights[j]), zorder=3))
+                ax, params.means[j], params.covariances[j], color=cols[j], n_std=n_std,
+                lw=1.0 + 3.0 * float(params.weights[j]), zorder=3))
     if centers is not None:
         out["centers"] = _mark_centers(ax, np.asarray(centers, dtype=float), cols)
     _label(ax, title, axis_labels)
@@ -400,15 +391,8 @@ def plot_em_iterations(X, params_list, *, iterations=None, color_points=True, n_
         axes = np.asarray(axes).ravel()
         fig = axes[0].figure
     for ax, params, it in zip(axes, params_list, iterations):
-        if color_points:
-            plot_mixture(ax, X, params, n_std=n_std, title=f"{title_prefix} {it}",
-                         axis_labels=axis_labels, colors=colors)
-        else:
-            plot_mixture(ax, X, None, title=f"{title_prefix} {it}", axis_labels=axis_labels)
-            _, means, covs = _params_parts(params)
-            for j, col in enumerate(_colors(colors, means.shape[0])):
-                plot_covariance_ellipse(ax, means[j], covs[j], color=col, n_std=n_std)
-            _mark_centers(ax, means, _colors(colors, means.shape[0]))
+        plot_mixture(ax, X, params, n_std=n_std, color_points=color_points,
+                     title=f"{title_prefix} {it}", axis_labels=axis_labels, colors=colors)
     if made_figure:
         for ax in axes[:n]:
             ax.label_outer()  # shared axes: labels on the outer panels only
