@@ -1,0 +1,305 @@
+"""`make course` step 3: regenerate the student releases, then grade a simulated class.
+
+1. ``nbgrader generate_assignment --force`` for every assignment, in the repository (the
+   releases in ``assignments/`` are checked in; a throwaway gradebook is used).
+2. A demo class in ``_build/demo_class/`` (a fresh copy of the course: nbgrader_config.py,
+   solutions/, assignments/; a fresh gradebook; a temporary exchange directory):
+   ``release_assignment`` -> each student fetches, works (their notebook is filled
+   programmatically, from the solution cells or from ``tests/submissions/<hw>/<name>.py``)
+   and submits -> ``collect`` -> ``autograde`` -> ``generate_feedback`` -> ``export``.
+3. Print the grade table and where the feedback is.
+
+Instructor commands run as the nbgrader CLI from the course root (nbgrader reads
+./nbgrader_config.py only from the current directory). The students' fetch and submit use
+the same exchange classes as ``nbgrader fetch_assignment`` / ``nbgrader submit``, in process:
+each CLI start costs seconds of imports, and a class has many students.
+
+The round-trip test (tests/test_grading_roundtrip.py) runs :func:`run_class` in a temporary
+copy and checks the scores against ``EXPECTED`` below.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "tests" / "submissions"
+COURSE_ID = "emcourse"
+
+# assignment id -> notebook name (one notebook per assignment)
+ASSIGNMENTS = {"hw1": "hw1_kmeans", "hw2": "hw2_gmm"}
+if (ROOT / "solutions" / "hw3").is_dir():
+    ASSIGNMENTS["hw3"] = "hw3_hmm"
+
+# What each simulated student hands in, per assignment: "solution" (every answer cell from
+# the instructor's notebook), "blank" (the release untouched), a file name in
+# tests/submissions/<hw>/, or None (does not submit).
+DEMO_CLASS = {
+    "ada": {"hw1": "solution", "hw2": "solution", "hw3": "solution"},
+    "blank": {"hw1": "blank", "hw2": "blank", "hw3": "blank"},
+    "partial": {"hw1": "partial.py", "hw2": "partial.py", "hw3": "partial.py"},
+    "looper": {"hw1": "loop.py", "hw2": "blank", "hw3": "blank"},
+    "warner": {"hw1": "warner.py", "hw2": "warner.py", "hw3": "solution"},
+    "cheater": {"hw1": "cheater.py", "hw2": "cheater.py", "hw3": "cheater.py"},
+    "naive": {"hw1": "naive.py", "hw2": "naive.py", "hw3": "naive.py"},
+}
+
+# The automatic points each student must get (the written answers wait for a human).
+EXPECTED = {
+    "hw1": {"ada": 90, "blank": 0, "partial": 40, "looper": 0, "warner": 90, "cheater": 0,
+            "naive": 65},
+    "hw2": {"ada": 85, "blank": 0, "partial": 45, "looper": 0, "warner": 85, "cheater": 0,
+            "naive": 55},
+}
+
+
+def _env() -> dict:
+    """The environment for nbgrader: this interpreter's bin/ first (nbgrader runs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def nbgrader(course: Path, *args: str, log=print) -> str:
+    """Run one nbgrader command from the course root; return its output, raise on failure."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True,
+                          check=False)
+    out = proc.stdout + proc.stderr
+    log(f"   $ nbgrader {' '.join(args)}  ({time.perf_counter() - start:.1f} s)")
+    # An interrupted endless loop is logged as an ERROR by autograde but is not a failure.
+    if proc.returncode != 0 or "There was an error processing" in out:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed in {course} "
+                           f"(exit {proc.returncode}):\n{out[-4000:]}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The course
+# --------------------------------------------------------------------------------------------
+
+def regenerate_releases(course: Path = ROOT, log=print) -> None:
+    """``nbgrader generate_assignment --force`` for every assignment, with a throwaway gradebook.
+
+    ``"*"`` is a glob over solutions/: one command (nbgrader starts slowly) for all of them.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        nbgrader(course, "generate_assignment", "*", "--force",
+                 f"--CourseDirectory.db_url={db}", log=log)
+
+
+def copy_course(dest: Path, assignments=None) -> Path:
+    """A fresh course directory: the config and the sources of ``assignments``, nothing else.
+
+    The releases are generated again there by :func:`run_class` (so they can be compared with
+    the ones checked in), and the gradebook starts empty.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "solutions").mkdir(parents=True)
+    shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    for hw in assignments or ASSIGNMENTS:
+        shutil.copytree(ROOT / "solutions" / hw, dest / "solutions" / hw,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Students
+# --------------------------------------------------------------------------------------------
+
+def read_answers(path: Path) -> dict:
+    """grade_id -> new source (or the string "solution"), from a tests/submissions file."""
+    text = path.read_text()
+    parts = re.split(r"^# %% (.+)$", text, flags=re.MULTILINE)
+    answers = {}
+    for head, body in zip(parts[1::2], parts[2::2]):
+        head = head.strip()
+        if head.endswith("= solution"):
+            answers[head[: -len("= solution")].strip()] = "solution"
+        else:
+            answers[head] = body.strip("\n")
+    return answers
+
+
+def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> None:
+    """Write a student's answers into their copy of the released notebook, in place."""
+    import nbformat
+
+    if recipe == "blank":
+        return
+    nb = nbformat.read(release_nb, as_version=4)
+    sol = {c.metadata["nbgrader"]["grade_id"]: c.source
+           for c in nbformat.read(solution_nb, as_version=4).cells
+           if c.metadata.get("nbgrader", {}).get("solution")}
+    if recipe == "solution":
+        answers = {gid: "solution" for gid in sol}
+    else:
+        answers = read_answers(SUBMISSIONS / hw / recipe)
+    unknown = set(answers) - set(sol)
+    if unknown:
+        raise ValueError(f"{recipe} answers cells that {solution_nb.name} does not have: "
+                         f"{sorted(unknown)}")
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = sol[gid] if answers[gid] == "solution" else answers[gid]
+    nbformat.write(nb, release_nb)
+
+
+@dataclass
+class Exchange:
+    """A temporary nbgrader exchange and the students' home directories around it."""
+
+    base: Path
+    root: Path = field(init=False)
+
+    def __post_init__(self):
+        self.root = self.base / "exchange"
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o777)
+
+    def home(self, student: str) -> Path:
+        return self.base / "students" / student
+
+    def _config(self, student: str, hw: str):
+        from traitlets.config import Config
+
+        c = Config()
+        c.CourseDirectory.course_id = COURSE_ID
+        c.CourseDirectory.assignment_id = hw
+        c.CourseDirectory.student_id = student
+        c.Exchange.root = str(self.root)
+        c.Exchange.cache = str(self.home(student) / ".nbgrader_cache")
+        c.Exchange.assignment_dir = str(self.home(student))
+        return c
+
+    def _run(self, cls, student: str, hw: str):
+        from nbgrader.auth import Authenticator
+        from nbgrader.coursedir import CourseDirectory
+
+        config = self._config(student, hw)
+        coursedir = CourseDirectory(config=config)
+        app = cls(coursedir=coursedir, authenticator=Authenticator(config=config),
+                  config=config)
+        app.start()
+
+    def fetch(self, student: str, hw: str) -> Path:
+        """What ``nbgrader fetch_assignment hw`` does in the student's home."""
+        from nbgrader.exchange.default import ExchangeFetchAssignment
+
+        self.home(student).mkdir(parents=True, exist_ok=True)
+        self._run(ExchangeFetchAssignment, student, hw)
+        return self.home(student) / hw
+
+    def submit(self, student: str, hw: str) -> None:
+        """What ``nbgrader submit hw`` does in the student's home."""
+        from nbgrader.exchange.default import ExchangeSubmit
+
+        self._run(ExchangeSubmit, student, hw)
+
+
+# --------------------------------------------------------------------------------------------
+# The class
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class ClassResult:
+    course: Path
+    grades: list  # rows of grades.csv (dicts)
+    feedback: Path
+    seconds: float
+
+    def score(self, hw: str, student: str) -> float:
+        for row in self.grades:
+            if row["assignment"] == hw and row["student_id"] == student:
+                return float(row["raw_score"])
+        raise KeyError((hw, student))
+
+
+def run_class(course: Path, students=None, log=print) -> ClassResult:
+    """Generate, release, fetch, work, submit, collect, autograde, give feedback, export.
+
+    ``course`` comes from :func:`copy_course`: every assignment in its solutions/ is run.
+    Commands that take a glob ("*") run once for all assignments.
+    """
+    start = time.perf_counter()
+    students = DEMO_CLASS if students is None else students
+    assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+    exchange = Exchange(course / "_exchange")
+    xroot = f"--Exchange.root={exchange.root}"
+    log(f"-- {', '.join(assignments)}: generate (fresh gradebook)")
+    nbgrader(course, "generate_assignment", "*", "--force", log=log)
+    for hw in assignments:
+        log(f"-- {hw}: release, then the students fetch, work and submit")
+        nbgrader(course, "release_assignment", hw, "--force", xroot, log=log)
+        handed_in = []
+        for student, plan in students.items():
+            recipe = plan.get(hw)
+            if recipe is None:
+                continue
+            folder = exchange.fetch(student, hw)
+            fill_notebook(folder / f"{ASSIGNMENTS[hw]}.ipynb",
+                          course / "solutions" / hw / f"{ASSIGNMENTS[hw]}.ipynb", recipe, hw)
+            exchange.submit(student, hw)
+            handed_in.append(f"{student} ({recipe})")
+        log(f"   fetched, filled and submitted: {', '.join(handed_in)}")
+        nbgrader(course, "collect", hw, xroot, "--CollectApp.check_owner=False", log=log)
+    log("-- grading")
+    nbgrader(course, "autograde", "*", "--force", log=log)
+    nbgrader(course, "generate_feedback", "*", "--force", log=log)
+    nbgrader(course, "export", "--to=grades.csv", log=log)
+    with open(course / "grades.csv", newline="") as f:
+        grades = list(csv.DictReader(f))
+    return ClassResult(course=course, grades=grades, feedback=course / "feedback",
+                       seconds=time.perf_counter() - start)
+
+
+def grade_table(result: ClassResult, students, assignments) -> str:
+    lines = ["student   " + "".join(f"{hw:>14}" for hw in assignments)]
+    for student in students:
+        cells = []
+        for hw in assignments:
+            try:
+                row = next(r for r in result.grades
+                           if r["assignment"] == hw and r["student_id"] == student)
+                cells.append(f"{float(row['raw_score']):g}/{float(row['max_score']):g}")
+            except StopIteration:
+                cells.append("-")
+        lines.append(f"{student:<10}" + "".join(f"{c:>14}" for c in cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print("-- regenerating the releases in assignments/ from solutions/")
+    regenerate_releases(ROOT)
+    course = copy_course(ROOT / "_build" / "demo_class")  # every assignment
+    print(f"-- demo class in {course}")
+    result = run_class(course)
+    assignments = list(ASSIGNMENTS)
+    print("\nGrades (automatic points so far; written answers wait for manual grading):")
+    print(grade_table(result, DEMO_CLASS, assignments))
+    bad = [f"{s} {hw}: {result.score(hw, s):g} (expected {pts})"
+           for hw, exp in EXPECTED.items() if hw in assignments
+           for s, pts in exp.items() if abs(result.score(hw, s) - pts) > 1e-9]
+    print(f"\nFeedback (HTML per student): {result.feedback}/<student>/<assignment>/")
+    print(f"Grade table: {course / 'grades.csv'}")
+    print(f"The class took {result.seconds:.0f} s.")
+    if bad:
+        raise RuntimeError("unexpected scores: " + "; ".join(bad))
+
+
+if __name__ == "__main__":
+    main()
