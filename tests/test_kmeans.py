@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from sklearn.cluster import KMeans
 
 from emref import gmm, kmeans
@@ -13,16 +13,29 @@ from conftest import _blobs
 PROPS = settings(max_examples=40, deadline=None)
 
 
-def sk_kmeans(X, centers0, tol, max_iter=300):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return KMeans(n_clusters=centers0.shape[0], init=centers0, n_init=1,
-                      algorithm="lloyd", tol=tol, max_iter=max_iter).fit(X)
+def sk_kmeans(X, centers0, tol, max_iter=300, caught=None):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        sk = KMeans(n_clusters=centers0.shape[0], init=centers0, n_init=1,
+                    algorithm="lloyd", tol=tol, max_iter=max_iter).fit(X)
+    if caught is not None:
+        caught.extend(str(w.message) for w in rec)
+    return sk
 
 
-def assert_same_as_sklearn(X, c0, tol, max_iter=300):
+def double_empty(X, c0, tol, max_iter=300):
+    """True if scikit-learn ends with fewer distinct centres than clusters: on continuous
+    data, a sign that a relocated point was the only point of its own cluster. That cluster
+    is then empty too; scikit-learn moves it to its biggest cluster (read before that one is
+    averaged), emref keeps its old centre, and the runs part."""
+    caught = []
+    sk_kmeans(X, c0, tol, max_iter, caught)
+    return any("distinct clusters" in m for m in caught)
+
+
+def assert_same_as_sklearn(X, c0, tol, max_iter=300, sk=None):
     ours = kmeans.fit(X, c0.shape[0], init=c0, tol=tol, max_iter=max_iter)
-    sk = sk_kmeans(X, c0, tol, max_iter)
+    sk = sk if sk is not None else sk_kmeans(X, c0, tol, max_iter)
     scale = np.abs(X).max()
     np.testing.assert_array_equal(ours.labels, sk.labels_)
     np.testing.assert_allclose(ours.centers, sk.cluster_centers_, rtol=1e-10,
@@ -65,7 +78,26 @@ def test_fit_equals_sklearn_on_random_problems(k, d, extra, seed, sep, tol, max_
     X, _ = _blobs(seed, n, d, k, separation=sep)
     gen = np.random.default_rng(seed)
     c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
-    assert_same_as_sklearn(X, c0, tol, max_iter=max_iter)
+    caught = []
+    sk = sk_kmeans(X, c0, tol, max_iter, caught)
+    assume(not any("distinct clusters" in m for m in caught))  # see double_empty
+    assert_same_as_sklearn(X, c0, tol, max_iter=max_iter, sk=sk)
+
+
+def test_relocated_point_leaving_its_cluster_empty():
+    """k = N: the empty cluster 0 takes the point farthest from its centre, which was alone
+    in cluster 1; cluster 1 keeps its old centre (scikit-learn differs here, see
+    double_empty) and everything stays finite and consistent."""
+    X = np.array([[-0.398], [-0.368], [0.319], [0.647]])
+    c0 = np.array([[-0.498], [0.409], [-0.353], [0.593]])
+    np.testing.assert_array_equal(kmeans.assign(X, c0), [2, 2, 1, 3])  # cluster 0 empty
+    assert double_empty(X, c0, 0.0, 1)
+    res = kmeans.fit(X, 4, init=c0, max_iter=1, tol=0)
+    np.testing.assert_allclose(res.centers, [[0.319], [0.409], [-0.383], [0.647]])
+    res = kmeans.fit(X, 4, init=c0, tol=0)
+    assert np.all(np.isfinite(res.centers))
+    np.testing.assert_array_equal(res.labels, kmeans.assign(X, res.centers))
+    assert res.inertia == pytest.approx(kmeans.inertia(X, res.centers), abs=1e-15)
 
 
 @pytest.mark.parametrize("max_iter", [1, 2, 5, 10])
@@ -87,6 +119,24 @@ def test_empty_cluster_equals_sklearn(blobs, tol, n_far):
     ours, _ = assert_same_as_sklearn(X, c0, tol)
     assert np.all(np.isfinite(ours.centers))
     assert np.bincount(ours.labels, minlength=4).min() >= 1
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_duplicate_initial_centres_equal_sklearn(blobs, tol):
+    """Two equal centres: ties go to the lower index, the other cluster is empty at once."""
+    X, _ = blobs(3, 100, 2, 3)
+    c0 = np.r_[X[:2], X[:1]]
+    ours, _ = assert_same_as_sklearn(X, c0, tol)
+    assert len({tuple(c) for c in ours.centers}) == 3
+
+
+def test_integer_data_equal_sklearn(blobs):
+    X, _ = blobs(4, 100, 2, 3)
+    Xi = np.round(3 * X).astype(int)
+    assert_same_as_sklearn(Xi.astype(float), Xi[:3] + 0.5, 0.0)
+    res = kmeans.fit(Xi, 3, init=Xi[:3] + 0.5)
+    np.testing.assert_array_equal(res.labels, kmeans.fit(Xi.astype(float), 3,
+                                                         init=Xi[:3] + 0.5).labels)
 
 
 def test_empty_cluster_first_step_moves_farthest_point():
