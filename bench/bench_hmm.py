@@ -22,9 +22,9 @@ import time
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from emref import hmm  # noqa: E402
+from emref import hmm
 
 K, D, N_ITER = 8, 2, 5
 

@@ -17,8 +17,16 @@ import numpy as np
 
 from ._validation import check_int, check_seed
 
-__all__ = ["old_faithful", "ice_cream", "ice_cream_params", "dishonest_casino",
-           "two_gaussians", "standardize", "pos_like", "pos_like_params"]
+__all__ = [
+    "dishonest_casino",
+    "ice_cream",
+    "ice_cream_params",
+    "old_faithful",
+    "pos_like",
+    "pos_like_params",
+    "standardize",
+    "two_gaussians",
+]
 
 
 def _data_path(name: str):

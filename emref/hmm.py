@@ -42,13 +42,37 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import em
-from ._validation import (as_float_array, check_covariances, check_int, check_option,
-                          check_probability_vector, check_real, check_row_stochastic,
-                          check_seed, describe_shape)
+from ._validation import (
+    as_float_array,
+    check_covariances,
+    check_int,
+    check_option,
+    check_probability_vector,
+    check_real,
+    check_row_stochastic,
+    check_seed,
+    describe_shape,
+)
 
-__all__ = ["Emission", "Categorical", "Gaussian", "HMMParams", "ForwardBackwardResult",
-           "HMMStats", "HMMResult", "forward_backward", "viterbi", "posterior_decode",
-           "score", "e_step", "m_step", "fit", "fit_supervised", "sample", "EMISSIONS"]
+__all__ = [
+    "EMISSIONS",
+    "Categorical",
+    "Emission",
+    "ForwardBackwardResult",
+    "Gaussian",
+    "HMMParams",
+    "HMMResult",
+    "HMMStats",
+    "e_step",
+    "fit",
+    "fit_supervised",
+    "forward_backward",
+    "m_step",
+    "posterior_decode",
+    "sample",
+    "score",
+    "viterbi",
+]
 
 EMISSIONS = ("categorical", "gaussian")
 _EPS10 = 10 * np.finfo(float).eps
@@ -124,7 +148,7 @@ class Emission:
         """
         raise NotImplementedError
 
-    def m_step(self, stats, **options) -> "Emission":
+    def m_step(self, stats, **options) -> Emission:
         """The emission parameters maximising Q for the given statistics."""
         raise NotImplementedError
 
@@ -248,11 +272,11 @@ class Categorical(Emission):
         return (np.stack([np.bincount(X, weights=g, minlength=M) for g in gamma.T]),)
 
     @staticmethod
-    def from_counts(counts) -> "Categorical":
+    def from_counts(counts) -> Categorical:
         """Rows of expected (or observed) counts normalised; an all-zero row becomes uniform."""
         return Categorical(_normalise_rows(counts))
 
-    def m_step(self, stats, **options) -> "Categorical":
+    def m_step(self, stats, **options) -> Categorical:
         return Categorical.from_counts(stats[0])
 
     def sample_states(self, states, rng):
@@ -311,7 +335,7 @@ class Gaussian(Emission):
         return _gaussian_statistics(prepared, gamma)
 
     @staticmethod
-    def from_statistics(post, first, second, center, reg_covar: float = 1e-6) -> "Gaussian":
+    def from_statistics(post, first, second, center, reg_covar: float = 1e-6) -> Gaussian:
         """μ_k = Σ_n γ x_n / N_k, Σ_k = Σ_n γ (x_n-μ_k)(x_n-μ_k)ᵀ / N_k + reg_covar·I.
 
         N_k gets 10 machine epsilons (as in :mod:`emref.gmm`), so a state nobody visits gets
@@ -324,7 +348,7 @@ class Gaussian(Emission):
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
         return Gaussian(mc + center, cov)
 
-    def m_step(self, stats, *, reg_covar: float = 1e-6, **options) -> "Gaussian":
+    def m_step(self, stats, *, reg_covar: float = 1e-6, **options) -> Gaussian:
         return Gaussian.from_statistics(*stats, reg_covar=reg_covar)
 
     def sample_states(self, states, rng):
@@ -487,7 +511,7 @@ class _Data:
             buf = self._work[name] = np.empty(shape)
         return buf
 
-    def prepared(self, emission: "Emission"):
+    def prepared(self, emission: Emission):
         """``emission.prepare(Xp)``, cached per emission type."""
         key = type(emission)
         if key not in self._prepared:
@@ -558,7 +582,7 @@ def _block_length(lengths: np.ndarray) -> int:
     tmax = int(lengths.max())
     if tmax <= 256:
         return tmax
-    return max(256, int(math.ceil(math.sqrt(tmax))))
+    return max(256, math.ceil(math.sqrt(tmax)))
 
 
 class _Layout:
@@ -1256,9 +1280,7 @@ def fit_supervised(sequences, state_sequences, n_states, *, n_symbols=None,
     if single_states:
         obs_raw, obs_names = [sequences], ["sequences"]
     else:
-        if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-            obs_raw = list(sequences)
-        elif isinstance(sequences, (list, tuple)):
+        if isinstance(sequences, np.ndarray) and sequences.dtype != object or isinstance(sequences, (list, tuple)):
             obs_raw = list(sequences)
         else:
             raise TypeError(f"sequences must be a list of sequences to match "
@@ -1298,8 +1320,6 @@ def fit_supervised(sequences, state_sequences, n_states, *, n_symbols=None,
     if with_endprob:
         both = _normalise_rows(np.concatenate([trans, (ends + pseudocount)[:, None]], axis=1))
         transmat, endprob = both[:, :-1], both[:, -1]
-        if not np.any(endprob > 0):
-            endprob = endprob  # unreachable: some sequence always ends in a seen state
     else:
         transmat, endprob = _normalise_rows(trans), None
     if gaussian:

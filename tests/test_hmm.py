@@ -447,7 +447,7 @@ def test_tagged_then_untagged_improves_held_out_pos_like():
     held_out = sents[250:]
     res = hmm.fit(sents[10:250], K, init=start, max_iter=30, tol=1e-6)
     assert hmm.score(held_out, res.params) > hmm.score(held_out, start) + 100
-    acc = lambda params: np.mean(np.concatenate(  # noqa: E731
+    acc = lambda params: np.mean(np.concatenate(
         [hmm.viterbi(x, params)[0] == z for x, z in zip(held_out, tags[250:])]))
     assert acc(res.params) > acc(start)
 
