@@ -93,8 +93,10 @@ def run(e_step: Callable, m_step: Callable, params0, *, n_points: int, max_iter:
         if new_loglik < loglik - decrease_slack(loglik, n_points):
             warnings.warn(
                 f"log-likelihood decreased at iteration {n_iter}: {loglik:.10g} -> "
-                f"{new_loglik:.10g}. Exact EM never does this; check the M-step (is a "
-                f"variance used where a standard deviation is expected?)",
+                f"{new_loglik:.10g}. Exact EM never does this: check the M-step (is a "
+                f"variance used where a standard deviation is expected?). A regulariser "
+                f"(reg_covar) that is large for the data's scale also makes the M-step "
+                f"inexact and can cause it.",
                 LikelihoodDecreaseWarning, stacklevel=2)
         change = abs(new_loglik - loglik) / n_points
         loglik = new_loglik
