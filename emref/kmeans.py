@@ -232,11 +232,20 @@ def _nearest_two(X: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, centers: np.nd
 
 class _Clusters:
     """Per-cluster sums Σx, counts and Σ||x||² for the current labels, kept up to date as
-    points change cluster (only the movers are touched)."""
+    points change cluster (only the movers are touched).
 
-    def __init__(self, X, XT, x_sq, labels, k):
+    After an empty cluster was restarted, :meth:`refresh` recomputes them from scratch: the
+    restart's bookkeeping would otherwise make the next centres bit-for-bit equal to the
+    restarted ones, and a zero centre shift stops the run where scikit-learn's fresh sums,
+    different in the last bit, go on."""
+
+    def __init__(self, XT, x_sq, labels, k):
+        self.refresh(XT, x_sq, labels, k)
+
+    def refresh(self, XT, x_sq, labels, k):
         self.sums, self.counts = _cluster_sums(XT, labels, k)
         self.sq = np.bincount(labels, weights=x_sq, minlength=k)
+        self.restarted = False
 
     def move(self, X, x_sq, idx, old, new):
         for sign, lab in ((-1.0, old), (1.0, new)):
@@ -250,6 +259,7 @@ class _Clusters:
                                + self.counts * (centers * centers).sum(axis=1)).sum()))
 
     def centers(self, X, labels, old_centers):
+        self.restarted = bool(np.any(self.counts == 0))
         return _centers_from_sums(X, labels, self.sums, self.counts, old_centers)
 
 
@@ -265,7 +275,7 @@ def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
     """
     N, k = X.shape[0], centers.shape[0]
     labels, upper, lower = _nearest_two(X, XT, x_sq, centers)
-    clusters = _Clusters(X, XT, x_sq, labels, k)
+    clusters = _Clusters(XT, x_sq, labels, k)
     labels_old = np.full(N, -1)
     converged = False
     seen = []  # inertia of the centres entering each iteration
@@ -273,6 +283,8 @@ def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
     # Slack on the bound test, so that rounding never lets a tie or near-tie be skipped.
     slack = 1.0 - 1e-9
     for n_iter in range(1, max_iter + 1):
+        if clusters.restarted:
+            clusters.refresh(XT, x_sq, labels, k)
         seen.append(clusters.inertia(centers))
         new_centers = clusters.centers(X, labels, centers)
         moves = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
