@@ -674,6 +674,273 @@ def _check_em_1d(fn, rng):
 
 
 # --------------------------------------------------------------------------------------------
+# hw3: hidden Markov models (categorical emissions, no STOP state)
+# --------------------------------------------------------------------------------------------
+
+def _random_hmm(rng, K, M, sticky=True):
+    """Strictly positive (startprob, transmat, emissionprob)."""
+    pi = rng.dirichlet(np.full(K, 2.0))
+    A = rng.dirichlet(np.full(K, 1.0), size=K) + (3.0 * np.eye(K) if sticky else 0.0)
+    A = 0.02 + A
+    A /= A.sum(axis=1, keepdims=True)
+    B = 0.02 + rng.dirichlet(np.full(M, 0.7), size=K)
+    B /= B.sum(axis=1, keepdims=True)
+    return pi, A, B
+
+
+def _sample_hmm(rng, pi, A, B, T):
+    z = np.empty(T, dtype=int)
+    x = np.empty(T, dtype=int)
+    z[0] = rng.choice(len(pi), p=pi)
+    for t in range(T):
+        if t:
+            z[t] = rng.choice(len(pi), p=A[z[t - 1]])
+        x[t] = rng.choice(B.shape[1], p=B[z[t]])
+    return x, z
+
+
+def _lse(a, axis):
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.exp(a - m).sum(axis=axis))
+
+
+def _hmm_reference(x, pi, A, B):
+    """Row-normalised α̂ and β̂ (log space), log p(x), γ and ξ (T-1, K, K)."""
+    T, K = len(x), len(pi)
+    logA, logB = np.log(A), np.log(B[:, x].T)  # (T, K)
+    la = np.empty((T, K))
+    lb = np.zeros((T, K))
+    la[0] = np.log(pi) + logB[0]
+    for t in range(1, T):
+        la[t] = _lse(la[t - 1][:, None] + logA, axis=0) + logB[t]
+    for t in range(T - 2, -1, -1):
+        lb[t] = _lse(logA + (logB[t + 1] + lb[t + 1])[None, :], axis=1)
+    loglik = float(_lse(la[-1], axis=0))
+
+    def rows(l):
+        e = np.exp(l - l.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    lg = la + lb
+    lx = la[:-1, :, None] + logA[None] + (logB[1:] + lb[1:])[:, None, :]
+    xi = np.exp(lx - lx.max(axis=(1, 2), keepdims=True))
+    xi /= xi.sum(axis=(1, 2), keepdims=True)
+    return rows(la), rows(lb), loglik, rows(lg), xi
+
+
+def _hmm_params(pi, A, B):
+    from .hmm import Categorical, HMMParams
+    return HMMParams(pi, A, Categorical(B))
+
+
+_HMM_CASES = ((1, 2, 3), (6, 2, 3), (60, 3, 4), (400, 4, 5), (3000, 2, 3))
+
+
+def _pair(out, name, what):
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise _Fail(f"{name} must return a tuple {what}")
+    return out
+
+
+def _check_hmm_forward(fn, rng):
+    for T, K, M in _HMM_CASES:
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        alpha_ref, _, ll_ref, _, _ = _hmm_reference(x, pi, A, B)
+        alpha, ll = _pair(_call(fn, x, pi, A, B), "forward", "(alpha, loglik)")
+        alpha = _array(alpha, "the alpha forward returns", shape=(T, K))
+        long = f" for a sequence of {T} steps" if T >= 1000 else ""
+        _finite(alpha, "your alpha" + long,
+                ": unscaled forward probabilities underflow to 0 after a few hundred steps. "
+                "Normalise α(z_n) at every step and keep the logs of the normalisers c_n")
+        try:
+            ll = float(ll)
+        except (TypeError, ValueError):
+            raise _Fail("the loglik forward returns must be one number") from None
+        sums = alpha.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            worst = float(sums[np.argmax(np.abs(sums - 1))])
+            raise _Fail(f"rows of your alpha sum to {worst:.3g}; return the scaled α̂(z_n), "
+                        f"each row normalised to sum to 1")
+        if not _close(alpha, alpha_ref, rtol=1e-6, atol=1e-9):
+            if T > 1 and _close(alpha[0], alpha_ref[0], atol=1e-9):
+                raise _Fail("your first step is right but later ones are not: α(z_n) = "
+                            "p(x_n|z_n) Σ_j α(z_{n-1,j}) A_jk (A_jk = p(z_n = k | z_{n-1} = "
+                            "j): sum over the previous state, the rows of A)")
+            raise _Fail("your alpha differs from the scaled forward variables α̂(z_n) = "
+                        "p(z_n | x_1..x_n): α(z_1) = π_k p(x_1|z_1 = k), then normalise")
+        if not np.isfinite(ll) or not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
+            raise _Fail(f"your loglik{long} differs from log p(x_1..x_T) = Σ_n log c_n, the "
+                        f"sum of the logs of the normalisers (off by {ll - ll_ref:.3g})")
+
+
+def _check_hmm_backward(fn, rng):
+    for T, K, M in _HMM_CASES:
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        _, beta_ref, ll_ref, _, _ = _hmm_reference(x, pi, A, B)
+        beta, ll = _pair(_call(fn, x, pi, A, B), "backward", "(beta, loglik)")
+        beta = _array(beta, "the beta backward returns", shape=(T, K))
+        long = f" for a sequence of {T} steps" if T >= 1000 else ""
+        _finite(beta, "your beta" + long,
+                ": unscaled backward probabilities underflow; normalise β(z_n) at every "
+                "step and keep the logs of the normalisers")
+        sums = beta.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            worst = float(sums[np.argmax(np.abs(sums - 1))])
+            raise _Fail(f"rows of your beta sum to {worst:.3g}; normalise each β(z_n) to sum "
+                        f"to 1 (β(z_T) = 1 for every state becomes 1/K)")
+        if not _close(beta, beta_ref, rtol=1e-6, atol=1e-9):
+            raise _Fail("your beta is not proportional to β(z_n) = p(x_{n+1}..x_T | z_n): "
+                        "β(z_{n,j}) = Σ_k A_jk p(x_{n+1}|z_{n+1} = k) β(z_{n+1,k}) (sum over "
+                        "the next state, the columns of A)")
+        try:
+            ll = float(ll)
+        except (TypeError, ValueError):
+            raise _Fail("the loglik backward returns must be one number") from None
+        if not np.isfinite(ll) or not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
+            raise _Fail(f"your backward loglik{long} differs from the forward one (off by "
+                        f"{ll - ll_ref:.3g}): log p(X) = log Σ_k π_k p(x_1|k) β(z_1k) plus "
+                        f"the logs of your normalisers")
+
+
+def _check_hmm_posteriors(fn, rng):
+    for T, K, M in _HMM_CASES[1:]:
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        alpha, beta, _, g_ref, xi_ref = _hmm_reference(x, pi, A, B)
+        gamma, xi = _pair(_call(fn, alpha, beta, x, A, B), "posteriors", "(gamma, xi)")
+        gamma = _array(gamma, "the gamma posteriors returns", shape=(T, K))
+        xi = _array(xi, "the xi posteriors returns", shape=(T - 1, K, K))
+        _finite(gamma, "your gamma", "")
+        _finite(xi, "your xi", "")
+        sums = gamma.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            worst = float(sums[np.argmax(np.abs(sums - 1))])
+            raise _Fail(f"rows of your gamma sum to {worst:.3g}; normalise γ(z_n) ∝ α̂(z_n) "
+                        f"β̂(z_n) over the states")
+        if not _close(gamma, g_ref, rtol=1e-6, atol=1e-9):
+            raise _Fail("your gamma differs from γ(z_n) ∝ α̂(z_n) β̂(z_n) (element-wise "
+                        "product, then normalise each row)")
+        tot = xi.sum(axis=(1, 2))
+        if not np.allclose(tot, 1.0, atol=1e-6):
+            worst = float(tot[np.argmax(np.abs(tot - 1))])
+            raise _Fail(f"each xi[n] should be a joint distribution over (z_n, z_n+1) and "
+                        f"sum to 1; one sums to {worst:.3g}")
+        if not _close(xi, xi_ref, rtol=1e-6, atol=1e-9):
+            if _close(np.swapaxes(xi, 1, 2), xi_ref, rtol=1e-6, atol=1e-9):
+                raise _Fail("your xi is transposed: xi[n, j, k] = p(z_n = j, z_n+1 = k | X)")
+            raise _Fail("your xi differs from ξ(z_{n-1,j}, z_nk) ∝ α̂(z_{n-1,j}) A_jk "
+                        "p(x_n | z_n = k) β̂(z_nk); its row sums should be γ(z_{n-1})")
+
+
+def _three(out, what):
+    if not isinstance(out, tuple) or len(out) < 3:
+        raise _Fail(f"{what} must return (startprob, transmat, emissionprob"
+                    + (", loglik)" if what == "baum_welch_step" else ")"))
+    return out
+
+
+def _compare_hmm(pi, A, B, ref, K, M, what):
+    pi = _array(pi, f"the startprob {what} returns", shape=(K,))
+    A = _array(A, f"the transmat {what} returns", shape=(K, K))
+    B = _array(B, f"the emissionprob {what} returns", shape=(K, M))
+    for name, val in (("startprob", pi), ("transmat", A), ("emissionprob", B)):
+        _finite(val, f"your {name}", "; is a count divided by zero?")
+    rows = A.sum(axis=1)
+    if not np.allclose(rows, 1.0, atol=1e-6):
+        raise _Fail(f"rows of your transmat sum to {rows[np.argmax(np.abs(rows - 1))]:.3g}; "
+                    f"normalise each row (over the next state)")
+    rows = B.sum(axis=1)
+    if not np.allclose(rows, 1.0, atol=1e-6):
+        raise _Fail(f"rows of your emissionprob sum to {rows[np.argmax(np.abs(rows - 1))]:.3g};"
+                    f" normalise each state's row over the symbols")
+    if not _close(pi, ref.startprob, atol=1e-8):
+        raise _Fail("your startprob differs: π_k is the (expected) share of sequences that "
+                    "start in state k")
+    if not _close(A, ref.transmat, atol=1e-8):
+        if _close(A.T, ref.transmat, atol=1e-8):
+            raise _Fail("your transmat is transposed: A[j, k] = p(z_n = k | z_n-1 = j)")
+        raise _Fail("your transmat differs from A_jk = (expected) count of j -> k transitions "
+                    "/ count of transitions out of j")
+    if not _close(B, ref.emission.probs, atol=1e-8):
+        raise _Fail("your emissionprob differs from B_km = (expected) count of state k "
+                    "emitting symbol m / (expected) time spent in k")
+
+
+def _check_hmm_baum_welch(fn, rng):
+    from . import hmm
+    for T, K, M in ((2, 2, 2), (50, 2, 3), (500, 3, 4), (3000, 2, 3)):
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        params = _hmm_params(pi, A, B)
+        stats, ll_ref = hmm.e_step(x, params)
+        ref = hmm.m_step(stats, params)
+        out = _three(_call(fn, x, pi, A, B), "baum_welch_step")
+        if len(out) != 4:
+            raise _Fail("baum_welch_step must return (startprob, transmat, emissionprob, "
+                        "loglik)")
+        _compare_hmm(out[0], out[1], out[2], ref, K, M, "baum_welch_step")
+        try:
+            ll = float(out[3])
+        except (TypeError, ValueError):
+            raise _Fail("the loglik baum_welch_step returns must be one number") from None
+        if not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
+            raise _Fail("the loglik baum_welch_step returns should be log p(X) under the "
+                        "parameters it was given (before the update)")
+
+
+def _check_hmm_count(fn, rng):
+    from . import hmm
+    for n_seq, K, M in ((1, 2, 2), (5, 3, 4), (40, 4, 6)):
+        pi, A, B = _random_hmm(rng, K, M, sticky=False)
+        while True:
+            seqs, states = [], []
+            for _ in range(n_seq):
+                x, z = _sample_hmm(rng, pi, A, B, int(rng.integers(20, 80)))
+                seqs.append(x)
+                states.append(z)
+            allz = np.concatenate(states)
+            allx = np.concatenate(seqs)
+            outgoing = np.concatenate([z[:-1] for z in states])
+            if (np.bincount(outgoing, minlength=K) > 0).all() and len(np.unique(allx)) == M \
+                    and (np.bincount(allz, minlength=K) > 0).all():
+                break
+        ref = hmm.fit_supervised(seqs, states, K, n_symbols=M)
+        out = _three(_call(fn, seqs, states, K, M), "count_estimate")
+        _compare_hmm(out[0], out[1], out[2], ref, K, M, "count_estimate")
+
+
+def _check_hmm_viterbi(fn, rng):
+    from . import hmm
+    for T, K, M in _HMM_CASES:
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        _, ref_lp = hmm.viterbi(x, _hmm_params(pi, A, B))
+        path, lp = _pair(_call(fn, x, pi, A, B), "viterbi", "(states, log_prob)")
+        path = _array(path, "the states viterbi returns", shape=(T,))
+        if not np.all(path == np.round(path)) or path.min() < 0 or path.max() >= K:
+            raise _Fail(f"the states viterbi returns must be integers 0..{K - 1}")
+        path = path.astype(int)
+        try:
+            lp = float(lp)
+        except (TypeError, ValueError):
+            raise _Fail("the log_prob viterbi returns must be one number") from None
+        own = float(np.log(pi[path[0]]) + np.log(A[path[:-1], path[1:]]).sum()
+                    + np.log(B[path, x]).sum())
+        long = f" on a sequence of {T} steps" if T >= 1000 else ""
+        if not np.isfinite(lp):
+            raise _Fail(f"your log_prob is {lp}{long}: a product of {T} probabilities "
+                        f"underflows; run Viterbi on log-probabilities (sums, not products)")
+        if not np.isclose(lp, own, rtol=1e-8, atol=1e-8):
+            raise _Fail(f"your log_prob{long} is not the joint log-probability log p(x, z) of "
+                        f"the path you return")
+        if not np.isclose(own, ref_lp, rtol=1e-9, atol=1e-9):
+            raise _Fail(f"there is a more probable path than yours{long}: keep, for every "
+                        f"state, the best log-probability of a path ending there and its "
+                        f"best predecessor, then trace back from the best last state")
+
+
+# --------------------------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------------------------
 
@@ -694,4 +961,10 @@ CHECKS = {
     "gmm.fit": _Spec(_check_gmm_fit),
     "exam.m_step_two_gaussians": _Spec(_check_two_gaussians),
     "debug.em_1d": _Spec(_check_em_1d),
+    "hmm.forward": _Spec(_check_hmm_forward),
+    "hmm.backward": _Spec(_check_hmm_backward),
+    "hmm.posteriors": _Spec(_check_hmm_posteriors),
+    "hmm.baum_welch_step": _Spec(_check_hmm_baum_welch),
+    "hmm.count_estimate": _Spec(_check_hmm_count),
+    "hmm.viterbi": _Spec(_check_hmm_viterbi),
 }

@@ -59,6 +59,8 @@ EXPECTED = {
             "naive": 65},
     "hw2": {"ada": 85, "blank": 0, "partial": 45, "looper": 0, "warner": 85, "cheater": 0,
             "naive": 55},
+    "hw3": {"ada": 90, "blank": 0, "partial": 45, "looper": 0, "warner": 90, "cheater": 0,
+            "naive": 75},
 }
 
 

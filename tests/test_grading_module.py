@@ -132,16 +132,84 @@ def em_1d(x, weights, means, variances, n_iter, slip=False):
     return weights, means, variances, np.array(hist)
 
 
+# ---- hw3: HMMs (categorical, no STOP state) --------------------------------------------------
+
+def forward(obs, pi, A, B):
+    T = len(obs)
+    alpha, ll = np.empty((T, len(pi))), 0.0
+    a = pi * B[:, obs[0]]
+    for n in range(T):
+        if n:
+            a = B[:, obs[n]] * (alpha[n - 1] @ A)
+        alpha[n] = a / a.sum()
+        ll += np.log(a.sum())
+    return alpha, ll
+
+
+def backward(obs, pi, A, B):
+    T, K = len(obs), len(pi)
+    beta, logs = np.empty((T, K)), np.log(K)
+    beta[-1] = 1 / K
+    for n in range(T - 2, -1, -1):
+        b = A @ (B[:, obs[n + 1]] * beta[n + 1])
+        beta[n] = b / b.sum()
+        logs += np.log(b.sum())
+    return beta, np.log((pi * B[:, obs[0]] * beta[0]).sum()) + logs
+
+
+def posteriors(alpha, beta, obs, A, B):
+    g = alpha * beta
+    g /= g.sum(axis=1, keepdims=True)
+    xi = alpha[:-1, :, None] * A[None] * (B[:, obs[1:]].T * beta[1:])[:, None, :]
+    return g, xi / xi.sum(axis=(1, 2), keepdims=True)
+
+
+def baum_welch_step(obs, pi, A, B):
+    alpha, ll = forward(obs, pi, A, B)
+    g, xi = posteriors(alpha, backward(obs, pi, A, B)[0], obs, A, B)
+    counts = xi.sum(axis=0)
+    emit = np.stack([g[obs == m].sum(axis=0) for m in range(B.shape[1])], axis=1)
+    return (g[0], counts / counts.sum(axis=1, keepdims=True),
+            emit / emit.sum(axis=1, keepdims=True), ll)
+
+
+def count_estimate(seqs, states, K, M):
+    s, t, e = np.zeros(K), np.zeros((K, K)), np.zeros((K, M))
+    for x, z in zip(seqs, states):
+        s[z[0]] += 1
+        np.add.at(t, (z[:-1], z[1:]), 1)
+        np.add.at(e, (z, x), 1)
+    return s / s.sum(), t / t.sum(1, keepdims=True), e / e.sum(1, keepdims=True)
+
+
+def hmm_viterbi(obs, pi, A, B, logs=True):
+    T, K = len(obs), len(pi)
+    f = np.log if logs else (lambda v: v)
+    w, back = f(pi) + f(B[:, obs[0]]) if logs else pi * B[:, obs[0]], np.zeros((T, K), int)
+    for n in range(1, T):
+        s = w[:, None] + f(A) if logs else w[:, None] * A
+        back[n] = s.argmax(axis=0)
+        w = s.max(axis=0) + f(B[:, obs[n]]) if logs else s.max(axis=0) * B[:, obs[n]]
+    z = np.empty(T, int)
+    z[-1] = w.argmax()
+    for n in range(T - 1, 0, -1):
+        z[n - 1] = back[n, z[n]]
+    return z, float(w.max() if logs else np.log(w.max()))
+
+
 CORRECT = {
     "kmeans.assign": assign, "kmeans.update": update, "kmeans.fit": kmeans_fit,
     "kmeans.soft_assign": soft_assign, "gmm.log_gaussian": log_gaussian,
     "gmm.e_step": e_step, "gmm.m_step": m_step, "gmm.fit": gmm_fit,
     "exam.m_step_two_gaussians": two_gaussians, "debug.em_1d": em_1d,
+    "hmm.forward": forward, "hmm.backward": backward, "hmm.posteriors": posteriors,
+    "hmm.baum_welch_step": baum_welch_step, "hmm.count_estimate": count_estimate,
+    "hmm.viterbi": hmm_viterbi,
 }
 
 
 def test_every_check_has_a_correct_answer_here():
-    assert set(CORRECT) <= set(grading.CHECKS)
+    assert set(CORRECT) == set(grading.CHECKS)
 
 
 @pytest.mark.parametrize("check", sorted(CORRECT))
@@ -335,3 +403,42 @@ def test_scipy_stats_is_refused_for_the_hand_written_density():
         return np.column_stack([multivariate_normal(m, S).logpdf(X)
                                 for m, S in zip(means, covariances)])
     fails("gmm.log_gaussian", with_import, "scipy.stats")
+
+
+# ---- HMM mistakes --------------------------------------------------------------------------
+
+def test_unscaled_forward_fails_on_long_sequences():
+    def unscaled(obs, pi, A, B):
+        a = np.empty((len(obs), len(pi)))
+        a[0] = pi * B[:, obs[0]]
+        for n in range(1, len(obs)):
+            a[n] = B[:, obs[n]] * (a[n - 1] @ A)
+        return a / a.sum(axis=1, keepdims=True), np.log(a[-1].sum())
+    fails("hmm.forward", unscaled, "3000 steps", "underflow", "Normalise")
+
+
+def test_transposed_transitions_fail_with_a_hint():
+    fails("hmm.forward", lambda x, p, A, B: forward(x, p, A.T, B), "rows of A")
+
+    def xi_t(alpha, beta, obs, A, B):
+        g, xi = posteriors(alpha, beta, obs, A, B)
+        return g, np.swapaxes(xi, 1, 2)
+    fails("hmm.posteriors", xi_t, "transposed")
+
+
+def test_backward_loglik_must_match_forward():
+    fails("hmm.backward", lambda x, p, A, B: (backward(x, p, A, B)[0], 0.0),
+          "differs from the forward one")
+
+
+def test_viterbi_with_products_fails_on_long_sequences():
+    fails("hmm.viterbi", lambda x, p, A, B: hmm_viterbi(x, p, A, B, logs=False),
+          "underflows", "log-probabilities")
+
+
+def test_emref_hmm_is_refused():
+    from emref import hmm
+
+    def wrapped(obs, pi, A, B):
+        return hmm.viterbi(obs, hmm.HMMParams(pi, A, hmm.Categorical(B)))
+    fails("hmm.viterbi", wrapped, "uses emref.hmm")
