@@ -68,6 +68,7 @@ __all__ = [
     "fit_supervised",
     "forward_backward",
     "m_step",
+    "q_function",
     "posterior_decode",
     "sample",
     "score",
@@ -150,6 +151,10 @@ class Emission:
 
     def m_step(self, stats, **options) -> Emission:
         """The emission parameters maximising Q for the given statistics."""
+        raise NotImplementedError
+
+    def expected_log_likelihood(self, stats) -> float:
+        """Σ_n Σ_k γ(z_nk) ln p(x_n | φ_k) from the statistics: the emission part of Q."""
         raise NotImplementedError
 
     def sample_states(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -279,6 +284,9 @@ class Categorical(Emission):
     def m_step(self, stats, **options) -> Categorical:
         return Categorical.from_counts(stats[0])
 
+    def expected_log_likelihood(self, stats) -> float:
+        return _sum_count_log(stats[0], self.probs)
+
     def sample_states(self, states, rng):
         cdf = np.cumsum(self.probs, axis=1)
         cdf[:, -1] = 1.0
@@ -350,6 +358,19 @@ class Gaussian(Emission):
 
     def m_step(self, stats, *, reg_covar: float = 1e-6, **options) -> Gaussian:
         return Gaussian.from_statistics(*stats, reg_covar=reg_covar)
+
+    def expected_log_likelihood(self, stats) -> float:
+        # Σ_n γ_nk (x_n-μ_k)(x_n-μ_k)ᵀ = S_k - f_k dᵀ - d f_kᵀ + N_k d dᵀ with d = μ_k - c
+        post, first, second, center = stats
+        d = self.means - center
+        scatter = (second - first[:, :, None] * d[:, None, :] - d[:, :, None] * first[:, None, :]
+                   + post[:, None, None] * d[:, :, None] * d[:, None, :])
+        prec = self.precisions_cholesky @ np.swapaxes(self.precisions_cholesky, 1, 2)
+        log_det = np.log(np.diagonal(self.precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+        D = self.n_features
+        per_state = (post * (log_det - 0.5 * D * _LOG_2PI)
+                     - 0.5 * np.einsum("kij,kji->k", prec, scatter))
+        return float(per_state.sum())
 
     def sample_states(self, states, rng):
         chol = np.linalg.cholesky(self.covariances)
@@ -1003,6 +1024,34 @@ def _m_step(stats: HMMStats, params: HMMParams, reg_covar: float) -> HMMParams:
         if not np.any(endprob > 0):  # cannot happen from data: every sequence ends somewhere
             raise ValueError("endprob re-estimated to all zeros")
     return HMMParams(startprob, transmat, emission, endprob)
+
+
+def _sum_count_log(counts, probs) -> float:
+    """Σ counts · ln probs, with 0 · ln 0 = 0 (and -inf where a positive count meets 0)."""
+    counts = np.asarray(counts, dtype=float)
+    with np.errstate(divide="ignore"):
+        logs = np.log(probs)
+    return float(np.sum(np.where(counts > 0, counts * logs, 0.0)))
+
+
+def q_function(stats: HMMStats, params: HMMParams) -> float:
+    """Q(θ, θᵗ) = E_{Z|X,θᵗ}[ln p(X, Z | θ)] from the expected counts of an E-step at θᵗ.
+
+    Q = Σ_k γ(z_1k) ln π_k + Σ_n Σ_jk ξ(z_{n-1,j}, z_nk) ln A_jk (+ Σ_k γ(z_Nk) ln e_k with a
+    STOP state) + Σ_n Σ_k γ(z_nk) ln p(x_n | φ_k)  (Bishop 13.17), summed over sequences.
+    ``stats`` comes from :func:`e_step` at θᵗ; ``params`` is θ (same structure). Terms with
+    zero expected count contribute 0 even where a probability is 0. :func:`m_step` returns
+    the θ that maximises it.
+    """
+    params = _check_params(params)
+    if not isinstance(stats, HMMStats):
+        raise TypeError(f"stats must be an HMMStats (from e_step); found "
+                        f"{type(stats).__name__}")
+    q = _sum_count_log(stats.start, params.startprob) + _sum_count_log(stats.trans,
+                                                                        params.transmat)
+    if params.endprob is not None:
+        q += _sum_count_log(stats.end, params.endprob)
+    return q + params.emission.expected_log_likelihood(stats.emission)
 
 
 def m_step(stats: HMMStats, params: HMMParams, *, reg_covar: float = 1e-6) -> HMMParams:

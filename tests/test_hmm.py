@@ -140,6 +140,40 @@ def test_brute_force_across_block_boundaries(end, small_blocks):
     assert log_prob == pytest.approx(path_lp, rel=1e-12)
 
 
+def log_joint(x, z, params):
+    """ln p(X, Z | θ) of one path, by the definition."""
+    with np.errstate(divide="ignore"):
+        b = np.log(emission_matrix(x, params))
+        total = np.log(params.startprob[z[0]]) + b[np.arange(len(z)), z].sum()
+        total += np.log(params.transmat[z[:-1], z[1:]]).sum()
+        if params.endprob is not None:
+            total += np.log(params.endprob[z[-1]])
+    return total
+
+
+@pytest.mark.parametrize("end", [False, True])
+@pytest.mark.parametrize("kind", ["categorical", "gaussian"])
+def test_q_function_is_the_expected_complete_log_likelihood(end, kind):
+    rng = np.random.default_rng(31 + end)
+    D = 2 if kind == "gaussian" else None
+    old = random_params(2, rng, end=end, D=D)
+    new = random_params(2, rng, end=end, D=D)
+    seqs = ([rng.integers(0, 4, n) for n in (4, 3)] if D is None
+            else [rng.normal(0, 2, (n, 2)) for n in (4, 3)])
+    stats, _ = hmm.e_step(seqs, old)
+    expected = 0.0
+    for x in seqs:
+        paths = [np.array(z) for z in itertools.product(range(2), repeat=len(x))]
+        logs_old = np.array([log_joint(x, z, old) for z in paths])
+        post = np.exp(logs_old - logsumexp(logs_old))
+        expected += sum(w * log_joint(x, z, new) for w, z in zip(post, paths))
+    assert hmm.q_function(stats, new) == pytest.approx(expected, rel=1e-10)
+    # the M-step maximises it: no other θ (here: θᵗ and a random one) does better
+    best = hmm.m_step(stats, old, reg_covar=0.0)
+    assert hmm.q_function(stats, best) >= max(hmm.q_function(stats, old),
+                                             hmm.q_function(stats, new))
+
+
 # --------------------------------------------------------------------------------------------
 # forward = backward, blocks = no blocks, batch = one by one
 # --------------------------------------------------------------------------------------------
