@@ -472,6 +472,23 @@ def test_fit_supervised_gaussian_and_unseen_state():
         hmm.fit_supervised(x, z, 3, reg_covar=0.0)
 
 
+def test_pos_like_simulator():
+    p = datasets.pos_like_params()
+    params = hmm.HMMParams(p["startprob"], p["transmat"], hmm.Categorical(p["emission"]),
+                           p["endprob"])
+    assert params.n_states == len(p["states"]) == 6
+    assert params.emission.n_symbols == len(p["words"])
+    sents, tags = datasets.pos_like(50, seed=1, max_length=12)
+    assert len(sents) == len(tags) == 50
+    for x, z in zip(sents, tags):
+        assert 1 <= len(x) == len(z) <= 12
+        assert np.isfinite(hmm.score(x, params))   # every sentence ends through STOP
+    again, _ = datasets.pos_like(50, seed=1, max_length=12)
+    assert all(np.array_equal(a, b) for a, b in zip(sents, again))
+    shared = [w for w in p["words"] if np.count_nonzero(p["emission"][:, p["words"].index(w)]) > 1]
+    assert {"light", "run", "watch", "that"} <= set(shared)
+
+
 def test_tagged_then_untagged_improves_held_out_pos_like():
     sents, tags = datasets.pos_like(400, seed=0)
     p = datasets.pos_like_params()
@@ -589,6 +606,11 @@ def test_bad_parameters(build, exc, words):
     (lambda: hmm.forward_backward(np.zeros(5), GOOD_G), ValueError, ["obs", "(T, D)"]),
     (lambda: hmm.forward_backward(np.zeros((0, 2)), GOOD_G), ValueError, ["obs", "empty"]),
     (lambda: hmm.e_step([np.zeros((4, 2)), np.zeros((3, 1))], GOOD_G), ValueError,
+     ["sequences[1]", "D = 2"]),
+    (lambda: hmm.e_step([np.zeros((4, 2)), np.array([[0.0, np.nan]])], GOOD_G), ValueError,
+     ["sequences[1]", "NaN"]),
+    (lambda: hmm.e_step([[0, 1], [True, False]], GOOD), TypeError, ["sequences[1]", "boolean"]),
+    (lambda: hmm.fit([np.zeros((4, 2)), np.zeros((3, 3))], 2, emission="gaussian"), ValueError,
      ["sequences[1]", "D = 2"]),
     (lambda: hmm.forward_backward([0, 1], "params"), TypeError, ["params", "HMMParams"]),
     (lambda: hmm.fit([[0, 1]], 0), ValueError, ["n_states", "at least 1", "found 0"]),
