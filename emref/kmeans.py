@@ -110,9 +110,9 @@ def assign(X, centers) -> np.ndarray:
 
 
 def _cluster_sums(XT: np.ndarray, labels: np.ndarray, k: int):
-    """Per-cluster sums of the points (k, D) and counts (k,), by one product with a one-hot."""
-    one_hot = (labels == np.arange(k)[:, None]).astype(float)
-    return (XT @ one_hot.T).T, one_hot.sum(axis=1)
+    """Per-cluster sums of the points (k, D) and counts (k,)."""
+    sums = np.stack([np.bincount(labels, weights=row, minlength=k) for row in XT], axis=1)
+    return sums, np.bincount(labels, minlength=k).astype(float)
 
 
 def _centers_from_sums(X, labels, sums, counts, old_centers) -> np.ndarray:
@@ -132,7 +132,8 @@ def _centers_from_sums(X, labels, sums, counts, old_centers) -> np.ndarray:
             counts[old_id] -= 1.0
     centers = np.array(old_centers, dtype=float)
     nonempty = counts > 0
-    centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+    # times the reciprocal, not divided: the same rounding as scikit-learn
+    centers[nonempty] = sums[nonempty] * (1.0 / counts[nonempty, None])
     return centers
 
 
@@ -218,49 +219,69 @@ def soft_assign(X, centers, beta) -> np.ndarray:
     return r
 
 
-def _nearest_two(X: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, centers: np.ndarray):
-    """Nearest centre, an upper bound on the distance to it (computed directly, so exact up
-    to rounding) and a lower bound on the distance to every other centre."""
-    labels, _, runner_up = _nearest(XT, x_sq, centers, second=True)
-    upper = np.sqrt(((X - centers[labels]) ** 2).sum(axis=1))
-    # The expanded form of the runner-up distance can be off by a few ulps of ||x||² + ||μ||²;
-    # take that off so that the bound stays a bound.
+def _own_distance_sq(XT: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """||x_n - μ_{label n}||², computed directly (no expansion, so no cancellation).
+
+    One feature at a time: a 1-D ``take`` per feature is several times faster than gathering
+    whole rows of centres."""
+    out = np.zeros(XT.shape[1])
+    for d in range(XT.shape[0]):
+        diff = XT[d] - np.take(centers[:, d], labels)
+        diff *= diff
+        out += diff
+    return out
+
+
+def _nearest_two(XT: np.ndarray, x_sq: np.ndarray, centers: np.ndarray):
+    """Nearest centre, an upper bound on the distance to it and a lower bound on the
+    distance to every other centre."""
+    labels, closest, runner_up = _nearest(XT, x_sq, centers, second=True)
+    # The expanded distances can be off by a few ulps of ||x||² + ||μ||²: widen both bounds
+    # by that much so that they stay bounds.
     err = 8 * np.finfo(float).eps * (x_sq + (centers * centers).sum(axis=1).max())
+    upper = np.sqrt(closest + err)
     lower = np.sqrt(np.maximum(runner_up - err, 0.0))
     return labels, upper, lower
 
 
 class _Clusters:
-    """Per-cluster sums Σx, counts and Σ||x||² for the current labels, kept up to date as
-    points change cluster (only the movers are touched).
+    """Per-cluster statistics of the current labels, kept up to date as points change
+    cluster (only the movers are touched): ``stats[k] = (Σx, Σ||x||², N_k)``.
 
-    After an empty cluster was restarted, :meth:`refresh` recomputes them from scratch: the
-    restart's bookkeeping would otherwise make the next centres bit-for-bit equal to the
-    restarted ones, and a zero centre shift stops the run where scikit-learn's fresh sums,
-    different in the last bit, go on."""
+    Around an empty-cluster restart the statistics are recomputed from scratch, in the
+    iteration of the restart and in the next. Running sums differ from fresh ones in the last
+    bit, and there a zero centre shift (which stops a run with ``tol=0``) depends on that
+    bit: fresh sums on both sides make the decision scikit-learn's."""
 
     def __init__(self, XT, x_sq, labels, k):
         self.refresh(XT, x_sq, labels, k)
 
     def refresh(self, XT, x_sq, labels, k):
-        self.sums, self.counts = _cluster_sums(XT, labels, k)
-        self.sq = np.bincount(labels, weights=x_sq, minlength=k)
+        sums, counts = _cluster_sums(XT, labels, k)
+        sq = np.bincount(labels, weights=x_sq, minlength=k)
+        self.stats = np.column_stack([sums, sq, counts])
         self.restarted = False
 
-    def move(self, X, x_sq, idx, old, new):
-        for sign, lab in ((-1.0, old), (1.0, new)):
-            np.add.at(self.sums, lab, sign * X[idx])
-            np.add.at(self.counts, lab, sign)
-            np.add.at(self.sq, lab, sign * x_sq[idx])
+    def move(self, XT, x_sq, movers, old, new):
+        """Points ``movers`` leave clusters ``old`` for clusters ``new``."""
+        k = self.stats.shape[0]
+        columns = [XT[d, movers] for d in range(XT.shape[0])] + [x_sq[movers], None]
+        for c, col in enumerate(columns):
+            self.stats[:, c] += (np.bincount(new, weights=col, minlength=k)
+                                 - np.bincount(old, weights=col, minlength=k))
 
     def inertia(self, centers) -> float:
         """J = Σ_k (Σ_{n in k} ||x_n||² - 2 μ_kᵀ Σ_{n in k} x_n + N_k ||μ_k||²)."""
-        return float(max(0.0, (self.sq - 2.0 * (centers * self.sums).sum(axis=1)
-                               + self.counts * (centers * centers).sum(axis=1)).sum()))
+        sums, sq, counts = self.stats[:, :-2], self.stats[:, -2], self.stats[:, -1]
+        return float(max(0.0, (sq - 2.0 * (centers * sums).sum(axis=1)
+                               + counts * (centers * centers).sum(axis=1)).sum()))
 
-    def centers(self, X, labels, old_centers):
-        self.restarted = bool(np.any(self.counts == 0))
-        return _centers_from_sums(X, labels, self.sums, self.counts, old_centers)
+    def centers(self, X, XT, x_sq, labels, old_centers):
+        if np.any(self.stats[:, -1] == 0):
+            self.refresh(XT, x_sq, labels, self.stats.shape[0])
+            self.restarted = True
+        return _centers_from_sums(X, labels, self.stats[:, :-2], self.stats[:, -1],
+                                  old_centers)
 
 
 def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
@@ -269,58 +290,60 @@ def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
     The iterates are exactly Lloyd's: the bounds only skip the distance computations of
     points whose nearest centre provably cannot have changed. For each point, ``upper`` is
     at least its distance to its centre and ``lower`` at most its distance to any other;
-    after the centres move by δ, upper grows by δ of its own centre and lower shrinks by the
-    largest δ of the others. A point is looked at again only if upper exceeds both lower
-    and half the distance from its centre to the nearest other centre.
+    after the centres move, upper grows by its own centre's move and lower shrinks by the
+    largest move. A point is looked at again only if upper exceeds both lower and half the
+    distance from its centre to the nearest other centre.
     """
-    N, k = X.shape[0], centers.shape[0]
-    labels, upper, lower = _nearest_two(X, XT, x_sq, centers)
+    k = centers.shape[0]
+    labels, upper, lower = _nearest_two(XT, x_sq, centers)
     clusters = _Clusters(XT, x_sq, labels, k)
-    labels_old = np.full(N, -1)
+    # Rounding slack on every bound, so that a tie or near-tie is never skipped.
+    slack = 1e-9 * np.sqrt(x_sq.max()) + 1e-300
+    relabelled = True  # did the last assignment step change any label?
     converged = False
     seen = []  # inertia of the centres entering each iteration
     n_iter = 0
-    # Slack on the bound test, so that rounding never lets a tie or near-tie be skipped.
-    slack = 1.0 - 1e-9
     for n_iter in range(1, max_iter + 1):
         if clusters.restarted:
             clusters.refresh(XT, x_sq, labels, k)
         seen.append(clusters.inertia(centers))
-        new_centers = clusters.centers(X, labels, centers)
+        new_centers = clusters.centers(X, XT, x_sq, labels, centers)
         moves = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
         shift = float((moves ** 2).sum())
         centers = new_centers
         # tol=0: shift <= 0 means the centres did not move, an exact fixed point (sklearn)
-        if np.array_equal(labels, labels_old) or shift <= tol_abs:
+        if (not relabelled and n_iter > 1) or shift <= tol_abs:
             converged = True
             break
-        labels_old = labels.copy()
+        relabelled = False
         if k == 1:
             continue
-        upper += moves[labels]
-        order = np.argsort(moves)
-        biggest, second = order[-1], order[-2]
-        lower -= np.where(labels == biggest, moves[second], moves[biggest])
+        upper += np.take(moves, labels)
+        lower -= moves.max() + slack
         between = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
         np.fill_diagonal(between, np.inf)
-        bound = np.maximum(0.5 * between.min(axis=1)[labels], lower) * slack
+        half_gap = 0.5 * between.min(axis=1) - slack
+        bound = np.maximum(np.take(half_gap, labels), lower)
         idx = np.flatnonzero(upper > bound)
         if idx.size == 0:
             continue
-        upper[idx] = np.sqrt(((X[idx] - centers[labels[idx]]) ** 2).sum(axis=1))
-        idx = idx[upper[idx] > bound[idx]]
-        if idx.size == 0:
-            continue
-        new_labels, upper[idx], lower[idx] = _nearest_two(X[idx], XT[:, idx], x_sq[idx],
-                                                          centers)
+        if idx.size < upper.size // 4:
+            # Few candidates: tightening the upper bound first often clears them. With many,
+            # recomputing all their distances at once is cheaper than the extra pass.
+            upper[idx] = np.sqrt(_own_distance_sq(XT[:, idx], centers, labels[idx]))
+            idx = idx[upper[idx] > bound[idx]]
+            if idx.size == 0:
+                continue
+        new_labels, upper[idx], lower[idx] = _nearest_two(XT[:, idx], x_sq[idx], centers)
         changed = new_labels != labels[idx]
         if np.any(changed):
             movers = idx[changed]
-            clusters.move(X, x_sq, movers, labels[movers], new_labels[changed])
+            clusters.move(XT, x_sq, movers, labels[movers], new_labels[changed])
             labels[movers] = new_labels[changed]
+            relabelled = True
     labels, closest = _nearest(XT, x_sq, centers)
     history = np.array(seen[1:] + [closest.sum()])
-    exact = float(((X - centers[labels]) ** 2).sum())
+    exact = float(_own_distance_sq(XT, centers, labels).sum())
     return centers, labels, exact, n_iter, converged, history
 
 
@@ -364,9 +387,13 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             raise ValueError(f"init must have shape ({k}, {X.shape[1]}), one row per "
                              f"cluster; found {describe_shape(init)}")
         starts = 1
-    XT = np.ascontiguousarray(X.T)
-    x_sq = (X * X).sum(axis=1)
     tol_abs = float(np.mean(np.var(X, axis=0))) * tol
+    # Lloyd runs on centred data (as scikit-learn does): smaller norms, tighter rounding, and
+    # the same arithmetic as scikit-learn, so the two stay equal to the last bit.
+    offset = X.mean(axis=0)
+    Xc = X - offset
+    XT = np.ascontiguousarray(Xc.T)
+    x_sq = (Xc * Xc).sum(axis=1)
     best = None
     for _ in range(starts):
         if isinstance(init, np.ndarray):
@@ -375,9 +402,9 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             c0 = init_plusplus(X, k, seed=rng)
         else:
             c0 = X[rng.choice(X.shape[0], size=k, replace=False)].copy()
-        run = _lloyd(X, XT, x_sq, c0, max_iter, tol_abs)
+        run = _lloyd(Xc, XT, x_sq, c0 - offset, max_iter, tol_abs)
         if best is None or run[2] < best[2]:
             best = run
     centers, labels, exact, n_iter, converged, history = best
-    return KMeansResult(centers=centers, labels=labels, inertia=exact, n_iter=n_iter,
+    return KMeansResult(centers=centers + offset, labels=labels, inertia=exact, n_iter=n_iter,
                         converged=converged, history=history)
