@@ -284,7 +284,7 @@ class _Clusters:
                                   old_centers)
 
 
-def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
+def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs, final):
     """Lloyd's iterations, accelerated with Hamerly's (2010) distance bounds.
 
     The iterates are exactly Lloyd's: the bounds only skip the distance computations of
@@ -341,9 +341,13 @@ def _lloyd(X, XT, x_sq, centers, max_iter, tol_abs):
             clusters.move(XT, x_sq, movers, labels[movers], new_labels[changed])
             labels[movers] = new_labels[changed]
             relabelled = True
-    labels, closest = _nearest(XT, x_sq, centers)
+    # Labels and inertia of the returned centres, in the caller's coordinates (``final`` =
+    # (Xᵀ, ||x||², offset) of the uncentred data), so that they belong to those centres.
+    XT0, x_sq0, offset = final
+    centers = centers + offset
+    labels, closest = _nearest(XT0, x_sq0, centers)
     history = np.array(seen[1:] + [closest.sum()])
-    exact = float(_own_distance_sq(XT, centers, labels).sum())
+    exact = float(_own_distance_sq(XT0, centers, labels).sum())
     return centers, labels, exact, n_iter, converged, history
 
 
@@ -394,6 +398,7 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
     Xc = X - offset
     XT = np.ascontiguousarray(Xc.T)
     x_sq = (Xc * Xc).sum(axis=1)
+    final = (np.ascontiguousarray(X.T), (X * X).sum(axis=1), offset)
     best = None
     for _ in range(starts):
         if isinstance(init, np.ndarray):
@@ -402,9 +407,9 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             c0 = init_plusplus(X, k, seed=rng)
         else:
             c0 = X[rng.choice(X.shape[0], size=k, replace=False)].copy()
-        run = _lloyd(Xc, XT, x_sq, c0 - offset, max_iter, tol_abs)
+        run = _lloyd(Xc, XT, x_sq, c0 - offset, max_iter, tol_abs, final)
         if best is None or run[2] < best[2]:
             best = run
     centers, labels, exact, n_iter, converged, history = best
-    return KMeansResult(centers=centers + offset, labels=labels, inertia=exact, n_iter=n_iter,
+    return KMeansResult(centers=centers, labels=labels, inertia=exact, n_iter=n_iter,
                         converged=converged, history=history)

@@ -121,7 +121,8 @@ def test_bad_k(func, case, k, exc):
 
 
 def test_k_equal_to_n_and_numpy_integers_are_fine():
-    assert kmeans.fit(X, N, seed=0).inertia == 0.0
+    # zero up to the rounding of adding the data mean back to the centres
+    assert kmeans.fit(X, N, seed=0).inertia <= N * (4 * np.finfo(float).eps) ** 2 * (X ** 2).max()
     assert kmeans.fit(X, np.int64(2), seed=0).centers.shape == (2, 2)
     assert gmm.fit(X, np.int32(2), seed=0).params.n_components == 2
 
