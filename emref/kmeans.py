@@ -391,14 +391,15 @@ def fit(X, k, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: fl
             raise ValueError(f"init must have shape ({k}, {X.shape[1]}), one row per "
                              f"cluster; found {describe_shape(init)}")
         starts = 1
-    tol_abs = float(np.mean(np.var(X, axis=0))) * tol
     # Lloyd runs on centred data (as scikit-learn does): smaller norms, tighter rounding, and
     # the same arithmetic as scikit-learn, so the two stay equal to the last bit.
     offset = X.mean(axis=0)
     Xc = X - offset
     XT = np.ascontiguousarray(Xc.T)
-    x_sq = (Xc * Xc).sum(axis=1)
-    final = (np.ascontiguousarray(X.T), (X * X).sum(axis=1), offset)
+    x_sq = np.einsum("nd,nd->n", Xc, Xc)
+    # scikit-learn's tolerance: tol times the mean variance of the features
+    tol_abs = float(x_sq.sum()) / x_sq.size / X.shape[1] * tol
+    final = (np.ascontiguousarray(X.T), np.einsum("nd,nd->n", X, X), offset)
     best = None
     for _ in range(starts):
         if isinstance(init, np.ndarray):
