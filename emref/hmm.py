@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import em
+from .gmm import _estimate_log_gaussian_prob, _precision_cholesky_from_cholesky
 from ._validation import (
     as_float_array,
     check_covariances,
@@ -84,33 +85,6 @@ __all__ = [
 EMISSIONS = ("categorical", "gaussian")
 _EPS10 = 10 * np.finfo(float).eps
 _LOG_2PI = np.log(2.0 * np.pi)
-
-
-def _precision_cholesky(cov_chol: np.ndarray) -> np.ndarray:
-    """Given Σ_k = L_k L_kᵀ, P_k = L_k^{-T}, so that Σ_k^{-1} = P_k P_kᵀ."""
-    return np.swapaxes(np.linalg.inv(cov_chol), 1, 2)
-
-
-def _log_gaussian(X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """log N(x_n | μ_k, Σ_k), shape (N, K): ‖(x_n - μ_k)ᵀ P_k‖² from one product X [P_1..P_K]."""
-    N, D = X.shape
-    K = means.shape[0]
-    P_all = np.ascontiguousarray(prec_chol.transpose(1, 0, 2).reshape(D, K * D))
-    shift = np.einsum("kd,kde->ke", means, prec_chol).reshape(K * D)
-    log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    block_sum = np.repeat(np.eye(K), D, axis=0)  # (K*D, K): sums each state's D squares
-    if out is None:
-        out = np.empty((N, K))
-    rows = max(1, (1 << 18) // (K * D))
-    for s in range(0, N, rows):
-        y = X[s:s + rows] @ P_all
-        y -= shift
-        y *= y
-        out[s:s + rows] = y @ block_sum
-    out *= -0.5
-    out += log_det - 0.5 * D * _LOG_2PI
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,7 +300,7 @@ class Gaussian(Emission):
         object.__setattr__(self, "means", _frozen(means))
         object.__setattr__(self, "covariances", _frozen(cov))
         object.__setattr__(self, "precisions_cholesky",
-                           _frozen(_precision_cholesky(chol)))
+                           _frozen(_precision_cholesky_from_cholesky(chol)))
 
     @property
     def n_states(self) -> int:
@@ -340,7 +314,11 @@ class Gaussian(Emission):
         return _check_vectors(seq, name, self.n_features)
 
     def log_likelihood(self, X, out=None):
-        return _log_gaussian(X, self.means, self.precisions_cholesky, out=out)
+        logp = _estimate_log_gaussian_prob(X, self.means, self.precisions_cholesky)
+        if out is None:
+            return logp
+        out[...] = logp
+        return out
 
     def prepare(self, X):
         return _gaussian_features(X)
