@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
 	if ls lectures/*.ipynb >/dev/null 2>&1; then \
-	  $(BIN)/python -m pytest --nbval lectures --sanitize-with lectures/sanitize.cfg; fi
+	  $(BIN)/python -m pytest --nbval lectures --nbval-sanitize-with lectures/sanitize.cfg; fi
 
 course: $(STAMP)
 	$(BIN)/python scripts/course.py
