@@ -43,3 +43,40 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# --------------------------------------------------------------------------------------------
+# Grading that cannot be gamed (emcourse_grader, docs/integrity.md). nbgrader runs student code
+# with the grader's rights, and its tests run in the student's kernel after the student's
+# code. So: (1) before OverwriteCells restores the locked cells, IntegrityCheck flags every
+# edited, emptied, deleted or re-labelled nbgrader cell; (2) SafeExecute runs the notebook in
+# a sandboxed kernel (memory, CPU and file-size limits; as root, the user `nobody`; an audit
+# hook that refuses the gradebook, the sources and the other submissions) and never lets a
+# hanging or dying kernel stop the run; (3) TrustedGrade re-runs the student's code in a
+# fresh sandboxed worker and the test cells (visible and hidden) in the grader's own process,
+# on plain numbers and arrays only, and rewrites the test cells' outputs: nbgrader then
+# scores what passed there. Flags go to integrity_report.csv in the course root.
+c.Autograde.sanitize_preprocessors = [
+    "emcourse_grader.preprocessors.IntegrityCheck",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "emcourse_grader.preprocessors.SafeExecute",
+    "emcourse_grader.preprocessors.TrustedGrade",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# SafeExecute is nbgrader's Execute (it reads the Execute.* settings above) plus these.
+c.SafeExecute.timeout = 20                # per cell, as Execute.timeout
+c.SafeExecute.notebook_timeout = 600      # per notebook (s)
+c.SafeExecute.max_output_bytes = 200_000  # output kept per cell
+c.SafeExecute.memory_mb = 3072            # address space of the kernel
+c.SafeExecute.cpu_seconds = 600
+c.TrustedGrade.timeout = 20               # per cell and per call in the trusted re-run

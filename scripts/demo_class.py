@@ -137,7 +137,13 @@ def read_answers(path: Path) -> dict:
 
 
 def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> None:
-    """Write a student's answers into their copy of the released notebook, in place."""
+    """Write a student's answers into their copy of the released notebook, in place.
+
+    Besides answer cells, a recipe (the red-team corpus in tests/redteam/) may tamper with
+    locked cells: ``# %% !edit <grade_id>`` (new source), ``# %% !delete <grade_id>``,
+    ``# %% !meta <grade_id> key=value`` (nbgrader metadata, or ``cell_type``); a line
+    ``#SOLUTION <grade_id>`` in an answer is replaced by that cell's solution.
+    """
     import nbformat
 
     if recipe == "blank":
@@ -150,6 +156,8 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
         answers = {gid: "solution" for gid in sol}
     else:
         answers = read_answers(SUBMISSIONS / hw / recipe)
+    directives = {k: v for k, v in answers.items() if k.startswith("!")}
+    answers = {k: v for k, v in answers.items() if not k.startswith("!")}
     unknown = set(answers) - set(sol)
     if unknown:
         raise ValueError(f"{recipe} answers cells that {solution_nb.name} does not have: "
@@ -157,7 +165,33 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
-            cell.source = sol[gid] if answers[gid] == "solution" else answers[gid]
+            cell.source = sol[gid] if answers[gid] == "solution" else re.sub(
+                r"^#SOLUTION (\S+)$", lambda m: sol[m.group(1)], answers[gid],
+                flags=re.MULTILINE)
+    for head, body in directives.items():
+        op, gid, *rest = head[1:].split()
+        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+        if not cells:
+            raise ValueError(f"{recipe}: no cell {gid}")
+        cell = cells[0]
+        if op == "edit":
+            cell.source = body
+        elif op == "delete":
+            nb.cells.remove(cell)
+        elif op == "meta":
+            key, _, value = rest[0].partition("=")
+            value = {"true": True, "false": False}.get(value, value)
+            if key == "cell_type":
+                cell.cell_type = value
+                if value == "markdown":
+                    cell.pop("outputs", None)
+                    cell.pop("execution_count", None)
+            else:
+                if key == "points":
+                    value = float(value)
+                cell.metadata["nbgrader"][key] = value
+        else:
+            raise ValueError(f"{recipe}: unknown directive {head}")
     nbformat.write(nb, release_nb)
 
 
@@ -231,7 +265,7 @@ class ClassResult:
         raise KeyError((hw, student))
 
 
-def run_class(course: Path, students=None, log=print) -> ClassResult:
+def run_class(course: Path, students=None, log=print, autograde_args=()) -> ClassResult:
     """Generate, release, fetch, work, submit, collect, autograde, give feedback, export.
 
     ``course`` comes from :func:`copy_course`: every assignment in its solutions/ is run.
@@ -260,7 +294,7 @@ def run_class(course: Path, students=None, log=print) -> ClassResult:
         log(f"   fetched, filled and submitted: {', '.join(handed_in)}")
         nbgrader(course, "collect", hw, xroot, "--CollectApp.check_owner=False", log=log)
     log("-- grading")
-    nbgrader(course, "autograde", "*", "--force", log=log)
+    nbgrader(course, "autograde", "*", "--force", *autograde_args, log=log)
     nbgrader(course, "generate_feedback", "*", "--force", log=log)
     nbgrader(course, "export", "--to=grades.csv", log=log)
     with open(course / "grades.csv", newline="") as f:
@@ -296,6 +330,16 @@ def main() -> None:
     bad = [f"{s} {hw}: {result.score(hw, s):g} (expected {pts})"
            for hw, exp in EXPECTED.items() if hw in assignments
            for s, pts in exp.items() if abs(result.score(hw, s) - pts) > 1e-9]
+    report = course / "integrity_report.csv"
+    if report.exists():
+        print(f"\nIntegrity report ({report}):")
+        with open(report, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            print(f"  {r['student']:<10} {r['assignment']:<5} {r['part']:<22} {r['reason']}"
+                  + (f" ({r['detail']})" if r["detail"] else ""))
+        if not rows:
+            print("  (nothing flagged)")
     print(f"\nFeedback (HTML per student): {result.feedback}/<student>/<assignment>/")
     print(f"Grade table: {course / 'grades.csv'}")
     print(f"The class took {result.seconds:.0f} s.")

@@ -1,0 +1,180 @@
+"""A static look at the student's cells: what an honest answer never needs to do.
+
+Each finding is ``(reason, detail, scope)``; ``scope`` is "after" (the code can change how
+every later test behaves: patching, the shell, files, the process) or "next" (it concerns the
+function graded by the next test: using emref's implementation or a forbidden library).
+The trusted re-run (judge.py) already keeps such code from earning points it has not
+computed; the scan names it in the integrity report and zeroes the parts it touches even
+where the patched run would have passed.
+"""
+
+from __future__ import annotations
+
+import ast
+
+# Names that tests rely on: rebinding them is patching.
+PROTECTED_NAMES = {
+    "AssertionError", "Exception", "BaseException", "isinstance", "float", "int", "bool",
+    "abs", "all", "any", "repr", "getattr", "hasattr", "callable", "issubclass",
+    "np", "numpy", "emref", "require", "verify", "datasets", "GMMParams", "HMMParams",
+    "get_ipython", "display", "itertools", "math", "scipy",
+    "__builtins__", "__import__", "exec", "eval", "__name__",
+}
+FAKE_METHODS = {
+    "__eq__", "__ne__", "__array__", "__array_ufunc__", "__array_function__",
+    "__array_interface__", "__getattr__", "__getattribute__", "__float__", "__bool__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__abs__", "__sub__", "__rsub__", "__add__",
+    "__radd__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__round__",
+    "__instancecheck__", "__index__", "__int__", "__len__", "__getitem__", "__iter__",
+}
+DUNDER_ATTRS = {
+    "__globals__", "__builtins__", "__subclasses__", "__dict__", "__code__", "__closure__",
+    "__bases__", "__base__", "__mro__", "__class__", "__getattribute__", "__setattr__",
+    "__import__", "__loader__", "__spec__", "__self__", "__func__", "__wrapped__",
+    "__defaults__", "__kwdefaults__", "__reduce__", "__reduce_ex__", "__eq__", "__ne__",
+    "__array__", "__array_interface__", "__array_ufunc__", "__array_function__",
+    "__getattr__", "__float__", "__bool__", "__len__", "__getitem__", "__lt__", "__le__",
+    "__gt__", "__ge__", "__abs__", "__sub__", "__rsub__", "__add__", "__radd__",
+    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__round__", "__iter__",
+    "__instancecheck__", "__subclasscheck__",
+}
+SHELL = {"get_ipython", "IPython", "ipykernel", "InteractiveShell", "showtraceback",
+         "set_custom_exc", "excepthook", "displayhook", "display_pub", "run_cell",
+         "_showtraceback", "CustomTB", "ast_transformers", "input_transformers_post",
+         "events", "display_formatter", "showsyntaxerror", "user_ns", "user_global_ns"}
+DYNAMIC = {"__import__", "importlib", "exec", "eval", "compile", "globals", "locals", "vars",
+           "setattr", "delattr", "builtins", "__builtins__", "gc", "ctypes", "inspect",
+           "marshal", "pickle"}
+FILES = {"open", "pathlib", "Path", "shutil", "sqlite3", "subprocess", "io", "glob",
+         "tempfile", "signal", "threading", "multiprocessing", "resource", "socket",
+         "nbformat", "nbgrader", "atexit", "faulthandler", "pty", "fcntl", "mmap"}
+EXITS = {"exit", "quit", "_exit", "abort", "kill"}
+BASE_EXCEPTIONS = {"BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
+SECRET_WORDS = ("gradebook", "solutions", "source", "submitted", "autograded", ".db",
+                "nbgrader", "hidden", "/work", "..", "feedback")
+EMREF_IMPL = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em", "emref.grading")
+EMREF_OK = {"GMMParams", "HMMParams", "Categorical", "Gaussian"}
+LIBRARIES = ("sklearn", "hmmlearn")
+
+
+def _dotted(node) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    elif isinstance(node, ast.Call):
+        parts.append(_dotted(node.func) + "()")
+    else:
+        return ""
+    return ".".join(reversed(parts))
+
+
+def scan(source: str):
+    """Findings for one cell's source: a list of (reason, detail, scope)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except Exception:  # noqa: BLE001 - a syntax error just fails the student's tests
+            return []
+    out = []
+
+    def add(reason, detail, scope="after"):
+        item = (reason, detail, scope)
+        if item not in out:
+            out.append(item)
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""]
+            for mod in mods:
+                root = mod.split(".")[0]
+                if mod.startswith(EMREF_IMPL) or (mod == "emref" and isinstance(
+                        node, ast.ImportFrom) and any(a.name in ("kmeans", "gmm", "hmm", "em",
+                                                                 "grading")
+                                                      for a in node.names)):
+                    names = {a.name for a in node.names}
+                    if isinstance(node, ast.ImportFrom) and names <= EMREF_OK:
+                        continue
+                    add("calls or imports emref's implementation", mod, "next")
+                elif root in LIBRARIES:
+                    add("imports a library that implements the exercise", mod, "next")
+                elif root in SHELL:
+                    add("patches the IPython shell", mod)
+                elif root in DYNAMIC or root in ("ctypes", "gc", "inspect", "importlib"):
+                    add("monkeypatching or dynamic code", f"import {mod}")
+                elif root in FILES:
+                    add("reads or writes files, or controls the process", f"import {mod}")
+        elif isinstance(node, ast.Name):
+            if node.id in SHELL:
+                add("patches the IPython shell", node.id)
+            elif node.id in ("__import__", "importlib", "exec", "eval", "compile", "globals",
+                             "locals", "vars", "setattr", "delattr", "__builtins__",
+                             "builtins"):
+                add("monkeypatching or dynamic code", node.id)
+            elif node.id in ("open", "sqlite3", "subprocess", "shutil", "pathlib", "Path"):
+                add("reads or writes files, or controls the process", node.id)
+            elif node.id in EXITS:
+                add("stops the kernel", node.id, "next")
+            elif node.id in BASE_EXCEPTIONS:
+                add("raises or catches an exception derived from BaseException", node.id,
+                    "next")
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in PROTECTED_NAMES:
+                add("monkeypatches a name the tests rely on", node.id)
+        elif isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if node.attr in DUNDER_ATTRS:
+                add("overrides comparisons or introspects objects (fake results, patching)",
+                    dotted or node.attr)
+            if node.attr in SHELL:
+                add("patches the IPython shell", dotted or node.attr)
+            if node.attr in EXITS or dotted in ("sys.exit", "os._exit"):
+                add("stops the kernel", dotted or node.attr, "next")
+            if dotted.startswith(EMREF_IMPL) or any(
+                    dotted.startswith(p) for p in ("emref.kmeans", "emref.gmm.", "emref.hmm.")):
+                if node.attr not in EMREF_OK:
+                    add("calls or imports emref's implementation", dotted, "next")
+            if isinstance(node.ctx, (ast.Store, ast.Del)):
+                base = dotted.split(".")[0]
+                if base in PROTECTED_NAMES | SHELL | {"sys", "os", "builtins", "scipy",
+                                                      "emref", "warnings"}:
+                    add("monkeypatches a name the tests rely on", dotted)
+                elif dotted.startswith("get_ipython()"):
+                    add("patches the IPython shell", dotted)
+            if dotted.split(".")[0] in ("os", "sys", "signal", "shutil", "subprocess") \
+                    and node.attr not in EXITS and len(dotted.split(".")) == 2:
+                if node.attr not in ("path", "join", "sep", "float_info", "maxsize",
+                                     "version_info", "version", "getrecursionlimit", "argv",
+                                     "platform"):
+                    add("reads or writes files, or controls the process", dotted)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign)):
+                    names = [item.name] if not isinstance(item, ast.Assign) else [
+                        t.id for t in item.targets if isinstance(t, ast.Name)]
+                    for n in names:
+                        if n in FAKE_METHODS:
+                            add("returns objects that fake results", f"{node.name}.{n}")
+            for b in node.bases:
+                d = _dotted(b)
+                if d.split(".")[-1] in BASE_EXCEPTIONS:
+                    add("raises or catches an exception derived from BaseException", d, "next")
+                if d in ("np.ndarray", "numpy.ndarray", "float", "int", "tuple", "list"):
+                    add("overrides comparisons or introspects objects (fake results, patching)",
+                        f"subclass of {d}")
+        elif isinstance(node, ast.ExceptHandler) and node.type is None:
+            add("raises or catches an exception derived from BaseException", "bare except:",
+                "next")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            low = node.value.lower()
+            for word in SECRET_WORDS:
+                if word in low and ("/" in low or "\\" in low or word in (".db", "gradebook")):
+                    add("reads or writes the gradebook, the sources or the hidden tests",
+                        repr(node.value[:80]))
+                    break
+    return out

@@ -1,0 +1,193 @@
+"""Plain data between the grader and an untrusted worker: JSON with numeric arrays.
+
+The grader never unpickles anything the worker sends. :func:`decode` turns a message into
+numpy arrays of numbers (bool, int, uint, float), Python numbers, strings, tuples, lists,
+dicts with string keys, :class:`Params` and :class:`NotPlainData` for anything else, so an
+object that "equals everything" or pretends to be an array cannot reach a check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import struct
+from collections import namedtuple
+
+import numpy as np
+
+MAX_MESSAGE = 256 * 2**20  # bytes
+MAX_DEPTH = 20
+_DTYPES = {"b", "i", "u", "f"}  # numpy kinds that may cross (no objects, strings, voids)
+
+Params = namedtuple("Params", ["weights", "means", "covariances"])
+
+
+class NotPlainData:
+    """Stands for a value the worker could not send as plain data (no arithmetic, no array)."""
+
+    __array_priority__ = -1
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self):
+        return f"<not plain data: {self.type_name}>"
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"a {self.type_name} is not an array of numbers")
+
+    def __float__(self):
+        raise TypeError(f"a {self.type_name} is not a number")
+
+    __int__ = __index__ = __float__
+
+    def __len__(self):
+        raise TypeError(f"a {self.type_name} has no length")
+
+    def __iter__(self):
+        raise TypeError(f"a {self.type_name} cannot be iterated")
+
+
+class WireError(Exception):
+    """A malformed or oversized message."""
+
+
+def _float_out(x: float):
+    return x if math.isfinite(x) else repr(x)
+
+
+def encode(value, *, depth=0, oddities=None):
+    """Plain-data tree for ``value``. ``oddities`` (a list) collects the types that were not."""
+    if depth > MAX_DEPTH:
+        raise WireError("nested too deeply")
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, (bool, np.bool_)):
+        return {"t": "bool", "v": bool(value)}
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        v = int(value)
+        if abs(v) < 2**63:
+            return {"t": "int", "v": v}
+        return {"t": "float", "v": _float_out(float(v))}
+    if isinstance(value, (float, np.floating)):
+        return {"t": "float", "v": _float_out(float(value))}
+    if isinstance(value, str):
+        return {"t": "str", "v": value[:100_000]}
+    if type(value) is np.ndarray or (isinstance(value, np.ndarray) and type(value).__module__
+                                     .startswith("numpy")):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in _DTYPES:
+            if oddities is not None:
+                oddities.append(f"array of dtype {arr.dtype}")
+            return {"t": "opaque", "type": f"array of dtype {arr.dtype}"}
+        arr = np.ascontiguousarray(arr)
+        return {"t": "nd", "dtype": arr.dtype.str, "shape": list(arr.shape),
+                "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if type(value) in (tuple, list):
+        return {"t": type(value).__name__,
+                "items": [encode(v, depth=depth + 1, oddities=oddities) for v in value]}
+    if type(value) is dict:
+        if all(isinstance(k, str) for k in value):
+            return {"t": "dict", "items": {k: encode(v, depth=depth + 1, oddities=oddities)
+                                          for k, v in value.items()}}
+    if type(value).__name__ in ("GMMParams", "Params") and all(
+            hasattr(type(value), a) or hasattr(value, a)
+            for a in ("weights", "means", "covariances")):
+        return {"t": "params", "items": [encode(getattr(value, a), depth=depth + 1,
+                                                oddities=oddities)
+                                         for a in ("weights", "means", "covariances")]}
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if oddities is not None:
+        oddities.append(name)
+    return {"t": "opaque", "type": name}
+
+
+def decode(tree, *, depth=0):
+    """The plain value of a tree from :func:`encode`; trusts nothing in it."""
+    if depth > MAX_DEPTH or not isinstance(tree, dict):
+        raise WireError("malformed value")
+    t = tree.get("t")
+    if t == "none":
+        return None
+    if t == "bool":
+        return bool(tree["v"])
+    if t == "int":
+        v = tree["v"]
+        if type(v) is not int:
+            raise WireError("malformed int")
+        return v
+    if t == "float":
+        v = tree["v"]
+        if isinstance(v, str):
+            if v not in ("nan", "inf", "-inf"):
+                raise WireError("malformed float")
+            return float(v)
+        if type(v) not in (int, float):
+            raise WireError("malformed float")
+        return float(v)
+    if t == "str":
+        v = tree["v"]
+        if type(v) is not str:
+            raise WireError("malformed str")
+        return v
+    if t == "nd":
+        dtype = np.dtype(str(tree["dtype"]))
+        if dtype.kind not in _DTYPES or dtype.hasobject:
+            raise WireError("array of a forbidden dtype")
+        shape = tuple(int(s) for s in tree["shape"])
+        if any(s < 0 for s in shape) or len(shape) > 32:
+            raise WireError("bad shape")
+        raw = base64.b64decode(str(tree["b64"]), validate=True)
+        if len(raw) != dtype.itemsize * math.prod(shape):
+            raise WireError("array size does not match its shape")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    if t in ("tuple", "list"):
+        items = [decode(v, depth=depth + 1) for v in tree["items"]]
+        return tuple(items) if t == "tuple" else items
+    if t == "dict":
+        return {str(k): decode(v, depth=depth + 1) for k, v in dict(tree["items"]).items()}
+    if t == "params":
+        w, m, c = (decode(v, depth=depth + 1) for v in tree["items"])
+        return Params(w, m, c)
+    if t == "opaque":
+        return NotPlainData(str(tree.get("type", "object"))[:200])
+    raise WireError(f"unknown kind {t!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Framing: 4-byte length + JSON
+# --------------------------------------------------------------------------------------------
+
+def send(fd: int, message: dict) -> None:
+    data = json.dumps(message).encode()
+    if len(data) > MAX_MESSAGE:
+        data = json.dumps({"op": "error", "ename": "WireError",
+                           "msg": "the result is too large to send"}).encode()
+    payload = struct.pack(">I", len(data)) + data
+    view = memoryview(payload)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv(fd: int) -> dict:
+    (n,) = struct.unpack(">I", read_exact(fd, 4))
+    if n > MAX_MESSAGE:
+        raise WireError("message too large")
+    msg = json.loads(read_exact(fd, n))
+    if not isinstance(msg, dict):
+        raise WireError("malformed message")
+    return msg
