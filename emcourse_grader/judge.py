@@ -138,6 +138,18 @@ class Worker:
     def close(self):
         self._kill()
 
+    def _memory_check(self):
+        """Before killing a worker that did not answer: was it at its memory limit?"""
+        limit = self.policy.get("memory_mb") or 0
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            peak_mb = int(status.get("VmPeak", "0 kB").split()[0]) / 1024
+        except (OSError, ValueError, AttributeError):
+            return
+        if limit and peak_mb > 0.8 * limit:
+            self.on_flag("exhausts memory", f"{peak_mb:.0f} MB of address space")
+
     def _ensure(self):
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
@@ -173,6 +185,7 @@ class Worker:
             if not isinstance(msg, dict):
                 raise wire.WireError("malformed message")
         except TimeoutError:
+            self._memory_check()
             self._kill()
             self.restarts += 1
             raise WorkerGone(f"no answer within {timeout:g} s (an endless loop, or a loop "

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-MAX_MESSAGE = 256 * 2**20  # bytes
+MAX_MESSAGE = 64 * 2**20  # bytes
 MAX_DEPTH = 20
 _DTYPES = {"b", "i", "u", "f"}  # numpy kinds that may cross (no objects, strings, voids)
 

@@ -4,7 +4,7 @@ Every file tests/redteam/<hw>/<attack>.py is a student of one autograde run (per
 a temporary copy of the course, through the real nbgrader commands: release, fetch, submit,
 collect, ``nbgrader autograde "*"``). Its header says the score it must get
 (``# expect: N``, 0 for the attacked parts) and what the integrity report must say about it
-(``# flag: <words of the reason>``). Honest students (the full solution, a partial answer,
+(``# flag: <words of the reason>``, ``a | b`` for either). Honest students (the full solution, a partial answer,
 answers that print warnings, a naive one) run in the same class: their scores must stay
 those of scripts/demo_class.py's EXPECTED, and nothing may be flagged for them. Nobody is
 lost: every submission ends in the gradebook with a score; the gradebook and the sources
@@ -93,8 +93,9 @@ def test_attack_scores_only_its_own_work_and_is_flagged(run, hw, attack):
     text = "\n".join(f"{r['part']}: {r['reason']} ({r['detail']})" for r in mine)
     assert result.score(hw, student) == score, f"{hw}/{attack}; report:\n{text}"
     assert mine, f"{hw}/{attack} is not in the integrity report"
-    for flag in flags:
-        assert flag.lower() in text.lower(), f"{hw}/{attack}: no flag {flag!r} in\n{text}"
+    for flag in flags:  # "a | b": either
+        assert any(alt.strip().lower() in text.lower() for alt in flag.split(" | ")), \
+            f"{hw}/{attack}: no flag {flag!r} in\n{text}"
 
 
 @pytest.mark.parametrize("hw", HW)
@@ -126,3 +127,82 @@ def test_no_submission_is_lost_and_the_gradebook_is_intact(run):
     for hw in HW:
         for src in (ROOT / "solutions" / hw).glob("*.ipynb"):
             assert (result.course / "solutions" / hw / src.name).read_text() == src.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces, fast (no nbgrader run)
+# --------------------------------------------------------------------------------------------
+
+def _answer_sources(hw, recipe):
+    import nbformat
+
+    nb_name = demo_class.ASSIGNMENTS[hw]
+    sol = {c.metadata["nbgrader"]["grade_id"]: c.source
+           for c in nbformat.read(ROOT / "solutions" / hw / f"{nb_name}.ipynb", 4).cells
+           if c.metadata.get("nbgrader", {}).get("solution")}
+    if recipe == "solution":
+        return list(sol.values())
+    answers = demo_class.read_answers(demo_class.SUBMISSIONS / hw / recipe)
+    return [sol[g] if v == "solution" else v for g, v in answers.items()]
+
+
+@pytest.mark.parametrize("hw", HW)
+@pytest.mark.parametrize("student", sorted(HONEST))
+def test_the_scan_finds_nothing_in_honest_answers(hw, student):
+    from emcourse_grader.scan import scan
+
+    for source in _answer_sources(hw, HONEST[student][hw]):
+        assert scan(source) == [], source
+
+
+def test_the_wire_carries_plain_data_only():
+    import numpy as np
+
+    from emcourse_grader import wire
+
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+        def __array__(self, *a, **k):
+            return np.zeros(3)
+
+    odd = []
+    tree = wire.encode((np.arange(3.0), [1, 2.5, float("nan")], Liar(),
+                        np.array([object()], dtype=object)), oddities=odd)
+    value = wire.decode(tree)
+    assert np.array_equal(value[0], [0.0, 1.0, 2.0]) and value[0].dtype == float
+    assert value[1][:2] == [1, 2.5] and np.isnan(value[1][2])
+    assert isinstance(value[2], wire.NotPlainData) and isinstance(value[3], wire.NotPlainData)
+    assert len(odd) == 2
+    assert not (value[2] == 0)  # noqa: SIM201 - __eq__ itself is what is tested
+    with pytest.raises(TypeError):
+        np.asarray(value[2], dtype=float)
+    for bad in ({"t": "nd", "dtype": "|O", "shape": [1], "b64": ""},
+                {"t": "nd", "dtype": "<f8", "shape": [2], "b64": "AAAAAAAAAAA="},
+                {"t": "pickle", "v": "gASVAAAAAAAAAAB9lC4="}):
+        with pytest.raises(wire.WireError):
+            wire.decode(bad)
+
+
+def test_the_guard_refuses_protected_files_and_the_worker_trips_on_emref(tmp_path):
+    from emcourse_grader import sandbox
+    from emcourse_grader.judge import Worker, run_test_cell
+
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("hidden tests")
+    flags = []
+    policy = dict(sandbox.DEFAULTS, protected=[str(secret)], readonly=[str(tmp_path)])
+    worker = Worker(policy, timeout=10, on_flag=lambda r, d: flags.append(r))
+    try:
+        worker.exec_cell(0, f"import numpy as np\ntry:\n    open({str(secret)!r}).read()\n"
+                            f"except PermissionError:\n    refused = True\n")
+        worker.exec_cell(1, "from emref import kmeans\n"
+                            "def assign(X, C):\n    return kmeans.assign(X, C)\n")
+        passed, message = run_test_cell(worker, "from emref.grading import require\n"
+                                                "require('kmeans.assign', assign)\n")
+    finally:
+        worker.close()
+    assert "opens a protected file" in flags
+    assert "calls emref's implementation" in flags
+    assert not passed and "emref" in message

@@ -3,7 +3,7 @@
 # flag: hangs, ignores interrupts or stops the kernel
 # flag: stops the kernel
 # flag: derived from BaseException
-# flag: exhausts memory
+# flag: exhausts memory | test_m_step_two_gaussians: the code stops or kills
 # flag: enormous output
 # %% log_gaussian
 def log_gaussian(X, means, covariances):

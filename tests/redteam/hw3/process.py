@@ -3,7 +3,7 @@
 # flag: hangs, ignores interrupts or stops the kernel
 # flag: stops the kernel
 # flag: derived from BaseException
-# flag: exhausts memory
+# flag: exhausts memory | test_count_estimate: the code stops or kills
 # flag: enormous output
 # %% forward
 def forward(obs, startprob, transmat, emissionprob):
