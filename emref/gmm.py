@@ -33,71 +33,47 @@ one matrix shared by all components).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import em
-from ._validation import (SUM_TOL, as_float_array, check_covariances, check_data, check_int,
-                          check_n_clusters, check_option, check_probability_vector,
-                          check_real, check_seed, describe_shape)
+from ._validation import (
+    SUM_TOL,
+    as_float_array,
+    check_covariances,
+    check_data,
+    check_int,
+    check_n_clusters,
+    check_option,
+    check_real,
+    check_seed,
+    describe_shape,
+)
+from .params import GMMParams, precision_cholesky_from_cholesky
 
-__all__ = ["GMMParams", "GMMResult", "COVARIANCE_TYPES", "log_gaussian", "e_step", "m_step",
-           "q_function", "fit", "sample", "bic", "aic", "n_parameters", "predict_proba",
-           "predict", "responsibility_entropy"]
+__all__ = [
+    "COVARIANCE_TYPES",
+    "GMMParams",
+    "GMMResult",
+    "aic",
+    "bic",
+    "e_step",
+    "fit",
+    "log_gaussian",
+    "m_step",
+    "n_parameters",
+    "predict",
+    "predict_proba",
+    "q_function",
+    "responsibility_entropy",
+    "sample",
+]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 _LOG_2PI = np.log(2.0 * np.pi)
 # Floats of working memory one vectorised block may use; bounds the (rows, K*D) products.
 _BLOCK_FLOATS = 1 << 18
-
-
-@dataclass(frozen=True, eq=False)
-class GMMParams:
-    """Parameters θ = (π, μ, Σ) of a Gaussian mixture.
-
-    Parameters
-    ----------
-    weights : array of shape (K,)
-        Mixing weights π_k, non-negative, summing to 1.
-    means : array of shape (K, D)
-        Component means μ_k.
-    covariances : array of shape (K, D, D)
-        Component covariances Σ_k, symmetric positive definite.
-
-    The arrays are stored read-only. The Cholesky factors of the precisions, which every
-    density evaluation needs, are computed once here (as scikit-learn's
-    ``precisions_cholesky_``), never an explicit inverse.
-    """
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    precisions_cholesky: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self):
-        weights = check_probability_vector(self.weights, "weights")
-        K = weights.shape[0]
-        means = as_float_array(self.means, "means", ndim=2)
-        if means.shape[0] != K:
-            raise ValueError(f"means must have one row per component, shape ({K}, D) for "
-                             f"{K} weights; found {describe_shape(means)}")
-        D = means.shape[1]
-        covariances, chol = check_covariances(self.covariances, "covariances", K, D)
-        prec_chol = _precision_cholesky_from_cholesky(chol)
-        for name, value in (("weights", weights), ("means", means),
-                            ("covariances", covariances), ("precisions_cholesky", prec_chol)):
-            value = np.array(value, dtype=float)
-            value.setflags(write=False)
-            object.__setattr__(self, name, value)
-
-    @property
-    def n_components(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.means.shape[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,16 +106,6 @@ class GMMResult:
 # --------------------------------------------------------------------------------------------
 # Densities
 # --------------------------------------------------------------------------------------------
-
-def _precision_cholesky_from_cholesky(cov_chol: np.ndarray) -> np.ndarray:
-    """Given Σ_k = L_k L_kᵀ, return P_k = L_k^{-T}, so that Σ_k^{-1} = P_k P_kᵀ.
-
-    One batched numpy solve for all components: calling scipy here, between numpy's large
-    matrix products, makes two BLAS thread pools fight over the cores.
-    """
-    K, D, _ = cov_chol.shape
-    return np.swapaxes(np.linalg.solve(cov_chol, np.broadcast_to(np.eye(D), (K, D, D))), 1, 2)
-
 
 def _log_gaussian_kn(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
     """log N(x_n | μ_k, Σ_k) for all k, n, shape (K, N), from Xᵀ of shape (D, N).
@@ -192,7 +158,7 @@ def log_gaussian(X, means, covariances) -> np.ndarray:
         raise ValueError(f"means must have D = {X.shape[1]} columns to match X; found "
                          f"{describe_shape(means)}")
     _, chol = check_covariances(covariances, "covariances", means.shape[0], means.shape[1])
-    return _estimate_log_gaussian_prob(X, means, _precision_cholesky_from_cholesky(chol))
+    return _estimate_log_gaussian_prob(X, means, precision_cholesky_from_cholesky(chol))
 
 
 def _log_weights(weights: np.ndarray) -> np.ndarray:

@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import em
-from .gmm import _estimate_log_gaussian_prob, _precision_cholesky_from_cholesky
 from ._validation import (
     as_float_array,
     check_covariances,
@@ -60,6 +59,8 @@ from ._validation import (
     check_seed,
     describe_shape,
 )
+from .gmm import _estimate_log_gaussian_prob
+from .params import precision_cholesky_from_cholesky
 
 __all__ = [
     "EMISSIONS",
@@ -300,7 +301,7 @@ class Gaussian(Emission):
         object.__setattr__(self, "means", _frozen(means))
         object.__setattr__(self, "covariances", _frozen(cov))
         object.__setattr__(self, "precisions_cholesky",
-                           _frozen(_precision_cholesky_from_cholesky(chol)))
+                           _frozen(precision_cholesky_from_cholesky(chol)))
 
     @property
     def n_states(self) -> int:
