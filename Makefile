@@ -7,23 +7,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test course venv clean bench lint
+.PHONY: test course venv clean bench lint system
+
+# System packages (bubblewrap for the grading sandbox, chromium for the browser tests):
+# installed when missing, like the venv (scripts/system_setup.sh says what and why).
+system:
+	bash scripts/system_setup.sh
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # The unit and integration tests, then nbval on every lecture (outputs must match).
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/python -m pytest tests
 	if ls lectures/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest --nbval lectures --nbval-sanitize-with lectures/sanitize.cfg; fi
 
-course: $(STAMP)
+course: $(STAMP) system
 	$(BIN)/python scripts/course.py
 
 bench: $(STAMP)
