@@ -18,43 +18,42 @@ c.CourseDirectory.release_directory = "assignments"
 # instructions), autograding puts it back from the source instead of failing.
 c.OverwriteCells.add_missing_cells = True
 
-# Autograding executes every notebook; a cell that runs longer than this (an endless loop)
-# is interrupted and recorded as an error (0 points for that test), and the run goes on.
-# nbgrader's Execute preprocessor reads Execute.timeout (ExecutePreprocessor.timeout is
-# ignored once Execute.timeout is set).
-c.Execute.timeout = 20
-c.Execute.interrupt_on_timeout = True
-# Short tracebacks in the graded notebooks and the feedback: each frame's line and the
-# message, not pages of context. (A failed emref.grading check shows only its message.)
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
-                             "--InteractiveShell.xmode=Plain"]
-
-# nbgrader gives 0 points to a test cell that writes anything to stderr, so a harmless
-# warning (RuntimeWarning: divide by zero, a DeprecationWarning from a library, a student's
-# own warnings.warn) would zero a correct answer. Before grading, drop the stderr outputs
-# that are Python warnings; errors still count.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"Warning:"
+# Per-cell time limits of the kernel run live in SafeExecute below (nbgrader's own Execute
+# preprocessor is not used: it would start the kernel outside the sandbox).
 
 # Feedback: the HTML a student gets back shows the visible tests and the messages of the
-# hidden ones, never the hidden test code.
+# hidden ones, never the hidden test code. emcourse_grader.feedback makes it readable:
+# MathJax from the student's own Jupyter server (jupyter-server-mathjax, no CDN), long lines
+# wrapped, written answers "pending" until graded by hand (GetGradesPending instead of
+# nbgrader's GetGrades). Generate feedback after manual grading (docs/teaching.md).
 c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
+    "emcourse_grader.feedback.GetGradesPending",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.GenerateFeedback.exporter_class = "emcourse_grader.feedback.FeedbackExporter"
+
+# Resubmissions (emcourse_grader/resubmit.py): `nbgrader collect hw1` replaces a collected
+# submission by the student's newer one (as --update), taking each student's last submission
+# before the due date when the gradebook has one; `nbgrader autograde hw1` then regrades
+# exactly the submissions that changed, without --force, and skips the others.
+c.ExchangeCollect.update = True
+c.ExchangeCollect.before_duedate = True
+c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 
 # --------------------------------------------------------------------------------------------
-# Grading that cannot be gamed (emcourse_grader, docs/integrity.md). nbgrader runs student code
-# with the grader's rights, and its tests run in the student's kernel after the student's
-# code. So: (1) before OverwriteCells restores the locked cells, IntegrityCheck flags every
-# edited, emptied, deleted or re-labelled nbgrader cell; (2) SafeExecute runs the notebook in
-# a sandboxed kernel (memory, CPU and file-size limits; as root, the user `nobody`; an audit
-# hook that refuses the gradebook, the sources and the other submissions) and never lets a
-# hanging or dying kernel stop the run; (3) TrustedGrade re-runs the student's code in a
-# fresh sandboxed worker and the test cells (visible and hidden) in the grader's own process,
-# on plain numbers and arrays only, and rewrites the test cells' outputs: nbgrader then
-# scores what passed there. Flags go to integrity_report.csv in the course root.
+# Grading behind an OS boundary (emcourse_grader, docs/integrity.md). Student code (the kernel,
+# the re-run worker and anything they start) runs inside bubblewrap: no network, its own PID
+# namespace, the system and the environment read-only, one scratch directory with one notebook,
+# no course directory, gradebook, sources or other submissions, and an emref without the
+# algorithms. The verdict is computed outside: the test cells, taken from the gradebook before
+# any student code runs, run in this process on plain data returned by the student's functions,
+# and replace the test cells' outputs. Without bubblewrap, grading refuses to run student code
+# unless EMCOURSE_UNSANDBOXED=1 is set (and then every report row says so).
+import emcourse_grader.preprocessors as _grading  # noqa: E402
+
+# A notebook nbformat cannot read is set aside and graded as empty (0 and a reason).
+c.Autograde.pre_convert_hook = _grading.repair_unreadable
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",
     "nbgrader.preprocessors.ClearOutput",
@@ -66,17 +65,20 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     "emcourse_grader.preprocessors.SafeExecute",
     "emcourse_grader.preprocessors.TrustedGrade",
-    "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# SafeExecute is nbgrader's Execute (it reads the Execute.* settings above) plus these.
-c.SafeExecute.timeout = 20                # per cell, as Execute.timeout
-c.SafeExecute.notebook_timeout = 600      # per notebook (s)
-c.SafeExecute.max_output_bytes = 200_000  # output kept per cell
-c.SafeExecute.memory_mb = 3072            # address space of the kernel
-c.SafeExecute.cpu_seconds = 600
-c.TrustedGrade.timeout = 20               # per cell and per call in the trusted re-run
+c.SafeExecute.timeout = 20                # s per cell in the kernel run (then an interrupt)
+c.SafeExecute.notebook_timeout = 600      # s for a notebook's kernel run, reruns included
+c.SafeExecute.max_output_bytes = 200_000  # output kept per cell; the rest is cut with a note
+c.TrustedGrade.timeout = 60               # s per call of a student's function in the re-run
+c.TrustedGrade.notebook_timeout = 600     # s for a notebook's re-run, restarts included
+# Limits of every sandboxed process tree (both classes read the same settings).
+for _name in ("SafeExecute", "TrustedGrade"):
+    c[_name].memory_mb = 3072
+    c[_name].processes = 128
+    c[_name].cpu_seconds = 900
+    c[_name].file_mb = 64

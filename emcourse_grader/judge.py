@@ -1,16 +1,20 @@
-"""The trusted side: a worker process per notebook, and test cells evaluated in the grader.
+"""The verdict, computed in the grader: a sandboxed worker per notebook, test cells run here.
 
-:class:`Worker` starts ``python -m emcourse_grader.worker`` in the sandbox (limits, the
-unprivileged user, the guard), sends it the student's cells in notebook order, and, when a
-cell hangs or kills it, starts a new one that replays the cells that worked.
+:class:`Worker` starts ``python -m emcourse_grader.sandboxed.worker`` in the sandbox
+(:mod:`emcourse_grader.sandbox`), sends it the student's cells in notebook order and, when a
+cell hangs or kills it, starts a new one that replays the cells that worked. Every request has
+its own time limit (``call_timeout``) and all of them share the notebook's budget
+(``budget``): when it runs out, what is left fails with that reason.
 
-:func:`run_test_cell` executes the *instructor's* test code (visible and hidden tests, from
-the gradebook) in the grader's own process. Each name the test uses is looked up in the
-worker: a function becomes a :class:`Remote` (calling it sends plain data to the worker and
-decodes plain data back), a module is imported here (the real numpy, the real
-emref.grading), a value comes back as plain data. Whatever the student's code did to numpy,
-builtins, AssertionError, emref, the IPython shell or its own results, the test's asserts
-and emref.grading's checks run here, on data, untouched.
+:func:`run_test_cell` executes the instructor's test code (visible and hidden tests, taken
+from the gradebook before any student code ran) in the grader's own process. Each name the
+test uses is looked up in the worker: a function becomes a :class:`Remote` (calling it sends
+plain data to the worker and decodes plain data back), a module is imported here (the real
+numpy, the real checks), a value comes back as plain data. ``substitutes`` maps names of the
+student's earlier parts to the course's versions: while the test calls the student's function,
+those names in the worker ask the grader to compute them here (a part is judged on its own
+function). Whatever the student's code did inside the worker, the asserts and checks run here,
+on data.
 """
 
 from __future__ import annotations
@@ -18,40 +22,37 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import json
 import os
 import select
-import signal
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
-from . import sandbox, wire
+from . import sandbox
+from .sandboxed import wire
 
 # Modules a test cell may name; the grader imports its own copy.
 TRUSTED_MODULES = {"numpy", "numpy.testing", "numpy.linalg", "scipy", "scipy.linalg",
-                   "scipy.special", "scipy.stats", "itertools", "math", "emref",
-                   "emref.datasets", "emref.grading", "functools", "collections"}
-TRUSTED_CLASSES = {"emref.gmm.GMMParams", "emref.hmm.HMMParams", "emref.hmm.Categorical",
-                   "emref.hmm.Gaussian"}
+                   "scipy.special", "scipy.stats", "itertools", "math", "functools",
+                   "collections", "emref", "emref.datasets", "emcourse_grader.checks"}
+# Classes a test cell may name (as the sandbox's student-facing emref defines them).
+TRUSTED_CLASSES = {"emref.params.GMMParams"}
 
 
 class WorkerGone(Exception):
-    """The worker did not answer in time, or died."""
-
-
-class Flag(Exception):
-    pass
+    """The worker did not answer in time, died, or the notebook's budget ran out."""
 
 
 def _exception_class(ename: str):
-    if ename == "NotImplementedError":
-        return NotImplementedError
-    if ename == "RecursionError":
-        return RecursionError
+    builtin = getattr(builtins, ename, None)
+    if ename in ("NotImplementedError", "RecursionError", "MemoryError", "ValueError",
+                 "TypeError", "IndexError", "KeyError", "ZeroDivisionError",
+                 "AttributeError", "NameError", "RuntimeError", "LinAlgError") \
+            and isinstance(builtin, type):
+        return builtin
     name = ename if ename.isidentifier() else "StudentError"
     return type(name, (Exception,), {"__module__": "student"})
 
@@ -59,100 +60,62 @@ def _exception_class(ename: str):
 class Worker:
     """One sandboxed worker for one notebook, restarted (and replayed) when it fails."""
 
-    def __init__(self, policy: dict, timeout: float = 20.0, startup_timeout: float = 60.0,
-                 max_restarts: int = 4, on_flag=None):
-        self.policy = policy
-        self.timeout = timeout
+    def __init__(self, *, call_timeout=60.0, budget=600.0, startup_timeout=60.0,
+                 max_restarts=4, limits=sandbox.Limits(), sandboxed=True, on_flag=None):
+        self.call_timeout = call_timeout
+        self.deadline = time.monotonic() + budget
+        self.budget = budget
         self.startup_timeout = startup_timeout
         self.max_restarts = max_restarts
+        self.limits = limits
+        self.sandboxed = sandboxed
         self.on_flag = on_flag or (lambda reason, detail: None)
-        self.proc = None
-        self.cells = []     # (index, source) that ran without killing the worker
-        self.skipped = set()
+        self.box = None
+        self.scratch = None
+        self.cells = []      # (index, source) that ran without killing the worker
         self.restarts = 0
-        self.context = None  # what the current flags belong to
+        self.substitutes = {}
 
     # -- process ------------------------------------------------------------------------------
     def _spawn(self):
         if self.restarts > self.max_restarts:
             raise WorkerGone("the worker was restarted too often")
-        r1, w1 = os.pipe()  # grader -> worker
-        r2, w2 = os.pipe()  # worker -> grader
-        tmp = tempfile.mkdtemp(prefix="emcourse-worker-")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "NBGRADER"))}
-        env.update(HOME=tmp, TMPDIR=tmp, MPLBACKEND="Agg", MPLCONFIGDIR=tmp,
-                   PYTHONDONTWRITEBYTECODE="1", OPENBLAS_NUM_THREADS="1",
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        env[sandbox.ENV] = sandbox.policy_env(**self.policy)
-        user = self.policy.get("user")
-
-        def preexec():
-            os.setsid()
-            if user and os.geteuid() == 0:
-                try:
-                    import pwd
-                    pw = pwd.getpwnam(user)
-                    os.chown(tmp, pw.pw_uid, pw.pw_gid)
-                except (KeyError, OSError):
-                    pass
-
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emcourse_grader.worker", str(r1), str(w2)],
-            pass_fds=(r1, w2), cwd=tmp, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec)  # noqa: PLW1509 - no threads
-        os.close(r1)
-        os.close(w2)
-        self.wfd, self.rfd = w1, r2
-        self.tmp = tmp
+        import subprocess
+        self.scratch = sandbox.make_scratch(self.limits)
+        self.box = sandbox.Sandboxed(
+            [sys.executable, "-m", "emcourse_grader.sandboxed.worker"], scratch=self.scratch,
+            limits=self.limits, sandboxed=self.sandboxed, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.wfd, self.rfd = self.box.proc.stdin.fileno(), self.box.proc.stdout.fileno()
         self._recv(self.startup_timeout)  # "ready"
         for index, source in list(self.cells):
             try:
                 self._request({"op": "exec", "source": source, "cell": index})
             except WorkerGone:
                 self.cells = [(i, s) for i, s in self.cells if i != index]
-                self.skipped.add(index)
                 self._kill()
                 self.restarts += 1
                 return self._spawn()
 
     def _kill(self):
-        if self.proc is None:
+        if self.box is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for fd in (self.wfd, self.rfd):
+        self.box.close()
+        for f in (self.box.proc.stdin, self.box.proc.stdout):
             try:
-                os.close(fd)
+                f.close()
             except OSError:
                 pass
         import shutil
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.proc = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.box = None
 
     def close(self):
         self._kill()
 
-    def _memory_check(self):
-        """Before killing a worker that did not answer: was it at its memory limit?"""
-        limit = self.policy.get("memory_mb") or 0
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                status = dict(line.split(":", 1) for line in f if ":" in line)
-            peak_mb = int(status.get("VmPeak", "0 kB").split()[0]) / 1024
-        except (OSError, ValueError, AttributeError):
-            return
-        if limit and peak_mb > 0.8 * limit:
-            self.on_flag("exhausts memory", f"{peak_mb:.0f} MB of address space")
-
     def _ensure(self):
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
+        if self.box is None or self.box.poll() is not None:
+            if self.box is not None:
                 self._kill()
                 self.restarts += 1
             self._spawn()
@@ -175,9 +138,12 @@ class Worker:
         return b"".join(chunks)
 
     def _recv(self, timeout):
-        import json
-        deadline = time.monotonic() + timeout
+        budget_left = self.deadline - time.monotonic()
+        limit = min(timeout, budget_left)
+        deadline = time.monotonic() + max(limit, 0)
         try:
+            if limit <= 0:
+                raise TimeoutError
             (n,) = struct.unpack(">I", self._read_exact(4, deadline))
             if n > wire.MAX_MESSAGE:
                 raise wire.WireError("message too large")
@@ -185,32 +151,54 @@ class Worker:
             if not isinstance(msg, dict):
                 raise wire.WireError("malformed message")
         except TimeoutError:
-            self._memory_check()
             self._kill()
             self.restarts += 1
-            raise WorkerGone(f"no answer within {timeout:g} s (an endless loop, or a loop "
-                             f"that ignores interrupts)") from None
+            if budget_left <= timeout:
+                raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) "
+                                 f"ran out") from None
+            raise WorkerGone(f"no answer within {timeout:g} s (an endless loop?)") from None
         except (EOFError, OSError, ValueError, wire.WireError) as exc:
-            code = self.proc.poll() if self.proc else None
+            code = self.box.poll() if self.box else None
             self._kill()
             self.restarts += 1
             why = "the process exited" if isinstance(exc, EOFError) else str(exc)
             if code is not None and code < 0:
                 why += f" (signal {-code}: memory or CPU limit?)"
             raise WorkerGone(why) from None
-        for f in msg.get("flags") or []:
-            if isinstance(f, dict):
-                self.on_flag(str(f.get("reason", "?"))[:200], str(f.get("detail", ""))[:300])
         return msg
 
-    def _request(self, msg):
+    def _send(self, msg):
         try:
             wire.send(self.wfd, msg)
         except OSError:
             self._kill()
             self.restarts += 1
             raise WorkerGone("the process exited") from None
-        return self._recv(self.timeout)
+
+    def _request(self, msg):
+        self._send(msg)
+        while True:
+            answer = self._recv(self.call_timeout)
+            if answer.get("op") != "callback":
+                return answer
+            self._send(self._callback(answer))
+
+    def _callback(self, msg):
+        """The student's function called an earlier part: compute the course's version."""
+        name = str(msg.get("name"))
+        fn = self.substitutes.get(name)
+        if fn is None:
+            return {"op": "callback_error", "msg": f"{name} is not available"}
+        try:
+            args = [wire.decode(a) for a in msg.get("args", [])]
+            kwargs = {str(k): wire.decode(v) for k, v in dict(msg.get("kwargs", {})).items()}
+            with np.errstate(all="ignore"):
+                value = fn(*args, **kwargs)
+            return {"op": "callback_result", "value": wire.encode(value)}
+        except Exception as exc:  # noqa: BLE001 - the student's arguments were wrong
+            return {"op": "callback_error",
+                    "msg": f"your code called {name} (the course's version is used here) "
+                           f"and it failed: {exc}"}
 
     def request(self, msg):
         self._ensure()
@@ -218,19 +206,16 @@ class Worker:
 
     # -- operations ---------------------------------------------------------------------------
     def exec_cell(self, index, source):
-        """Run a student (or given) cell; returns the answer, or None if the worker failed."""
+        """Run a student cell; returns the answer, or None if the worker failed."""
         try:
             answer = self.request({"op": "exec", "source": source, "cell": index})
         except WorkerGone as exc:
-            self.skipped.add(index)
             self.on_flag("the code stops or kills the process that runs it", str(exc))
             return None
         self.cells.append((index, source))
         if not answer.get("ok") and answer.get("base"):
             self.on_flag("raises an exception derived from BaseException",
                          str(answer.get("ename")))
-        if not answer.get("ok") and answer.get("ename") == "MemoryError":
-            self.on_flag("exhausts memory", "MemoryError")
         return answer
 
     def lookup(self, names):
@@ -238,18 +223,15 @@ class Worker:
         return answer.get("names") or {}
 
     def call(self, name, args, kwargs):
-        answer = self.request({"op": "call", "name": name,
-                               "args": [encode_arg(a) for a in args],
-                               "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}})
-        op = answer.get("op")
-        if op == "result":
+        answer = self.request({"op": "call", "name": name, "args": [encode_arg(a) for a in args],
+                               "kwargs": {k: encode_arg(v) for k, v in kwargs.items()},
+                               "substitute": sorted(self.substitutes)})
+        if answer.get("op") == "result":
             return wire.decode(answer.get("value"))
         ename = str(answer.get("ename", "Exception"))[:80]
         message = str(answer.get("msg", ""))[:2000]
         if answer.get("base"):
             self.on_flag("raises an exception derived from BaseException", ename)
-        if ename == "MemoryError":
-            self.on_flag("exhausts memory", f"{name}: MemoryError")
         raise _exception_class(ename)(message)
 
 
@@ -257,14 +239,6 @@ def encode_arg(value):
     """Arguments the grader sends (its own data, its own GMMParams)."""
     if isinstance(value, Remote):
         raise TypeError("a function cannot be passed to the student's code")
-    if hasattr(value, "weights") and hasattr(value, "means") and hasattr(value, "covariances") \
-            and not isinstance(value, (np.ndarray, tuple)):
-        return {"t": "params", "items": [wire.encode(value.weights), wire.encode(value.means),
-                                         wire.encode(value.covariances)]}
-    if isinstance(value, list):
-        return {"t": "list", "items": [encode_arg(v) for v in value]}
-    if isinstance(value, tuple) and not isinstance(value, wire.Params):
-        return {"t": "tuple", "items": [encode_arg(v) for v in value]}
     return wire.encode(value)
 
 
@@ -292,15 +266,17 @@ def _names(tree) -> set:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-def run_test_cell(worker: Worker, source: str):
-    """Run the instructor's test code with the student's names; return (passed, message)."""
+def run_test_cell(worker: Worker, source: str, substitutes=None):
+    """Run the instructor's test code with the student's names; return (passed, message).
+
+    ``substitutes``: name -> the course's version, used wherever the student's functions call
+    that name during this cell."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return False, f"the test cell does not compile: {exc}"
-    wanted = {n for n in _names(tree) if n not in ("__builtins__",)}
     try:
-        described = worker.lookup(wanted)
+        described = worker.lookup(_names(tree) - {"__builtins__"})
     except WorkerGone as exc:
         worker.on_flag("the code stops or kills the process that runs it", str(exc))
         return False, f"your code could not be run: {exc}"
@@ -314,10 +290,8 @@ def run_test_cell(worker: Worker, source: str):
                 ns[name] = Remote(worker, name)
             elif kind == "module":
                 mod = str(d.get("name"))
-                if mod in TRUSTED_MODULES:
-                    ns[name] = importlib.import_module(mod)
-                else:
-                    ns[name] = wire.NotPlainData(f"module {mod}")
+                ns[name] = (importlib.import_module(mod) if mod in TRUSTED_MODULES
+                            else wire.NotPlainData(f"module {mod}"))
             elif kind == "class":
                 qual = str(d.get("name"))
                 if qual in TRUSTED_CLASSES:
@@ -329,11 +303,24 @@ def run_test_cell(worker: Worker, source: str):
                 ns[name] = wire.decode(d)
         except (wire.WireError, ValueError, TypeError, KeyError) as exc:
             ns[name] = wire.NotPlainData(f"undecodable value ({exc})")
+    worker.substitutes = dict(substitutes or {})
     try:
         with np.errstate(all="ignore"):
             exec(compile(tree, "<test>", "exec"), ns)  # noqa: S102 - the instructor's code
     except Exception as exc:  # noqa: BLE001 - any failure of the test is a failed test
-        msg = str(exc)
-        name = type(exc).__name__
-        return False, f"{name}: {msg}" if msg else name
+        return False, _message(exc)
+    finally:
+        worker.substitutes = {}
     return True, ""
+
+
+def _message(exc) -> str:
+    """The student-facing text of a failed test: the message, prefixed by the exception's
+    name only where the message alone would not say what happened."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if not text:
+        return name
+    if name in ("AssertionError", "GradingError") or text.startswith(name):
+        return text
+    return f"{name}: {text}"

@@ -1,33 +1,51 @@
 """The nbgrader preprocessors (configured in nbgrader_config.py) and the integrity report.
 
-Autograde's sanitize step starts with :class:`IntegrityCheck`; its autograde step runs
-:class:`SafeExecute` instead of nbgrader's Execute and :class:`TrustedGrade` right after it
-(before IgnorePattern and SaveAutoGrades). Flags travel from one to the next in the
-notebook's metadata (``emcourse_grader.flags``, written by the grader before any student
-code runs) and end as rows of the integrity report.
+``nbgrader autograde hwN`` in the course root runs, for every submission:
+
+1. :func:`repair_unreadable` (``Autograde.pre_convert_hook``): a notebook that is not valid
+   JSON, not UTF-8 or not a notebook is set aside and graded as an empty notebook (0 points,
+   one clear reason), so the rest of the class is still graded, fed back and exported.
+2. :class:`IntegrityCheck` (sanitize, before OverwriteCells): takes the instructor's test
+   cells from the gradebook (before any student code runs) and reports edited, emptied,
+   deleted or re-labelled nbgrader cells; OverwriteCells then restores them.
+3. :class:`SafeExecute` (instead of nbgrader's Execute): executes the notebook in a kernel
+   inside the sandbox (emcourse_grader.sandbox); the executed copy comes back as a file,
+   is read as untrusted data and gives the feedback its outputs.
+4. :class:`TrustedGrade`: re-runs the student's cells in a sandboxed worker and every test
+   cell in the grader (emcourse_grader.judge), with the course's versions of the earlier parts
+   a function builds on; the verdict *replaces* each test cell's outputs, so nbgrader's scoring
+   (which reads a cell's outputs) sees only the verdict.
+
+Points come only from that verdict. Everything else (tampered cells, the static scan, code
+that kills its process) is *reported* in ``integrity_report.csv`` and never takes points by
+itself: the test code, the data and the comparison are out of the student's reach.
 """
 
 from __future__ import annotations
 
-import copy
 import csv
 import fcntl
+import json
 import os
+import shutil
+import stat
 import sys
 import time
 from pathlib import Path
 
-from nbformat.notebooknode import NotebookNode
+import nbformat
+from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader import utils
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, Unicode
-from traitlets.config import Configurable
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Float, Integer, List, Unicode
 
 from . import sandbox
 
 META = "emcourse_grader"
 FIELDS = ["time", "student", "assignment", "notebook", "part", "reason", "detail"]
+MAX_NOTEBOOK_BYTES = 20 * 2**20  # a submitted or executed notebook larger than this is refused
+UNSANDBOXED = "graded WITHOUT the sandbox (EMCOURSE_UNSANDBOXED=1, the instructor's opt-out)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,7 +72,7 @@ def _rewrite(path: Path, keep, add=()):
 
 
 def reset_report(path: str, student, assignment, notebook):
-    """Forget the rows of an earlier grading of this submission (autograde --force)."""
+    """Forget the rows of an earlier grading of this submission (a regrade)."""
     _rewrite(_report_file(path), lambda r: (r.get("student"), r.get("assignment"),
                                             r.get("notebook")) != (student, assignment,
                                                                    notebook))
@@ -79,19 +97,26 @@ def _ids(resources):
     return g["student"], g["assignment"], g["notebook"], g["db_url"]
 
 
-def _flags(nb) -> list:
-    return nb.metadata.setdefault(META, {}).setdefault("flags", [])
+def _state(resources) -> dict:
+    """What the preprocessors of one submission share (never read from the notebook)."""
+    return resources.setdefault(META, {"flags": [], "sources": None})
 
 
-def _flag(nb, reason, detail="", cell="", scope="self", stage=""):
-    """scope: "self" (the test cell `cell`), "next" (the first test after `cell`), "after"
-    (every test after `cell`), "all", or "none" (reported only)."""
-    item = {"reason": reason, "detail": str(detail)[:300], "cell": cell, "scope": scope,
-            "stage": stage}
-    flags = _flags(nb)
-    if not any(f["reason"] == item["reason"] and f["detail"] == item["detail"]
-               and f["cell"] == item["cell"] for f in flags):
+def _flag(resources, reason, detail="", cell=""):
+    item = {"reason": reason, "detail": str(detail)[:300], "cell": cell}
+    flags = _state(resources)["flags"]
+    if item not in flags:
         flags.append(item)
+
+
+def _write_flags(resources, report_file):
+    student, assignment, notebook, _ = _ids(resources)
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    write_rows(report_file, [
+        {"time": now, "student": student, "assignment": assignment, "notebook": notebook,
+         "part": f["cell"], "reason": f["reason"], "detail": f["detail"]}
+        for f in _state(resources)["flags"]])
+    _state(resources)["flags"] = []
 
 
 def _norm(src: str) -> str:
@@ -111,6 +136,15 @@ def is_test(cell) -> bool:
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
+def grade_id(cell, index) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+
+def _error(message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename="GradingError", evalue=message,
+                        traceback=[message])
+
+
 class _Base(NbGraderPreprocessor):
     report_file = Unicode("integrity_report.csv",
                           help="The integrity report (CSV), relative to the course root."
@@ -118,61 +152,108 @@ class _Base(NbGraderPreprocessor):
 
 
 # --------------------------------------------------------------------------------------------
-# 1. Sanitize: compare the submission with the gradebook, before OverwriteCells restores it
+# 1. Unreadable notebooks: graded as empty, with a reason
+# --------------------------------------------------------------------------------------------
+
+UNREADABLE: dict[str, str] = {}  # real path of a submitted notebook -> why it was set aside
+
+
+def _why_unreadable(path: str) -> str:
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return "it is not a regular file"
+        if st.st_size > MAX_NOTEBOOK_BYTES:
+            return f"it is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
+        with open(path, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    except (ValueError, json.JSONDecodeError) as exc:
+        return f"it is not valid notebook JSON ({str(exc)[:120]})"
+    except Exception as exc:  # noqa: BLE001 - anything nbformat refuses
+        return f"it is not a valid notebook ({type(exc).__name__}: {str(exc)[:120]})"
+    return ""
+
+
+def repair_unreadable(assignment=None, student=None, notebooks=(), **_):
+    """nbgrader's pre-convert hook: set aside what nbformat cannot read (kept beside it as
+    ``<name>.ipynb.unreadable``) and put an empty notebook in its place."""
+    for path in notebooks:
+        why = _why_unreadable(path)
+        if not why:
+            continue
+        kept = path + ".unreadable"
+        if os.path.lexists(kept):
+            os.remove(kept)
+        os.rename(path, kept)
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, path)
+        UNREADABLE[os.path.realpath(path)] = why
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Sanitize: the trusted sources, and what the submission changed
 # --------------------------------------------------------------------------------------------
 
 class IntegrityCheck(_Base):
-    """Flag edited, emptied, deleted, duplicated or re-labelled nbgrader cells."""
+    """Take the test sources from the gradebook; report edited, emptied, deleted, duplicated
+    or re-labelled nbgrader cells (OverwriteCells then restores them)."""
 
     def preprocess(self, nb, resources):
         student, assignment, notebook, db_url = _ids(resources)
-        nb.metadata[META] = {"flags": []}  # whatever the submission carried is discarded
-        try:
-            reset_report(self.report_file, student, assignment, notebook)
-            self._check(nb, assignment, notebook, db_url)
-        except Exception as exc:
-            self.log.exception("IntegrityCheck failed")
-            _flag(nb, "the grader could not check this notebook", repr(exc), scope="all",
-                  stage="integrity")
-        write_rows(self.report_file, [
-            {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "student": student,
-             "assignment": assignment, "notebook": notebook, "part": f["cell"],
-             "reason": f["reason"], "detail": f["detail"]} for f in _flags(nb)])
-        return nb, resources
-
-    def _check(self, nb, assignment, notebook, db_url):
+        state = _state(resources)
+        state["flags"] = []
+        nb.metadata.pop(META, None)  # whatever the submission carried is discarded
+        reset_report(self.report_file, student, assignment, notebook)
         with Gradebook(db_url) as gb:
             source_nb = gb.find_notebook(notebook, assignment)
             sources = {c.name: (c.source, c.cell_type, c.locked) for c in source_nb.source_cells}
             grades = {c.name: (float(c.max_score), c.cell_type) for c in source_nb.grade_cells}
             solutions = {c.name for c in source_nb.solution_cells}
             tasks = {c.name for c in getattr(source_nb, "task_cells", [])}
+        state["sources"] = {name: src for name, (src, _, _) in sources.items()}
+        path = os.path.realpath(os.path.join(resources.get("metadata", {}).get("path", ""),
+                                             notebook + ".ipynb"))
+        why = UNREADABLE.pop(path, "")
+        if why:
+            _flag(resources, "the submitted notebook could not be read; graded as empty", why)
+        else:
+            self._check(nb, resources, sources, grades, solutions, tasks)
+        if not sandbox.require_sandbox():
+            _flag(resources, UNSANDBOXED)
+        _write_flags(resources, self.report_file)
+        return nb, resources
+
+    def _check(self, nb, resources, sources, grades, solutions, tasks):
         known = set(sources) | set(grades) | solutions | tasks
         seen = {}
         for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            gid = meta.get("grade_id")
-            if gid is None:
-                continue
-            seen.setdefault(gid, []).append(cell)
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid is not None:
+                seen.setdefault(gid, []).append(cell)
         for gid in sorted(set(seen) - known):
-            _flag(nb, "changes cell metadata (a cell id the assignment does not have)", gid,
-                  cell="", scope="none", stage="integrity")
+            _flag(resources, "changes cell metadata (a cell id the assignment does not have)",
+                  gid)
             for cell in seen[gid]:  # a plain cell from now on: nbgrader ignores it
                 del cell.metadata["nbgrader"]
-        for gid in known:
+        for gid in sorted(known):
             test = gid in grades and gid not in solutions and grades[gid][1] == "code"
-            scope = "self" if test else ("next" if gid in solutions else "none")
             cells = seen.get(gid, [])
             if not cells:
                 what = "test cell" if test else ("answer cell" if gid in solutions else "cell")
-                _flag(nb, f"deletes a {what} (or removes its nbgrader metadata)", gid, cell=gid,
-                      scope="self" if test else "none", stage="integrity")
+                _flag(resources, f"deletes a {what} (or removes its nbgrader metadata)", gid,
+                      cell=gid)
                 continue
             if len(cells) > 1:
-                _flag(nb, "duplicates a cell id", gid, cell=gid, scope=scope, stage="integrity")
+                _flag(resources, "duplicates a cell id", gid, cell=gid)
             cell = cells[0]
-            meta = cell.metadata.get("nbgrader", {})
+            meta = cell.metadata.setdefault("nbgrader", {})
             source, cell_type, locked = sources.get(gid, (None, None, False))
             changes = []
             if bool(meta.get("grade", False)) != (gid in grades):
@@ -189,11 +270,9 @@ class IntegrityCheck(_Base):
                     changes.append(f"points {meta.get('points')!r}")
             if cell_type and cell.cell_type != cell_type:
                 changes.append(f"cell type {cell.cell_type} (is {cell_type})")
-            if meta.get("cell_type") not in (None, cell_type):
-                changes.append(f"nbgrader cell_type {meta.get('cell_type')}")
             if changes:
-                _flag(nb, "changes cell metadata", f"{gid}: " + ", ".join(changes), cell=gid,
-                      scope=scope, stage="integrity")
+                _flag(resources, "changes cell metadata", f"{gid}: " + ", ".join(changes),
+                      cell=gid)
             # Put the metadata back as the gradebook has it, so OverwriteCells can restore
             # the cell (it refuses cells whose flags no longer match their checksum).
             meta["grade"] = gid in grades
@@ -213,281 +292,250 @@ class IntegrityCheck(_Base):
             if locked and source is not None and _norm(cell.source) != _norm(source) \
                     and _norm(cell.source) != _norm(_released(source, cell_type)):
                 kind = "test cell" if test else "locked cell"
-                if not cell.source.strip():
-                    reason = f"empties a {kind}"
-                else:
-                    reason = f"edits a {kind}"
-                _flag(nb, reason, gid, cell=gid, scope="self" if test else "none",
-                      stage="integrity")
+                verb = "empties" if not cell.source.strip() else "edits"
+                _flag(resources, f"{verb} a {kind} (restored from the gradebook)", gid,
+                      cell=gid)
 
 
 # --------------------------------------------------------------------------------------------
-# 2. Execute in a sandboxed kernel, and never stop the run
+# 3. Execute inside the sandbox; the executed notebook comes back as untrusted data
 # --------------------------------------------------------------------------------------------
 
-def course_policy(config, resources, **limits) -> dict:
-    """The sandbox policy for this course: what student code may not open or write."""
-    from nbgrader.coursedir import CourseDirectory
-
-    cd = CourseDirectory(config=config)
-    root = os.path.realpath(cd.root)
-    student, assignment, _, db_url = _ids(resources)
-    protected = [os.path.join(root, d) for d in (
-        cd.source_directory, cd.submitted_directory, cd.autograded_directory,
-        cd.feedback_directory)]
-    protected += [os.path.join(root, "nbgrader_config.py"), os.path.join(root, ".git")]
-    if db_url.startswith("sqlite:///"):
-        db = db_url[len("sqlite:///"):]
-        db = db if os.path.isabs(db) else os.path.join(root, db)
-        protected += [db, db + "-journal", db + "-wal", db + "-shm"]
-    own = cd.format_path(cd.autograded_directory, student, assignment)
-    import emref
-    readonly = [root, sys.prefix, os.path.dirname(os.path.dirname(emref.__file__)),
-                os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    for p in sys.path:
-        if p and "site-packages" in p:
-            readonly.append(p)
-    policy = dict(sandbox.DEFAULTS)
-    policy.update(limits)
-    policy.update(protected=protected, readable=[own], readonly=readonly)
-    return policy
-
-
-def _private_gradebook(resources):
-    """As root, make the gradebook readable by its owner only (students run as nobody)."""
-    if os.geteuid() != 0:
-        return
-    db_url = resources["nbgrader"]["db_url"]
-    if db_url.startswith("sqlite:///"):
-        db = db_url[len("sqlite:///"):]
-        for p in (db, db + "-journal"):
-            try:
-                os.chmod(p, 0o600)
-            except OSError:
-                pass
-
-
-class _Limits(Configurable):
-    memory_mb = Integer(3072, help="Address-space limit of a student process (MB)."
-                        ).tag(config=True)
-    cpu_seconds = Integer(600, help="CPU-time limit of a student process (s).").tag(config=True)
+class _LimitsConfig(_Base):
+    memory_mb = Integer(3072, help="Memory of a student process tree (MB).").tag(config=True)
+    processes = Integer(128, help="Processes and threads of the sandbox user.").tag(config=True)
+    cpu_seconds = Integer(900, help="CPU time of one student process (s).").tag(config=True)
     file_mb = Integer(64, help="Largest file a student process may write (MB).").tag(config=True)
-    sandbox_user = Unicode("nobody", help="When grading as root, run student code as this "
-                           "user ('' to keep root).").tag(config=True)
+    sandbox_uid = Integer(65534, help="When grading as root, the unprivileged user id that "
+                          "student code runs as.").tag(config=True)
 
-    def limits(self):
-        return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
-                "file_mb": self.file_mb, "user": self.sandbox_user}
+    def limits(self) -> sandbox.Limits:
+        return sandbox.Limits(memory_mb=self.memory_mb, processes=self.processes,
+                              cpu_seconds=self.cpu_seconds, file_mb=self.file_mb,
+                              uid=self.sandbox_uid)
 
 
-class SafeExecute(_Limits, Execute):
-    """nbgrader's Execute in the sandboxed kernel; a cell that hangs, ignores interrupts or
-    kills the kernel is blanked and the notebook run again, so the rest still counts."""
+_OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 
-    max_output_bytes = Integer(200_000, help="Output kept per cell (bytes); the rest is "
-                               "dropped and flagged.").tag(config=True)
-    notebook_timeout = Integer(600, help="Wall-clock budget of one notebook (s)."
-                               ).tag(config=True)
-    max_attempts = Integer(4, help="Runs of one notebook before giving up.").tag(config=True)
-    report_file = Unicode("integrity_report.csv").tag(config=True)
 
-    def __init__(self, *args, **kwargs):
-        from .kernel import SandboxKernelManager
-        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
-        super().__init__(*args, **kwargs)
+def _clean_output(out, budget: list) -> NotebookNode | None:
+    """Rebuild one output from the fields nbformat defines, within a byte budget."""
+    if not isinstance(out, dict) or out.get("output_type") not in _OUTPUT_TYPES:
+        return None
 
-    def on_cell_execute(self, **kwargs):
-        self._current = kwargs.get("cell_index")
+    def text(value, limit=None):
+        if isinstance(value, list):
+            value = "".join(str(v) for v in value)
+        value = str(value)
+        limit = budget[0] if limit is None else min(limit, budget[0])
+        budget[0] -= min(len(value), limit)
+        return value if len(value) <= limit else value[:limit] + "\n[cut by the grader]\n"
 
-    def _cell_timeout(self, cell):
-        left = self._deadline - time.monotonic()
-        return max(1, int(min(self.timeout or 30, left)))
+    kind = out["output_type"]
+    if kind == "stream":
+        name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
+        return NotebookNode(output_type="stream", name=name, text=text(out.get("text", "")))
+    if kind == "error":
+        tb = out.get("traceback") if isinstance(out.get("traceback"), list) else []
+        return NotebookNode(output_type="error", ename=text(out.get("ename", "Error"), 200),
+                            evalue=text(out.get("evalue", ""), 5000),
+                            traceback=[text(t, 5000) for t in tb[:40]])
+    data = out.get("data") if isinstance(out.get("data"), dict) else {}
+    clean = {}
+    for mime, value in list(data.items())[:10]:
+        if not (isinstance(mime, str) and "/" in mime) or budget[0] <= 0:
+            continue
+        if isinstance(value, (str, list)):
+            clean[mime[:100]] = text(value)
+        else:  # application/json and the like: kept whole if it fits
+            raw = json.dumps(value)
+            if len(raw) <= budget[0]:
+                budget[0] -= len(raw)
+                clean[mime[:100]] = json.loads(raw)
+    node = NotebookNode(output_type=kind, data=from_dict(clean), metadata=NotebookNode())
+    if kind == "execute_result":
+        node.execution_count = None
+    return node
 
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + sum(
-            len(str(v)) for v in (content.get("data") or {}).values())
-        if msg.get("msg_type") == "error":
-            tb = content.get("traceback") or []
-            if len(tb) > 40 or sum(len(x) for x in tb) > 20_000:
-                content["traceback"] = [x[:2000] for x in tb[:20]] + ["... (cut by the grader)"]
-            return super().output(outs, msg, display_id, cell_index)
-        used = self._out_bytes.get(cell_index, 0)
-        self._out_bytes[cell_index] = used + size
-        if used + size > self.max_output_bytes:
-            if cell_index not in self._flooded:
-                self._flooded.add(cell_index)
-                outs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text="\n[output cut by the grader: too long]\n"))
+
+def _read_back(path: Path):
+    """The executed notebook written inside the sandbox, read as untrusted data (no symlinks,
+    no special files, bounded size), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK_BYTES:
             return None
-        return super().output(outs, msg, display_id, cell_index)
-
-    def preprocess(self, nb, resources, km=None):
-        student, assignment, notebook, _ = _ids(resources)
-        _private_gradebook(resources)
-        os.environ[sandbox.ENV] = sandbox.policy_env(
-            **course_policy(self.config, resources,
-                            **self.limits()))
-        self.timeout_func = self._cell_timeout
-        bad = {}
-        result = None
-        self._flooded = set()  # over all attempts: a flood can also end in a timeout
-        for attempt in range(self.max_attempts):
-            work = copy.deepcopy(nb)
-            for i in bad:
-                work.cells[i].source = ""
-            self._current = None
-            self._out_bytes = {}
-            self._deadline = time.monotonic() + self.notebook_timeout
-            try:
-                result, resources = super().preprocess(work, resources)
-                break
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt) and not self._current:
-                    raise
-                i = self._current
-                self.log.warning("%s/%s/%s: cell %s stopped the kernel (%s: %s); running "
-                                 "again without it", student, assignment, notebook, i,
-                                 type(exc).__name__, exc)
-                if i is None or i in bad:
-                    break
-                bad[i] = f"{type(exc).__name__}: {str(exc)[:200]}"
-        if result is None:
-            result = copy.deepcopy(nb)
-            for cell in result.cells:
-                if cell.cell_type == "code":
-                    cell.outputs = [_error("the notebook could not be executed: the kernel "
-                                           "kept dying or hanging")]
-            _flag(result, "the notebook could not be executed (the kernel kept dying or "
-                  "hanging)", "; ".join(bad.values()), scope="all", stage="execute")
-        for i, why in bad.items():
-            cell = result.cells[i]
-            cell.source = nb.cells[i].source
-            cell.outputs = [_error(f"this cell hung, ignored interrupts or stopped the "
-                                   f"kernel; it was skipped ({why})")]
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}")
-            _flag(result, "hangs, ignores interrupts or stops the kernel", why,
-                  cell=gid, scope="self" if is_test(cell) else "next", stage="execute")
-        for i in sorted(self._flooded):
-            cell = result.cells[i]
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}")
-            _flag(result, "enormous output", f"more than {self.max_output_bytes} bytes",
-                  cell=gid, scope="self" if is_test(cell) else "next", stage="execute")
-        return result, resources
+        try:
+            data = json.loads(f.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return data if isinstance(data, dict) and isinstance(data.get("cells"), list) else None
 
 
-def _error(message: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename="GradingError", evalue=message,
-                        traceback=[f"\x1b[0;31mGradingError\x1b[0m: {message}"])
+class SafeExecute(_LimitsConfig):
+    """Execute the notebook in a kernel inside the sandbox (nbgrader's Execute would start
+    the kernel in the grader's own environment)."""
 
-
-# --------------------------------------------------------------------------------------------
-# 3. The verdict, taken outside the student's kernel
-# --------------------------------------------------------------------------------------------
-
-class TrustedGrade(_Limits, _Base):
-    """Re-run the student's code in a fresh sandboxed worker and every test cell in the
-    grader; rewrite the test cells' outputs so that nbgrader scores the trusted verdict."""
-
-    timeout = Float(20.0, help="Seconds a student cell or call may take in the worker."
-                    ).tag(config=True)
-    enabled = Bool(True).tag(config=True)
+    timeout = Integer(20, help="Seconds per cell before the kernel is interrupted."
+                      ).tag(config=True)
+    notebook_timeout = Integer(600, help="Wall-clock cap of one notebook's execution, every "
+                               "rerun included (s).").tag(config=True)
+    max_output_bytes = Integer(200_000, help="Output kept per cell (bytes); the rest is cut "
+                               "with a note.").tag(config=True)
+    kernel_arguments = List(["--HistoryManager.hist_file=:memory:",
+                             "--InteractiveShell.xmode=Plain"],
+                            help="Extra arguments of the kernel.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        if not self.enabled:
-            return nb, resources
-        student, assignment, notebook, _ = _ids(resources)
+        sandboxed = sandbox.require_sandbox()
+        limits = self.limits()
+        scratch = sandbox.make_scratch(limits)
         try:
-            self._grade(nb, resources)
-        except Exception as exc:
-            self.log.exception("TrustedGrade failed")
-            _flag(nb, "the grader could not re-check this notebook", repr(exc), scope="all",
-                  stage="trusted")
-            for cell in nb.cells:
-                if is_test(cell):
-                    cell.outputs = list(cell.outputs) + [_error("could not be re-checked")]
-        stages = ("trusted", "scan")
-        write_rows(self.report_file, [
-            {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "student": student,
-             "assignment": assignment, "notebook": notebook, "part": f["cell"],
-             "reason": f["reason"], "detail": f["detail"]}
-            for f in _flags(nb) if f.get("stage") in stages + ("execute",)])
+            src = scratch / "submission.ipynb"
+            clean = nbformat.from_dict(json.loads(json.dumps(nb)))
+            for cell in clean.cells:
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            nbformat.write(clean, src)
+            if os.geteuid() == 0:
+                os.chown(src, limits.uid, limits.uid)
+            argv = [sys.executable, "-m", "emcourse_grader.sandboxed.execute",
+                    "submission.ipynb", "executed.ipynb", "--cell-timeout", str(self.timeout),
+                    "--max-output-bytes", str(self.max_output_bytes)]
+            for arg in self.kernel_arguments:
+                argv.append(f"--kernel-arg={arg}")
+            with sandbox.Sandboxed(argv, scratch=scratch, limits=limits, sandboxed=sandboxed,
+                                   stdin=subprocess_devnull(), stdout=subprocess_devnull(),
+                                   stderr=subprocess_devnull()) as box:
+                code = box.wait(self.notebook_timeout)
+            executed = _read_back(scratch / "executed.ipynb")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if code is None:
+            _flag(resources, "the notebook did not finish executing in time",
+                  f"{self.notebook_timeout} s for the whole notebook")
+        self._merge(nb, executed, resources)
         return nb, resources
 
-    def _grade(self, nb, resources):
+    def _merge(self, nb, executed, resources):
+        cells = executed.get("cells") if executed else None
+        if not cells or len(cells) != len(nb.cells):
+            note = "the notebook could not be executed in the grading sandbox (it hung, " \
+                   "exhausted its limits or stopped the executor); the tests were still " \
+                   "run by the grader"
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs = [_error(note)] if is_test(cell) else []
+            _flag(resources, "the notebook could not be executed in the sandbox")
+            return
+        for i, (cell, done) in enumerate(zip(nb.cells, cells)):
+            if cell.cell_type != "code" or not isinstance(done, dict):
+                continue
+            budget = [self.max_output_bytes + 10_000]
+            outs = done.get("outputs") if isinstance(done.get("outputs"), list) else []
+            cell.outputs = [o for o in (_clean_output(x, budget) for x in outs[:200]) if o]
+            count = done.get("execution_count")
+            cell.execution_count = count if isinstance(count, int) else None
+        what = executed.get("metadata", {}).get("emcourse_execute", {})
+        skipped = what.get("skipped", {}) if isinstance(what, dict) else {}
+        if isinstance(skipped, dict):
+            for index, why in list(skipped.items())[:20]:
+                try:
+                    gid = grade_id(nb.cells[int(index)], int(index)) if int(index) >= 0 else ""
+                except (ValueError, IndexError):
+                    gid = ""
+                _flag(resources, "hangs through an interrupt or stops the kernel",
+                      str(why)[:200], cell=gid)
+
+
+def subprocess_devnull():
+    import subprocess
+    return subprocess.DEVNULL
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The verdict, taken outside the sandbox
+# --------------------------------------------------------------------------------------------
+
+class TrustedGrade(_LimitsConfig):
+    """Re-run the student's cells in a sandboxed worker and every test cell in the grader;
+    replace each test cell's outputs with the verdict, which is all nbgrader scores."""
+
+    timeout = Float(60.0, help="Seconds one call of a student's function (or one student "
+                    "cell) may take in the re-run.").tag(config=True)
+    notebook_timeout = Float(600.0, help="Wall-clock cap of one notebook's re-run, every "
+                             "restart included (s).").tag(config=True)
+
+    def preprocess(self, nb, resources):
         from .judge import Worker, run_test_cell
         from .scan import scan
 
-        _, assignment, notebook, db_url = _ids(resources)
-        with Gradebook(db_url) as gb:
-            source_nb = gb.find_notebook(notebook, assignment)
-            trusted_src = {c.name: c.source for c in source_nb.source_cells}
-        config = self.config
-        policy = course_policy(config, resources, **self.limits())
-        context = {"cell": "", "scope": "none"}
+        sandboxed = sandbox.require_sandbox()
+        sources = _state(resources).get("sources") or self._sources(resources)
+        context = {"cell": ""}
 
         def on_flag(reason, detail):
-            _flag(nb, reason, detail, cell=context["cell"], scope=context["scope"],
-                  stage="trusted")
+            _flag(resources, reason, detail, cell=context["cell"])
 
         verdicts = {}
-        worker = Worker(policy, timeout=self.timeout, on_flag=on_flag)
+        worker = Worker(call_timeout=self.timeout, budget=self.notebook_timeout,
+                        limits=self.limits(), sandboxed=sandboxed, on_flag=on_flag)
         try:
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
-                meta = cell.metadata.get("nbgrader", {})
-                gid = meta.get("grade_id") or f"cell {i}"
+                gid = grade_id(cell, i)
+                context["cell"] = gid
                 if is_test(cell):
-                    context.update(cell=gid, scope="self")
-                    source = trusted_src.get(gid, cell.source)
-                    verdicts[gid] = run_test_cell(worker, source)
+                    source = sources.get(gid, cell.source)
+                    verdicts[gid] = run_test_cell(worker, source, _substitutes(source))
                     continue
-                if not meta.get("locked"):
-                    for reason, detail, scope in scan(cell.source):
-                        _flag(nb, reason, detail, cell=gid, scope=scope, stage="scan")
-                context.update(cell=gid, scope="after")
+                if not cell.metadata.get("nbgrader", {}).get("locked"):
+                    for reason, detail in scan(cell.source):
+                        _flag(resources, reason, detail, cell=gid)
                 worker.exec_cell(i, cell.source)
         finally:
             worker.close()
-        self._apply(nb, verdicts)
+        for cell in nb.cells:
+            if is_test(cell):
+                passed, message = verdicts.get(grade_id(cell, 0), (False, "not checked"))
+                cell.outputs = _verdict_outputs(cell.outputs, passed, message)
+        _write_flags(resources, self.report_file)
+        return nb, resources
 
-    def _apply(self, nb, verdicts):
-        order = [(c.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i}", c)
-                 for i, c in enumerate(nb.cells)]
-        position = {gid: i for i, (gid, _) in enumerate(order)}
-        tests = [(i, gid) for i, (gid, c) in enumerate(order) if is_test(c)]
-        zero = {}
-        for f in _flags(nb):
-            scope, at = f.get("scope"), position.get(f.get("cell"), -1)
-            if scope == "all":
-                hit = [g for _, g in tests]
-            elif scope == "self":
-                hit = [f["cell"]] if f["cell"] in {g for _, g in tests} else []
-            elif scope == "next":
-                hit = [g for i, g in tests if i > at][:1]
-            elif scope == "after":
-                hit = [g for i, g in tests if i > at]
-            else:
-                hit = []
-            for g in hit:
-                zero.setdefault(g, f)
-        for gid, cell in order:
-            if not is_test(cell):
-                continue
-            passed, message = verdicts.get(gid, (False, "not re-checked"))
-            score, _ = utils.determine_grade(cell)
-            kernel_ok = bool(score)
-            if kernel_ok and not passed and gid not in zero:
-                _flag(nb, "passes in the notebook but fails when re-checked outside it "
-                      "(patched tests, shell or results?)", message, cell=gid, scope="self",
-                      stage="trusted")
-                zero.setdefault(gid, None)
-            if gid in zero and zero[gid] is not None:
-                f = zero[gid]
-                text = f"0 points: this submission {f['reason']}"
-                if f["detail"]:
-                    text += f" ({f['detail']})"
-                cell.outputs = list(cell.outputs) + [_error(text)]
-            elif not passed and kernel_ok:
-                cell.outputs = list(cell.outputs) + [_error(message)]
+    @staticmethod
+    def _sources(resources):
+        _, assignment, notebook, db_url = _ids(resources)
+        with Gradebook(db_url) as gb:
+            return {c.name: c.source for c in
+                    gb.find_notebook(notebook, assignment).source_cells}
+
+
+def _substitutes(source: str) -> dict:
+    """The course's versions of the earlier parts that the checks of this cell name."""
+    from .checks import CHECKS, checks_in
+
+    out = {}
+    for name in checks_in(source):
+        check = CHECKS.get(name)
+        if check is not None:
+            out.update(check.uses)
+    return out
+
+
+def _verdict_outputs(kernel_outputs, passed: bool, message: str) -> list:
+    """A test cell's outputs as nbgrader must score them: on a pass, what the kernel printed
+    or displayed (no error, no value that nbgrader would read as partial credit, no stderr);
+    on a failure, only the verdict."""
+    if not passed:
+        return [_error(message or "the test failed")]
+    keep = []
+    for out in kernel_outputs or []:
+        kind = out.get("output_type")
+        if kind == "display_data" or (kind == "stream" and out.get("name") == "stdout"):
+            keep.append(out)
+    return keep

@@ -1,240 +1,419 @@
-"""What every process that runs student code does first: limits, a user, a guard.
+"""The OS boundary around student code: every student process runs inside bubblewrap.
 
-:func:`enter` is called at the start of the grading kernel (emcourse_grader.kernel) and of
-the trusted grader's worker (emcourse_grader.worker), before any student code:
+bubblewrap (``bwrap``, Debian package ``bubblewrap``, the sandbox Flatpak uses) builds a new
+mount, PID, IPC, UTS and network namespace for one process tree. :func:`command` turns an argv
+into the ``bwrap`` command that runs it with this view of the machine:
 
-* resource limits: address space (memory), CPU seconds, size of files written, no core dumps;
-* when started as root: switch to an unprivileged user (``nobody``) so the gradebook, the
-  source notebooks and the other submissions cannot be written (and, with the permissions
-  the grader sets, not read);
-* an audit hook (it cannot be removed from Python) that refuses to open protected paths
-  (the gradebook, the source, submitted, autograded and feedback directories, the nbgrader
-  config) or any file under the course root for writing, to connect to SQLite, to start
-  processes or to load native code with ctypes; each refusal calls ``on_violation``.
+* the system (``/usr`` and its ``/bin``, ``/lib`` links), the Python installation and the
+  course's virtual environment, **read-only**; the packages of :data:`MASKED_PACKAGES`
+  (scikit-learn, hmmlearn: implementations of the homework) hidden behind empty directories;
+* the **student library** (:func:`student_library`): a student-facing ``emref`` with the data
+  sets and the parameter containers only (no k-means, GMM, HMM or EM code), a stub of the
+  hidden checks, and the programs that run inside (:mod:`emcourse_grader.sandboxed`);
+* one private writable **scratch** directory (the copy of one notebook), a private ``/tmp``,
+  ``/proc`` of the new PID namespace and a minimal ``/dev``;
+* nothing else: no course directory, gradebook, source notebooks, other submissions, home
+  directory, network (only a loopback of its own) or other processes.
 
-The audit hook stops Python code. Native code (a compiled extension the student brings)
-is not stopped by it: that is what the unprivileged user and, in production, a container
-are for (docs/integrity.md).
+Inside, the process tree runs as an unprivileged user with no capabilities (as root:
+``setpriv`` drops to :attr:`Limits.uid` after bwrap has built the namespaces; as an ordinary
+user: a user namespace), ``no_new_privs`` set, in a new session (no terminal injection), and
+dies with its parent. Resource limits (memory, processes, CPU seconds, file size, no core
+dumps) are set before ``exec``; a cgroup caps the whole tree's memory and process count where
+one can be created. The wall clock is the caller's: :class:`Sandboxed` kills the whole tree
+(the PID namespace ends with its first process).
+
+Where bubblewrap is missing or cannot create namespaces, :func:`availability` says why and
+what to install, and the grader refuses to run student code unless the instructor opted out
+explicitly (``EMCOURSE_UNSANDBOXED=1``), which every integrity report then records.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-ENV = "EMCOURSE_SANDBOX"  # JSON policy passed from the grader to the sandboxed process
-
-DEFAULTS = {
-    "memory_mb": 3072,      # RLIMIT_AS
-    "cpu_seconds": 600,     # RLIMIT_CPU (the whole process)
-    "file_mb": 64,          # RLIMIT_FSIZE
-    "user": "nobody",       # switch to this user when started as root ("" = never)
-    "protected": [],        # paths never opened (read or write)
-    "readonly": [],         # nothing under these paths may be written (course, venv)
-    "readable": [],         # exceptions to `protected` (read only)
-}
-
-_BLOCKED_EVENTS = {
-    "sqlite3.connect": "opens a database (sqlite3)",
-    "subprocess.Popen": "starts a process",
-    "os.system": "starts a process",
-    "os.exec": "replaces the process",
-    "os.posix_spawn": "starts a process",
-    "os.spawn": "starts a process",
-    "os.fork": "forks the process",
-    "os.forkpty": "forks the process",
-    "pty.spawn": "starts a process",
-    "ctypes.dlopen": "loads native code (ctypes)",
-    "ctypes.dlsym": "loads native code (ctypes)",
-    "ctypes.cdata": "reads raw memory (ctypes)",
-    "ctypes.call_function": "calls native code (ctypes)",
-    "socket.connect": "opens a network connection",
-    "socket.bind": "opens a network port",
-    "os.kill": "sends a signal",
-    "os.killpg": "sends a signal",
-    "signal.pthread_kill": "sends a signal",
-    "sys.addaudithook": "adds an audit hook",
-    "os.chmod": "changes file permissions",
-    "os.chown": "changes file ownership",
-    "os.remove": "deletes a file",
-    "os.rename": "renames a file",
-    "os.rmdir": "deletes a directory",
-    "shutil.rmtree": "deletes a directory",
-    "os.truncate": "truncates a file",
-    "os.link": "links a file",
-    "os.symlink": "links a file",
-}
+OPT_OUT = "EMCOURSE_UNSANDBOXED"  # "1": run student code without the sandbox (reported)
+LIB = "/opt/emcourse/lib"          # the student library, inside the sandbox
+HOME = "/home/student"             # the scratch directory, inside the sandbox
+# Libraries that implement what the homework asks for: absent inside the sandbox.
+MASKED_PACKAGES = ("sklearn", "hmmlearn")
+# The parts of emref a student may use; everything else of emref is absent inside.
+STUDENT_EMREF = ("_validation.py", "datasets.py", "params.py", "data")
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group",
+        "nsswitch.conf", "mime.types", "alternatives")
 
 
-def policy_env(**overrides) -> str:
-    p = dict(DEFAULTS)
-    p.update(overrides)
-    return json.dumps(p)
+class SandboxUnavailable(RuntimeError):
+    """Student code cannot be isolated here; the message says why and what to install."""
 
 
-def _limits(p):
-    import resource
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed process tree may use."""
 
-    def cap(which, value):
-        try:
+    memory_mb: int = 3072     # address space per process, and the tree's memory (cgroup)
+    processes: int = 128      # tasks (threads included) of the sandbox user
+    cpu_seconds: int = 900    # CPU time per process
+    file_mb: int = 64         # largest file written
+    uid: int = 65534          # the unprivileged user when started as root ("nobody")
+
+    def setrlimits(self):
+        """Apply the per-process limits to the calling process (inherited by its children)."""
+        import resource
+
+        def cap(which, value):
             _, hard = resource.getrlimit(which)
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)
             resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass
-    if p.get("memory_mb"):
-        cap(resource.RLIMIT_AS, int(p["memory_mb"]) * 2**20)
-    if p.get("cpu_seconds"):
-        cap(resource.RLIMIT_CPU, int(p["cpu_seconds"]))
-    if p.get("file_mb"):
-        cap(resource.RLIMIT_FSIZE, int(p["file_mb"]) * 2**20)
-    cap(resource.RLIMIT_CORE, 0)
+
+        cap(resource.RLIMIT_AS, self.memory_mb * 2**20)
+        cap(resource.RLIMIT_CPU, self.cpu_seconds)
+        cap(resource.RLIMIT_FSIZE, self.file_mb * 2**20)
+        cap(resource.RLIMIT_CORE, 0)
+        cap(resource.RLIMIT_NPROC, self.processes)
 
 
-def _world_readable(path: str) -> bool:
-    """Can any user reach and read ``path`` (every parent searchable, the path readable)?"""
-    import stat
-    path = os.path.realpath(path)
-    parts = path.split(os.sep)
-    for i in range(1, len(parts) + 1):
-        p = os.sep.join(parts[:i]) or os.sep
-        try:
-            mode = os.stat(p).st_mode
-        except OSError:
-            return False
-        if not mode & stat.S_IXOTH or (p == path and not mode & stat.S_IROTH):
-            return False
+def unsandboxed() -> bool:
+    """Did the instructor opt out of the sandbox (``EMCOURSE_UNSANDBOXED=1``)?"""
+    return os.environ.get(OPT_OUT, "") == "1"
+
+
+@functools.cache
+def availability() -> str:
+    """'' if bubblewrap can isolate a process here, else why not and what to install."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return ("bubblewrap is not installed: install the Debian package `bubblewrap` "
+                "(`make` does, through scripts/system_setup.sh), or set EMCOURSE_UNSANDBOXED=1 "
+                "to grade without isolation (reported for every submission)")
+    probe = subprocess.run(command(["/bin/true"], scratch=None), capture_output=True,
+                           text=True, timeout=60)
+    if probe.returncode != 0:
+        return (f"bubblewrap cannot create its namespaces here ({probe.stderr.strip()[:300]}); "
+                "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1"
+                " or user.max_user_namespaces > 0), grade as root, or set "
+                "EMCOURSE_UNSANDBOXED=1 to grade without isolation")
+    return ""
+
+
+def require_sandbox() -> bool:
+    """True if student code will run sandboxed; raise SandboxUnavailable if it cannot and the
+    instructor did not opt out; False when running without it by explicit opt-out."""
+    if unsandboxed():
+        return False
+    why = availability()
+    if why:
+        raise SandboxUnavailable(why)
     return True
 
 
-def can_drop() -> bool:
-    """Root, and the interpreter's files are readable by an unprivileged user."""
-    import sysconfig
-    return os.geteuid() == 0 and all(_world_readable(sysconfig.get_paths()[k])
-                                     for k in ("stdlib", "purelib", "platlib"))
+# --------------------------------------------------------------------------------------------
+# The student library: what of the course student code may import
+# --------------------------------------------------------------------------------------------
+
+_STUB_CHECKS = '''"""Stand-in for emcourse_grader.checks inside the grading sandbox.
+
+The hidden checks run in the grader, outside this sandbox, on the values your functions
+return; here they do nothing.
+"""
 
 
-def drop_privileges(user: str, chown=()) -> bool:
-    """Become ``user`` if running as root; ``chown`` paths first (to that user). True if done.
+def require(check, fn, *, seed=None):
+    return None
 
-    Not done when the interpreter's own files (say, a Python under /root) are not readable
-    by that user: the process could not import the standard library.
-    """
-    if not user or not can_drop():
-        return False
-    import pwd
 
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        return False
-    for path in chown:
+def verify(check, fn, *, seed=None):
+    return None
+'''
+
+_STUB_EMREF = '''"""emref as student code sees it while it is graded: the data sets and the parameter
+containers. The algorithms (k-means, mixtures, HMMs, EM) are not part of it."""
+
+from . import datasets
+
+__all__ = ["datasets"]
+'''
+
+
+@functools.cache
+def student_library() -> Path:
+    """Build (once per process) the directory bound read-only at :data:`LIB` inside."""
+    import emref
+
+    from . import sandboxed
+
+    root = Path(tempfile.mkdtemp(prefix="emcourse-lib-"))
+    src = Path(emref.__file__).resolve().parent
+    dst = root / "emref"
+    dst.mkdir()
+    for name in STUDENT_EMREF:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif (src / name).exists():
+            shutil.copy2(src / name, dst / name)
+    (dst / "__init__.py").write_text(_STUB_EMREF)
+    (dst / "gmm.py").write_text('"""Only the parameter container."""\n\n'
+                                "from .params import GMMParams\n\n__all__ = [\"GMMParams\"]\n")
+    grader = root / "emcourse_grader"
+    grader.mkdir()
+    (grader / "__init__.py").write_text('"""What of the grader runs inside the sandbox."""\n')
+    (grader / "checks.py").write_text(_STUB_CHECKS)
+    shutil.copytree(Path(sandboxed.__file__).resolve().parent, grader / "sandboxed",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    import atexit
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# The bwrap command
+# --------------------------------------------------------------------------------------------
+
+def _python_roots() -> list[str]:
+    """The Python installation and the virtual environment (read-only inside)."""
+    roots = []
+    for p in (sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"],
+              sysconfig.get_paths()["platlib"]):
+        p = os.path.realpath(p)
+        if not p.startswith("/usr/") and p != "/usr" and not any(
+                p == r or p.startswith(r + os.sep) for r in roots):
+            roots = [r for r in roots if not r.startswith(p + os.sep)] + [p]
+    return roots
+
+
+def _parents(path: str) -> list[str]:
+    parts = Path(path).parts[1:-1]
+    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def sandbox_env(extra=None) -> dict:
+    """The environment inside: nothing of the grader's (no tokens, no course paths)."""
+    venv_bin = os.path.join(sys.prefix, "bin")
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "USER": "student",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONPATH": LIB, "TMPDIR": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime", "JUPYTER_CONFIG_DIR": "/tmp/jupyter",
+        "JUPYTER_DATA_DIR": "/tmp/jupyter-data", "JUPYTER_PLATFORM_DIRS": "1",
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    }
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks, not secrets
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.update(extra or {})
+    return env
+
+
+def command(argv, *, scratch, limits: Limits = Limits(), env=None) -> list[str]:
+    """The bwrap command that runs ``argv`` in the sandbox, with ``scratch`` (a host directory,
+    or None) as its writable home and working directory."""
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
+           "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
+           "--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + top
+        if os.path.islink(host):
+            cmd += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            cmd += ["--ro-bind", host, host]
+    for name in _ETC:
+        if os.path.exists("/etc/" + name):
+            cmd += ["--ro-bind", "/etc/" + name, "/etc/" + name]
+    made = set()
+    for root in _python_roots():
+        for parent in _parents(root):  # e.g. /root, 0700 on the host: searchable inside
+            if parent not in made:
+                made.add(parent)
+                cmd += ["--perms", "0755", "--dir", parent]
+        cmd += ["--ro-bind", root, root]
+    for site in {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}:
+        for pkg in MASKED_PACKAGES:
+            if os.path.isdir(os.path.join(site, pkg)):
+                cmd += ["--tmpfs", os.path.join(site, pkg), "--remount-ro",
+                        os.path.join(site, pkg)]
+    for parent in _parents(LIB) + _parents(HOME):
+        if parent not in made:
+            made.add(parent)
+            cmd += ["--perms", "0755", "--dir", parent]
+    cmd += ["--ro-bind", str(student_library()), LIB,
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    if scratch is not None:
+        cmd += ["--bind", str(scratch), HOME]
+    else:
+        cmd += ["--dir", HOME]
+    cmd += ["--chdir", HOME, "--clearenv"]
+    for key, value in sandbox_env(env).items():
+        cmd += ["--setenv", key, value]
+    if os.geteuid() == 0:
+        # bwrap builds the namespaces with root's rights; setpriv then becomes an
+        # unprivileged user with no capabilities left (bounding set cleared).
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add",
+                "CAP_SETPCAP", "--", "setpriv", f"--reuid={limits.uid}",
+                f"--regid={limits.uid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--"]
+    else:
+        cmd[1:1] = ["--unshare-user"]
+        cmd += ["--"]
+    return cmd + [str(a) for a in argv]
+
+
+# --------------------------------------------------------------------------------------------
+# Running a sandboxed process tree
+# --------------------------------------------------------------------------------------------
+
+class _Cgroup:
+    """A memory + pids cgroup for one sandbox, where this machine lets us make one (v2, or
+    v1 memory and pids hierarchies). Best effort: rlimits still apply without it."""
+
+    def __init__(self, limits: Limits):
+        self.dirs = []
+        name = f"emcourse-{os.getpid()}-{time.monotonic_ns()}"
+        own = self._own_paths()
         try:
-            os.chown(path, pw.pw_uid, pw.pw_gid)
+            if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # unified (v2)
+                d = os.path.join("/sys/fs/cgroup" + own.get("", "/"), name)
+                os.mkdir(d)
+                self.dirs.append(d)
+                self._write(d, "memory.max", limits.memory_mb * 2**20)
+                self._write(d, "pids.max", limits.processes)
+            else:
+                for ctl, key, value in (("memory", "memory.limit_in_bytes",
+                                         limits.memory_mb * 2**20),
+                                        ("pids", "pids.max", limits.processes)):
+                    base = f"/sys/fs/cgroup/{ctl}"
+                    if not os.path.isdir(base):
+                        continue
+                    d = os.path.join(base + own.get(ctl, "/"), name)
+                    os.mkdir(d)
+                    self.dirs.append(d)
+                    self._write(d, key, value)
+        except OSError:
+            self.close()
+            self.dirs = []
+
+    @staticmethod
+    def _own_paths() -> dict:
+        out = {}
+        try:
+            with open("/proc/self/cgroup") as f:
+                for line in f:
+                    _, ctls, path = line.rstrip("\n").split(":", 2)
+                    for ctl in ctls.split(",") if ctls else [""]:
+                        out[ctl] = path
         except OSError:
             pass
-    os.setgroups([])
-    os.setgid(pw.pw_gid)
-    os.setuid(pw.pw_uid)
-    os.environ["HOME"] = os.environ.get("HOME") if os.access(
-        os.environ.get("HOME", "/"), os.W_OK) else os.environ.get("TMPDIR", "/tmp")
-    os.environ["USER"] = os.environ["LOGNAME"] = user
-    return True
+        return out
 
+    @staticmethod
+    def _write(d, key, value):
+        with open(os.path.join(d, key), "w") as f:
+            f.write(str(value))
 
-def _under(path: str, roots) -> bool:
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
-def install_guard(p, on_violation=None, arm_on=None):
-    """The audit hook. ``on_violation(reason, detail)`` is called before each refusal.
-
-    With ``arm_on`` (a substring of a code object's file name) the guard only starts when
-    such code is first executed (the first notebook cell), so that the kernel's own start
-    (font caches, dataclasses, ...) is not disturbed. Returns ``arm()``, which starts it now.
-    """
-    realpath = os.path.realpath
-    protected = [realpath(x) for x in p.get("protected", []) if x]
-    readable = [realpath(x) for x in p.get("readable", []) if x]
-    readonly = [realpath(x) for x in p.get("readonly", []) if x]
-    blocked = dict(_BLOCKED_EVENTS)
-    getcwd = os.getcwd
-    state = {"busy": False, "armed": arm_on is None}
-
-    def refuse(reason, detail):
-        if on_violation is not None and not state["busy"]:
-            state["busy"] = True
+    def enter(self):
+        """Put the calling process (the child, before exec) into the cgroup."""
+        for d in self.dirs:
             try:
-                on_violation(reason, detail)
-            except Exception:  # noqa: BLE001, S110 - reporting must never let the event through
+                self._write(d, "cgroup.procs", os.getpid())
+            except OSError:
                 pass
-            finally:
-                state["busy"] = False
-        raise PermissionError(f"grading sandbox: {reason} ({detail}) is not allowed")
 
-    def hook(event, args):
-        if not state["armed"]:
-            if event == "exec" and arm_on and args:
-                name = getattr(args[0], "co_filename", "") or ""
-                if arm_on in name:
-                    state["armed"] = True
-            if not state["armed"]:
-                return
-        if event == "open":
-            path = args[0]
-            if isinstance(path, int) or path is None:
-                return
-            if isinstance(path, bytes):
-                path = path.decode(errors="replace")
-            path = str(path)
-            try:
-                full = realpath(path if os.path.isabs(path) else os.path.join(getcwd(), path))
-            except Exception:  # noqa: BLE001
-                full = path
-            mode = args[1] if len(args) > 1 else "r"
-            flags = args[2] if len(args) > 2 else 0
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT
-                                                    | os.O_TRUNC | os.O_APPEND))
-            if writing and _under(full, readonly):
-                refuse("writes a file in the course directory or the environment", full)
-            if _under(full, protected) and not (not writing and _under(full, readable)):
-                refuse("opens a protected file", full)
-            return
-        for prefix, reason in blocked.items():
-            if event == prefix or (prefix in ("os.exec", "os.spawn") and event.startswith(prefix)):
-                if event.startswith(("os.chmod", "os.chown", "os.remove", "os.rename",
-                                     "os.rmdir", "shutil.rmtree", "os.truncate", "os.link",
-                                     "os.symlink")):
-                    target = args[0] if args else ""
-                    if isinstance(target, int):
-                        return
-                    try:
-                        target = realpath(os.fsdecode(target))
-                    except Exception:  # noqa: BLE001
-                        target = str(target)
-                    if not _under(target, readonly) and not _under(target, protected):
-                        return
-                    refuse(reason, target)
-                refuse(reason, event)
-
-    sys.addaudithook(hook)
-
-    def arm():
-        state["armed"] = True
-    return arm
+    def close(self):
+        for d in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
 
 
-def enter(on_violation=None, chown=(), arm_on=None) -> dict:
-    """Apply the policy in $EMCOURSE_SANDBOX (limits, user, guard); returns the policy."""
-    p = dict(DEFAULTS)
-    try:
-        p.update(json.loads(os.environ.get(ENV, "{}")))
-    except ValueError:
-        pass
-    _limits(p)
-    p["dropped"] = drop_privileges(p.get("user", ""), chown=chown)
-    p["arm"] = install_guard(p, on_violation, arm_on=arm_on)
-    return p
+class Sandboxed:
+    """One sandboxed process tree (``subprocess.Popen`` arguments for its pipes).
+
+    ``sandboxed=False`` (the explicit opt-out) runs the same argv with the same limits but
+    without bubblewrap. :meth:`kill` ends the whole tree; :meth:`close` also removes the cgroup.
+    """
+
+    def __init__(self, argv, *, scratch, limits: Limits = Limits(), env=None, sandboxed=True,
+                 **popen):
+        self.cgroup = _Cgroup(limits) if os.geteuid() == 0 else None
+        if sandboxed:
+            cmd = command(argv, scratch=scratch, limits=limits, env=env)
+            cwd = "/"
+        else:
+            cmd = list(argv)
+            cwd = scratch
+            popen["env"] = {**sandbox_env(env), "PYTHONPATH": str(student_library()),
+                            "HOME": str(scratch)}
+        cgroup = self.cgroup
+
+        def preexec():  # in the child, before exec: nothing here may allocate much
+            if cgroup is not None:
+                cgroup.enter()
+            limits.setrlimits()
+
+        self.proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
+                                     preexec_fn=preexec, **popen)  # noqa: PLW1509
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def poll(self):
+        return self.proc.poll()
+
+    def wait(self, timeout=None):
+        """Wait up to ``timeout`` s; on time-out kill the tree. Returns the exit code, or None
+        if it had to be killed."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.kill()
+        if self.cgroup is not None:
+            self.cgroup.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_scratch(limits: Limits = Limits()) -> Path:
+    """A private directory outside the course for one sandbox, writable by its user."""
+    d = Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
+    if os.geteuid() == 0:
+        os.chown(d, limits.uid, limits.uid)
+    return d

@@ -1,11 +1,10 @@
 """A static look at the student's cells: what an honest answer never needs to do.
 
-Each finding is ``(reason, detail, scope)``; ``scope`` is "after" (the code can change how
-every later test behaves: patching, the shell, files, the process) or "next" (it concerns the
-function graded by the next test: using emref's implementation or a forbidden library).
-The trusted re-run (judge.py) already keeps such code from earning points it has not
-computed; the scan names it in the integrity report and zeroes the parts it touches even
-where the patched run would have passed.
+Each finding is ``(reason, detail)`` and becomes a row of the integrity report, for a human to
+read. It never takes points: the verdict comes from the grader's own run of the tests on plain
+data (judge.py), and the sandbox keeps the code from reaching anything that matters. IPython
+magics (``%matplotlib inline``, ``%%time``) are what they look like, not shell patching: the
+body of a cell magic is scanned as code.
 """
 
 from __future__ import annotations
@@ -50,8 +49,6 @@ FILES = {"open", "pathlib", "Path", "shutil", "sqlite3", "subprocess", "io", "gl
          "nbformat", "nbgrader", "atexit", "faulthandler", "pty", "fcntl", "mmap"}
 EXITS = {"exit", "quit", "_exit", "abort", "kill"}
 BASE_EXCEPTIONS = {"BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
-SECRET_WORDS = ("gradebook", "solutions", "source", "submitted", "autograded", ".db",
-                "nbgrader", "hidden", "/work", "..", "feedback")
 EMREF_IMPL = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em", "emref.grading")
 EMREF_OK = {"GMMParams", "HMMParams", "Categorical", "Gaussian"}
 LIBRARIES = ("sklearn", "hmmlearn")
@@ -72,19 +69,28 @@ def _dotted(node) -> str:
 
 
 def scan(source: str):
-    """Findings for one cell's source: a list of (reason, detail, scope)."""
+    """Findings for one cell's source: a list of (reason, detail)."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        try:
-            from IPython.core.inputtransformer2 import TransformerManager
-            tree = ast.parse(TransformerManager().transform_cell(source))
-        except Exception:  # noqa: BLE001 - a syntax error just fails the student's tests
-            return []
+        from IPython.core.inputtransformer2 import TransformerManager
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except Exception:  # noqa: BLE001 - a syntax error just fails the student's tests
+        return []
     out = []
+    magic_shells = set()  # the get_ipython() that a magic line turns into
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("run_line_magic", "run_cell_magic") \
+                and isinstance(node.func.value, ast.Call) \
+                and isinstance(node.func.value.func, ast.Name) \
+                and node.func.value.func.id == "get_ipython":
+            magic_shells.add(id(node.func.value.func))
+            if node.func.attr == "run_cell_magic" and len(node.args) == 3 \
+                    and isinstance(node.args[2], ast.Constant) \
+                    and isinstance(node.args[2].value, str):
+                out.extend(f for f in scan(node.args[2].value) if f not in out)
 
-    def add(reason, detail, scope="after"):
-        item = (reason, detail, scope)
+    def add(reason, detail):
+        item = (reason, detail)
         if item not in out:
             out.append(item)
 
@@ -101,9 +107,9 @@ def scan(source: str):
                     names = {a.name for a in node.names}
                     if isinstance(node, ast.ImportFrom) and names <= EMREF_OK:
                         continue
-                    add("calls or imports emref's implementation", mod, "next")
+                    add("calls or imports emref's implementation", mod)
                 elif root in LIBRARIES:
-                    add("imports a library that implements the exercise", mod, "next")
+                    add("imports a library that implements the exercise", mod)
                 elif root in SHELL:
                     add("patches the IPython shell", mod)
                 elif root in DYNAMIC or root in ("ctypes", "gc", "inspect", "importlib"):
@@ -111,6 +117,8 @@ def scan(source: str):
                 elif root in FILES:
                     add("reads or writes files, or controls the process", f"import {mod}")
         elif isinstance(node, ast.Name):
+            if id(node) in magic_shells:
+                continue
             if node.id in SHELL:
                 add("patches the IPython shell", node.id)
             elif node.id in ("__import__", "importlib", "exec", "eval", "compile", "globals",
@@ -120,10 +128,9 @@ def scan(source: str):
             elif node.id in ("open", "sqlite3", "subprocess", "shutil", "pathlib", "Path"):
                 add("reads or writes files, or controls the process", node.id)
             elif node.id in EXITS:
-                add("stops the kernel", node.id, "next")
+                add("stops the kernel", node.id)
             elif node.id in BASE_EXCEPTIONS:
-                add("raises or catches an exception derived from BaseException", node.id,
-                    "next")
+                add("raises or catches an exception derived from BaseException", node.id)
             if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in PROTECTED_NAMES:
                 add("monkeypatches a name the tests rely on", node.id)
         elif isinstance(node, ast.Attribute):
@@ -134,11 +141,11 @@ def scan(source: str):
             if node.attr in SHELL:
                 add("patches the IPython shell", dotted or node.attr)
             if node.attr in EXITS or dotted in ("sys.exit", "os._exit"):
-                add("stops the kernel", dotted or node.attr, "next")
+                add("stops the kernel", dotted or node.attr)
             if dotted.startswith(EMREF_IMPL) or any(
                     dotted.startswith(p) for p in ("emref.kmeans", "emref.gmm.", "emref.hmm.")):
                 if node.attr not in EMREF_OK:
-                    add("calls or imports emref's implementation", dotted, "next")
+                    add("calls or imports emref's implementation", dotted)
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 base = dotted.split(".")[0]
                 if base in PROTECTED_NAMES | SHELL | {"sys", "os", "builtins", "scipy",
@@ -163,18 +170,8 @@ def scan(source: str):
             for b in node.bases:
                 d = _dotted(b)
                 if d.split(".")[-1] in BASE_EXCEPTIONS:
-                    add("raises or catches an exception derived from BaseException", d, "next")
+                    add("raises or catches an exception derived from BaseException", d)
                 if d in ("np.ndarray", "numpy.ndarray", "float", "int", "tuple", "list"):
                     add("overrides comparisons or introspects objects (fake results, patching)",
                         f"subclass of {d}")
-        elif isinstance(node, ast.ExceptHandler) and node.type is None:
-            add("raises or catches an exception derived from BaseException", "bare except:",
-                "next")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            low = node.value.lower()
-            for word in SECRET_WORDS:
-                if word in low and ("/" in low or "\\" in low or word in (".db", "gradebook")):
-                    add("reads or writes the gradebook, the sources or the hidden tests",
-                        repr(node.value[:80]))
-                    break
     return out

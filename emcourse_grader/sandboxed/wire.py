@@ -1,4 +1,4 @@
-"""Plain data between the grader and an untrusted worker: JSON with numeric arrays.
+"""Plain data between the grader and the sandboxed worker: JSON with numeric arrays.
 
 The grader never unpickles anything the worker sends. :func:`decode` turns a message into
 numpy arrays of numbers (bool, int, uint, float), Python numbers, strings, tuples, lists,
@@ -9,6 +9,8 @@ object that "equals everything" or pretends to be an array cannot reach a check.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
 import json
 import math
 import os
@@ -58,15 +60,26 @@ def _float_out(x: float):
     return x if math.isfinite(x) else repr(x)
 
 
-def encode(value, *, depth=0, oddities=None):
-    """Plain-data tree for ``value``. ``oddities`` (a list) collects the types that were not."""
+def _fields(value):
+    """Field names of a namedtuple or a dataclass instance, else None."""
+    if isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple):
+        return list(type(value)._fields)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [f.name for f in dataclasses.fields(value)]
+    return None
+
+
+def encode(value, *, depth=0):
+    """Plain-data tree for ``value``: numbers, strings, numeric arrays, lists, tuples,
+    namedtuples and dataclasses (by their fields), dicts with string keys, mixture
+    parameters; anything else becomes "opaque" (its type name only)."""
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
     if value is None:
         return {"t": "none"}
     if isinstance(value, (bool, np.bool_)):
         return {"t": "bool", "v": bool(value)}
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, (int, np.integer)):
         v = int(value)
         if abs(v) < 2**63:
             return {"t": "int", "v": v}
@@ -74,34 +87,35 @@ def encode(value, *, depth=0, oddities=None):
     if isinstance(value, (float, np.floating)):
         return {"t": "float", "v": _float_out(float(value))}
     if isinstance(value, str):
-        return {"t": "str", "v": value[:100_000]}
-    if type(value) is np.ndarray or (isinstance(value, np.ndarray) and type(value).__module__
-                                     .startswith("numpy")):
+        return {"t": "str", "v": str(value)[:100_000]}
+    if isinstance(value, np.ndarray) and type(value).__module__.startswith("numpy"):
         arr = np.asarray(value)
         if arr.dtype.kind not in _DTYPES:
-            if oddities is not None:
-                oddities.append(f"array of dtype {arr.dtype}")
             return {"t": "opaque", "type": f"array of dtype {arr.dtype}"}
         arr = np.ascontiguousarray(arr)
         return {"t": "nd", "dtype": arr.dtype.str, "shape": list(arr.shape),
                 "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if type(value) in (tuple, list):
-        return {"t": type(value).__name__,
-                "items": [encode(v, depth=depth + 1, oddities=oddities) for v in value]}
-    if type(value) is dict:
-        if all(isinstance(k, str) for k in value):
-            return {"t": "dict", "items": {k: encode(v, depth=depth + 1, oddities=oddities)
-                                          for k, v in value.items()}}
-    if type(value).__name__ in ("GMMParams", "Params") and all(
-            hasattr(type(value), a) or hasattr(value, a)
-            for a in ("weights", "means", "covariances")):
-        return {"t": "params", "items": [encode(getattr(value, a), depth=depth + 1,
-                                                oddities=oddities)
+    fields = _fields(value)
+    if fields is not None and all(hasattr(value, a) for a in ("weights", "means",
+                                                             "covariances")):
+        return {"t": "params", "items": [encode(getattr(value, a), depth=depth + 1)
                                          for a in ("weights", "means", "covariances")]}
-    name = f"{type(value).__module__}.{type(value).__qualname__}"
-    if oddities is not None:
-        oddities.append(name)
-    return {"t": "opaque", "type": name}
+    if fields is not None:
+        return {"t": "ntuple", "fields": [str(f) for f in fields],
+                "items": [encode(getattr(value, f), depth=depth + 1) for f in fields]}
+    if isinstance(value, (tuple, list)):
+        return {"t": "tuple" if isinstance(value, tuple) else "list",
+                "items": [encode(v, depth=depth + 1) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"t": "dict", "items": {str(k): encode(v, depth=depth + 1)
+                                      for k, v in value.items()}}
+    return {"t": "opaque", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+@functools.lru_cache(maxsize=256)
+def _record(fields: tuple):
+    """A namedtuple class for a result the student returned as a namedtuple or dataclass."""
+    return namedtuple("Result", fields)
 
 
 def decode(tree, *, depth=0):
@@ -146,6 +160,15 @@ def decode(tree, *, depth=0):
     if t in ("tuple", "list"):
         items = [decode(v, depth=depth + 1) for v in tree["items"]]
         return tuple(items) if t == "tuple" else items
+    if t == "ntuple":
+        fields = tuple(str(f) for f in tree["fields"])
+        items = [decode(v, depth=depth + 1) for v in tree["items"]]
+        if len(fields) != len(items):
+            raise WireError("malformed record")
+        if all(f.isidentifier() and not f.startswith("_") for f in fields) and \
+                len(set(fields)) == len(fields) and len(fields) < 256:
+            return _record(fields)(*items)
+        return tuple(items)
     if t == "dict":
         return {str(k): decode(v, depth=depth + 1) for k, v in dict(tree["items"]).items()}
     if t == "params":
