@@ -74,7 +74,7 @@ c.Autograde.autograde_preprocessors = [
 c.SafeExecute.timeout = 20                # s per cell in the kernel run (then an interrupt)
 c.SafeExecute.notebook_timeout = 600      # s for a notebook's kernel run, reruns included
 c.SafeExecute.max_output_bytes = 200_000  # output kept per cell; the rest is cut with a note
-c.TrustedGrade.timeout = 60               # s per call of a student's function in the re-run
+c.TrustedGrade.timeout = 30               # s per call of a student's function in the re-run
 c.TrustedGrade.notebook_timeout = 600     # s for a notebook's re-run, restarts included
 # Limits of every sandboxed process tree (both classes read the same settings).
 for _name in ("SafeExecute", "TrustedGrade"):

@@ -465,7 +465,7 @@ class TrustedGrade(_LimitsConfig):
     """Re-run the student's cells in a sandboxed worker and every test cell in the grader;
     replace each test cell's outputs with the verdict, which is all nbgrader scores."""
 
-    timeout = Float(60.0, help="Seconds one call of a student's function (or one student "
+    timeout = Float(30.0, help="Seconds one call of a student's function (or one student "
                     "cell) may take in the re-run.").tag(config=True)
     notebook_timeout = Float(600.0, help="Wall-clock cap of one notebook's re-run, every "
                              "restart included (s).").tag(config=True)
