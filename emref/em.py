@@ -4,7 +4,8 @@ A model supplies two pure functions:
 
 - ``e_step(params) -> (stats, loglik)``: the expected sufficient statistics under
   p(Z | X, θᵗ) and the log-likelihood log p(X | θᵗ) of the current parameters;
-- ``m_step(stats) -> params``: θᵗ⁺¹ = argmax_θ Q(θ | θᵗ), from those statistics.
+- ``m_step(stats, params) -> params``: θᵗ⁺¹ = argmax_θ Q(θ | θᵗ), from those statistics
+  (θᵗ is passed too: it carries the model's structure, e.g. an HMM's emission type).
 
 :func:`run` alternates them, records the log-likelihood of every iterate, and stops on
 ``tol`` or ``max_iter``. Exact EM never lowers the log-likelihood (Dempster, Laird and Rubin,
@@ -68,7 +69,8 @@ def run(e_step: Callable, m_step: Callable, params0, *, n_points: int, max_iter:
     Parameters
     ----------
     e_step : callable, params -> (stats, loglik)
-    m_step : callable, stats -> params
+    m_step : callable, (stats, params) -> new params; ``params`` is θᵗ, at which ``stats``
+        were computed.
     params0 : the starting parameters θ⁰.
     n_points : int, the number of data points (or time steps), to make ``tol`` per point.
     max_iter : int >= 0, the largest number of M-steps.
@@ -87,7 +89,7 @@ def run(e_step: Callable, m_step: Callable, params0, *, n_points: int, max_iter:
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        params = m_step(stats)
+        params = m_step(stats, params)
         stats, new_loglik = e_step(params)
         history.append(new_loglik)
         if new_loglik < loglik - decrease_slack(loglik, n_points):

@@ -497,7 +497,7 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
         params0 = _initial_params(data, k, init, covariance_type, reg_covar, rng)
         run = em.run(lambda p: _e_step_transposed(data.XT, p),
-                     lambda resp_kn: _m_step(data, resp_kn, covariance_type, reg_covar),
+                     lambda resp_kn, _: _m_step(data, resp_kn, covariance_type, reg_covar),
                      params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
         if best is None or run.loglik > best.loglik:
             best = run

@@ -17,7 +17,7 @@ def scripted(logliks):
         calls["e"] += 1
         return ("stats", t), logliks[min(t, len(logliks) - 1)]
 
-    def m_step(stats):
+    def m_step(stats, params):
         calls["m"] += 1
         return stats[1] + 1
 
@@ -36,7 +36,7 @@ def waiting_fit(waiting):
 
 
 def gmm_steps(X, m_step=None):
-    m_step = m_step or (lambda resp: gmm.m_step(X, resp))
+    m_step = m_step or (lambda resp, params: gmm.m_step(X, resp))
     return (lambda p: gmm.e_step(X, p)), m_step
 
 
@@ -119,7 +119,7 @@ def test_standard_deviation_for_variance_slip_warns(waiting, waiting_fit):
     about 6 in variance and the log-likelihood falls; the loop must say so."""
     X = waiting
 
-    def buggy_m_step(resp):
+    def buggy_m_step(resp, params):
         p = gmm.m_step(X, resp)
         return gmm.GMMParams(p.weights, p.means, np.sqrt(p.covariances))
 
@@ -132,16 +132,33 @@ def test_standard_deviation_for_variance_slip_warns(waiting, waiting_fit):
 
 def test_fit_passes_the_warning_through(waiting, monkeypatch):
     """gmm.fit runs em.run: a broken M-step inside fit is reported too."""
-    original = gmm._m_step
+    original = em.run
 
-    def buggy(*args, **kwargs):
-        p = original(*args, **kwargs)
-        return gmm.GMMParams(p.weights, p.means, np.sqrt(p.covariances))
+    def run_with_buggy_m_step(e_step, m_step, params0, **kwargs):
+        def buggy(stats, params):
+            p = m_step(stats, params)
+            return gmm.GMMParams(p.weights, p.means, np.sqrt(p.covariances))
+        return original(e_step, buggy, params0, **kwargs)
 
-    monkeypatch.setattr(gmm, "_m_step", buggy)
+    monkeypatch.setattr(em, "run", run_with_buggy_m_step)
     start = gmm.GMMParams([0.35, 0.65], [[54.6], [80.1]], [[[34.4]], [[34.4]]])
     with pytest.warns(emref.LikelihoodDecreaseWarning):
         gmm.fit(waiting, 2, init=start, max_iter=5, tol=0)
+
+
+def test_m_step_receives_the_parameters_the_statistics_belong_to():
+    """em.run hands the M-step θᵗ with the statistics computed at θᵗ."""
+    seen = []
+
+    def e_step(t):
+        return ("stats at", t), -1.0 / (t + 1)
+
+    def m_step(stats, params):
+        seen.append((stats, params))
+        return params + 1
+
+    em.run(e_step, m_step, 0, n_points=1, max_iter=3, tol=0)
+    assert seen == [(("stats at", t), t) for t in range(3)]
 
 
 @pytest.mark.parametrize("kwargs,exc,word", [
