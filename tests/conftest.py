@@ -18,7 +18,7 @@ def rng():
     return np.random.default_rng(12345)
 
 
-def _blobs(seed, n, d, k, separation=4.0, scale=1.0, offset=0.0):
+def blob_data(seed, n, d, k, separation=4.0, scale=1.0, offset=0.0):
     """n points from k Gaussian blobs in d dimensions, means ``separation`` apart on average.
 
     Each blob has its own random full covariance (eigenvalues between 0.1 and 1, times
@@ -41,7 +41,7 @@ def _blobs(seed, n, d, k, separation=4.0, scale=1.0, offset=0.0):
 @pytest.fixture(scope="session")
 def blobs():
     """Factory: ``blobs(seed, n, d, k, separation=4.0, scale=1.0, offset=0.0) -> (X, z)``."""
-    return _blobs
+    return blob_data
 
 
 @pytest.fixture(scope="session")

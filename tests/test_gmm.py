@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture
 
 import emref
 from emref import gmm
-from conftest import _blobs
+from conftest import blob_data
 
 TYPES = gmm.COVARIANCE_TYPES
 PROPS = settings(max_examples=30, deadline=None)
@@ -147,7 +147,7 @@ PROBLEMS = [
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
 def test_fit_equals_sklearn_step_for_step(problem, covariance_type, n_iter):
     seed, n, d, k, sep, offset = problem
-    X, _ = _blobs(seed, n, d, k, separation=sep, offset=offset)
+    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
     params0 = random_params(np.random.default_rng(seed + 1), X, k, covariance_type)
     ours = gmm.fit(X, k, init=params0, covariance_type=covariance_type, max_iter=n_iter, tol=0)
     sk = sklearn_fit(X, params0, covariance_type, n_iter)
@@ -176,7 +176,7 @@ def sklearn_problems(draw):
     seed = draw(st.integers(0, 2 ** 32 - 1))
     sep = draw(st.sampled_from([0.2, 1.0, 3.0, 10.0]))
     offset = draw(st.sampled_from([0.0, 10.0]))
-    X, _ = _blobs(seed, n, d, k, separation=sep, offset=offset)
+    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
     return X, k, seed
 
 
@@ -280,7 +280,7 @@ def gmm_problems(draw, min_per_component=1, scales=(1e-2, 1.0, 100.0)):
     seed = draw(st.integers(0, 2 ** 32 - 1))
     sep = draw(st.sampled_from([0.0, 0.5, 2.0, 8.0]))
     scale = draw(st.sampled_from(scales))
-    X, z = _blobs(seed, n, d, k, separation=sep)
+    X, z = blob_data(seed, n, d, k, separation=sep)
     X *= scale
     return X, z, k, seed
 

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings, strategies as st
 from sklearn.cluster import KMeans
 
 from emref import gmm, kmeans
-from conftest import _blobs
+from conftest import blob_data
 
 PROPS = settings(max_examples=40, deadline=None)
 
@@ -71,7 +71,7 @@ PROBLEMS = [
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
 def test_fit_equals_sklearn_lloyd(problem, tol):
     seed, n, d, k, sep, offset = problem
-    X, _ = _blobs(seed, n, d, k, separation=sep, offset=offset)
+    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
     gen = np.random.default_rng(seed + 100)
     c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
     ours, _ = assert_same_as_sklearn(X, c0, tol)
@@ -84,7 +84,7 @@ def test_fit_equals_sklearn_lloyd(problem, tol):
        st.sampled_from([1, 2, 5, 300]))
 def test_fit_equals_sklearn_on_random_problems(k, d, extra, seed, sep, tol, max_iter):
     n = k + extra
-    X, _ = _blobs(seed, n, d, k, separation=sep)
+    X, _ = blob_data(seed, n, d, k, separation=sep)
     gen = np.random.default_rng(seed)
     c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
     assume(not double_empty(X, c0, max_iter))
@@ -189,7 +189,7 @@ def kmeans_problems(draw):
     d = draw(st.integers(1, 4))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     sep = draw(st.sampled_from([0.0, 0.5, 2.0, 10.0]))
-    X, _ = _blobs(seed, n, d, k, separation=sep)
+    X, _ = blob_data(seed, n, d, k, separation=sep)
     if draw(st.booleans()):  # coarse values: many duplicate points and ties
         X = np.round(X)
     return X, k, seed
