@@ -616,7 +616,7 @@ def test_bad_parameters(build, exc, words):
     (lambda: hmm.forward_backward([0, 1], "params"), TypeError, ["params", "HMMParams"]),
     (lambda: hmm.fit([[0, 1]], 0), ValueError, ["n_states", "at least 1", "found 0"]),
     (lambda: hmm.fit([[0, 1]], 1.5), TypeError, ["n_states", "integer"]),
-    (lambda: hmm.fit([[0, 1]], 2, emission="poisson"), ValueError, ["emission", "poisson"]),
+    (lambda: hmm.fit([[0, 1]], 2, emission="binomial"), ValueError, ["emission", "binomial"]),
     (lambda: hmm.fit([[0, 1]], 2, init="kmeans"), ValueError, ["init", "kmeans"]),
     (lambda: hmm.fit([[0, 1]], 3, init=GOOD), ValueError, ["init", "n_states = 3"]),
     (lambda: hmm.fit([[0, -1]], 2), ValueError, ["sequences[0]", "found -1"]),
