@@ -360,3 +360,48 @@ def test_k_equals_n(blobs):
     # the two equal to the last bit), so adding the mean back may differ in the last bit.
     np.testing.assert_allclose(res.centers[res.labels], X, rtol=0, atol=4 * np.finfo(float).eps
                                * np.abs(X).max())
+
+
+# --------------------------------------------------------------------------------------------
+# The fast loop of fit against the readable steps
+# --------------------------------------------------------------------------------------------
+
+def plain_lloyd(X, c0, max_iter):
+    """Lloyd's algorithm from the public steps assign (9.2) and update (9.4), stopping as fit
+    does with tol=0: when an update leaves the labels or the centres unchanged. Returns
+    (centres, labels, n_iter), or None if a cluster empties on the way (fit then follows
+    scikit-learn's relocation rule, update its own)."""
+    k = c0.shape[0]
+    c = c0
+    labels = kmeans.assign(X, c)
+    relabelled = True
+    for it in range(1, max_iter + 1):
+        if np.bincount(labels, minlength=k).min() == 0:
+            return None
+        new = kmeans.update(X, labels, k)
+        shift = ((new - c) ** 2).sum()
+        c = new
+        if (not relabelled and it > 1) or shift <= 0:
+            break
+        new_labels = kmeans.assign(X, c)
+        relabelled = bool(np.any(new_labels != labels))
+        labels = new_labels
+    return c, kmeans.assign(X, c), it
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 5, 300])
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
+def test_fast_fit_equals_plain_steps(problem, max_iter):
+    seed, n, d, k, sep, offset = problem
+    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
+    gen = np.random.default_rng(seed + 7)
+    c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
+    plain = plain_lloyd(X, c0, max_iter)
+    if plain is None:
+        pytest.skip("a cluster empties: the two relocation rules differ by design")
+    centers, labels, n_iter = plain
+    fast = kmeans.fit(X, k, init=c0, max_iter=max_iter, tol=0)
+    np.testing.assert_allclose(fast.centers, centers, rtol=1e-10, atol=1e-10 * np.abs(X).max())
+    np.testing.assert_array_equal(fast.labels, labels)
+    assert fast.n_iter == n_iter
+    assert fast.inertia == pytest.approx(kmeans.inertia(X, centers, labels), rel=1e-10)
