@@ -1,0 +1,157 @@
+r"""The homework checks: a student's function against the course's reference on fresh inputs.
+
+What the hidden tests of the assignments call. In a test cell::
+
+    from emcourse_grader.checks import require
+    require("gmm.e_step", e_step)    # raises GradingError with the message if it fails
+
+:func:`verify` returns a :class:`Verdict` instead of raising. Each check builds random
+problems, calls the student's function on copies of them, compares the answer with emref's
+(up to a permutation of the labels wherever labels are arbitrary) and stops at the first
+thing that is wrong, with a message that names the student's function and shows what was
+expected beside what was got (a small summary, never a hidden array). Nothing is printed and
+no global state is touched.
+
+Reproducible: without ``seed`` the random problems are drawn from a seed derived from the
+check's name (``zlib.crc32``), so the same submission graded twice gets the same verdict and
+the same message; pass ``seed=`` to draw other problems.
+
+One registry, :data:`CHECKS`, name -> :class:`Check`; one module per assignment registers its
+checks (:mod:`.hw1_kmeans`, :mod:`.hw2_gmm`, :mod:`.hw3_hmm`). A check's ``uses`` lists the
+course's own versions of the earlier parts that the graded function calls (for
+``kmeans.fit``: ``assign`` and ``update``), so a grader can put them in place of the
+student's while it grades that part: one bug in ``assign`` then costs ``assign`` only.
+
+No cheat detector here. emref.grading used to scan a student's bytecode for references to
+emref's implementations; that is gone. The student's code now runs in an OS sandbox
+(emcourse_grader.sandbox) where emref's implementations are absent, and these checks run
+outside it on plain data, so an answer cannot call the reference it is compared with, and a
+name-based scan (which a determined student could get round anyway) is no longer needed.
+
+Importing this package imports emref's kmeans, gmm and hmm: it belongs to the grader's side,
+outside the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _common, hw1_kmeans, hw2_gmm, hw3_hmm  # noqa: F401 - they register the checks
+from ._common import Check, Fail
+
+__all__ = ["CHECKS", "Check", "GradingError", "Verdict", "checks_in", "require", "verify"]
+
+#: Every check, by name ("kmeans.assign", "gmm.e_step", "hmm.forward", ...).
+CHECKS: dict[str, Check] = _common.REGISTRY
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check: whether it passed and what a student should look at."""
+
+    check: str
+    passed: bool
+    message: str = ""
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+class GradingError(AssertionError):
+    """A failed check. In a notebook its traceback is just the message (no hidden code)."""
+
+    def _render_traceback_(self):  # IPython shows this instead of the full traceback
+        return str(self).splitlines() or [""]
+
+
+def _seed(check: str, seed):
+    if seed is None:
+        return zlib.crc32(check.encode("utf-8"))
+    return seed
+
+
+def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
+    """Run the check named ``check`` on the student's function ``fn``; never raises.
+
+    ``seed`` (an int) fixes the random problems; None (the default) derives it from the
+    check's name, so the same function always gets the same verdict and message.
+    """
+    spec = CHECKS.get(check) if isinstance(check, str) else None
+    if spec is None:
+        return Verdict(str(check), False,
+                       f"there is no check named {check!r}; the checks are "
+                       f"{', '.join(sorted(CHECKS))}")
+    name = _common.q(spec.function)
+    if not callable(fn):
+        return Verdict(check, False, f"{name} must be a function; found "
+                                     f"{type(fn).__name__}")
+    try:
+        rng = np.random.default_rng(_seed(check, seed))
+    except (TypeError, ValueError) as exc:
+        return Verdict(check, False, f"seed must be None or a non-negative int ({exc})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            try:
+                spec.run(fn, rng)
+            except Fail as exc:
+                return Verdict(check, False, str(exc))
+            except Exception as exc:  # noqa: BLE001 - verify never raises
+                return Verdict(check, False,
+                               f"{name} returned something the grader could not compare "
+                               f"({type(exc).__name__}: {exc}); check the types and shapes "
+                               f"of what it returns against the instructions")
+    return Verdict(check, True, f"{name}: all hidden checks passed")
+
+
+def require(check: str, fn: Callable, *, seed=None) -> None:
+    """Like :func:`verify`, but raise :class:`GradingError` with the message on failure."""
+    verdict = verify(check, fn, seed=seed)
+    if not verdict.passed:
+        raise GradingError(verdict.message)
+
+
+def _parse(source: str):
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        pass
+    # IPython magics and shell escapes are not Python: drop those lines and try again
+    kept = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+    try:
+        return ast.parse(kept)
+    except SyntaxError:
+        return None
+
+
+def checks_in(source: str) -> list[str]:
+    """The check names that ``require(...)`` / ``verify(...)`` calls in ``source`` name.
+
+    Only calls whose first argument is a string literal count (``require("kmeans.fit",
+    fit)``, ``checks.verify("gmm.e_step", e_step)``), in the order they appear, each once.
+    Source that does not parse gives [].
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    found = []
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    calls.sort(key=lambda n: (n.lineno, n.col_offset))
+    for node in calls:
+        func = node.func
+        fname = func.id if isinstance(func, ast.Name) else (
+            func.attr if isinstance(func, ast.Attribute) else None)
+        if fname not in ("require", "verify") or not node.args:
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str) \
+                and first.value not in found:
+            found.append(first.value)
+    return found

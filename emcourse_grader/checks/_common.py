@@ -1,0 +1,267 @@
+"""What the three assignment modules share: the check record and its registry, calling the
+student's function, reading what came back, comparisons, permutation matching, random
+problems and the wording of messages.
+
+Every message names the student's function in backticks and, where it compares, shows what
+was expected beside what was got, as a small summary (one entry or one short row, never a
+hidden array).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+# --------------------------------------------------------------------------------------------
+# The check record and the one registry
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    """One homework check.
+
+    run : callable(fn, rng) -> None
+        Builds random problems from ``rng``, calls the student's ``fn`` and raises
+        :class:`Fail` with the student-facing message at the first thing that is wrong.
+    function : str
+        The name of the student's function it grades (as in the notebook, e.g. ``"fit"``).
+    uses : dict name -> callable
+        The course's own versions of the earlier parts that the student's function calls
+        (emref functions, or adapters of the assignment module when the notebook's signature
+        differs from emref's); the grader may put them in place of the student's while it
+        grades this part, so that a bug in an earlier part costs only that part.
+    assignment : str
+        "hw1", "hw2" or "hw3".
+    """
+
+    run: Callable
+    function: str
+    uses: dict = field(default_factory=dict)
+    assignment: str = ""
+
+
+REGISTRY: dict = {}
+
+
+def register(name: str, *, function: str, assignment: str, uses: dict | None = None):
+    """Decorator: register ``run(fn, rng)`` as the check ``name``."""
+    def decorate(run):
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} is registered twice")
+        REGISTRY[name] = Check(run=run, function=function, uses=dict(uses or {}),
+                               assignment=assignment)
+        return run
+    return decorate
+
+
+class Fail(Exception):
+    """Raised inside a check: its text is the student-facing message."""
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+def q(name: str) -> str:
+    """A function or variable name as the messages show it."""
+    return f"`{name}`"
+
+
+def num(x) -> str:
+    """A number in 4 significant digits (nan, inf shown as such)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return repr(x)
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    return f"{x:.4g}"
+
+
+def show(a, limit: int = 6) -> str:
+    """A short value: a number, or an array of at most ``limit`` entries; else its shape."""
+    arr = np.asarray(a)
+    if arr.ndim == 0:
+        return num(arr)
+    if arr.size <= limit:
+        if arr.ndim == 1:
+            return "[" + ", ".join(num(v) for v in arr) + "]"
+        return "[" + ", ".join(show(row, limit) for row in arr) + "]"
+    return f"an array of shape {arr.shape}"
+
+
+def index(idx) -> str:
+    idx = tuple(int(i) for i in np.atleast_1d(idx))
+    return "[" + ", ".join(str(i) for i in idx) + "]"
+
+
+def worst_entry(got: np.ndarray, expected: np.ndarray, what: str) -> str:
+    """'what[i, j] is 0.31; expected 0.25' at the largest difference."""
+    diff = np.abs(got - expected)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    at = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    return f"{what}{index(at)} is {num(got[at])}; expected {num(expected[at])}"
+
+
+def worst_row(got: np.ndarray, expected: np.ndarray, what: str) -> str:
+    """The row with the largest difference, both versions, if rows are short; else its entry."""
+    if got.ndim < 2 or got.shape[-1] > 6 or got.ndim > 2:
+        return worst_entry(got, expected, what)
+    diff = np.abs(got - expected)
+    diff = np.where(np.isnan(diff), np.inf, diff).max(axis=1)
+    i = int(np.argmax(diff))
+    return f"{what}[{i}] is {show(got[i])}; expected {show(expected[i])}"
+
+
+# --------------------------------------------------------------------------------------------
+# Calling the student's function and reading what comes back
+# --------------------------------------------------------------------------------------------
+
+def _copy(a):
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    if isinstance(a, list):
+        return [_copy(x) for x in a]
+    return a
+
+
+def describe(a) -> str:
+    if isinstance(a, np.ndarray):
+        return f"an array of shape {a.shape}"
+    if isinstance(a, (list, tuple)):
+        return f"a {type(a).__name__} of {len(a)}"
+    if isinstance(a, (int, float, np.number)):
+        return "a number"
+    return type(a).__name__
+
+
+def call(name: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` on copies; a raised exception becomes a message naming ``name``."""
+    try:
+        return fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
+    except NotImplementedError:
+        raise Fail(f"{q(name)} is not implemented yet: it raises NotImplementedError") from None
+    except RecursionError:
+        raise Fail(f"{q(name)} recursed without end (RecursionError)") from None
+    except Exception as exc:  # noqa: BLE001 - any student error becomes a message
+        shapes = ", ".join(describe(a) for a in args)
+        raise Fail(f"{q(name)} raised {type(exc).__name__} ({exc}) when called with {shapes}; "
+                   f"run it on the visible examples to see where") from None
+
+
+def as_array(value, name: str, what: str, shape=None, ndim=None) -> np.ndarray:
+    """``value`` as a float array of the expected shape, or a message naming ``name``."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail(f"{q(name)} returned {describe(value)} as {what}; expected a numpy array "
+                   f"of numbers") from None
+    if shape is not None and arr.shape != tuple(shape):
+        hint = ""
+        if arr.ndim == len(shape) == 2 and arr.shape == tuple(shape)[::-1]:
+            hint = " (it looks transposed)"
+        elif arr.size == int(np.prod(shape)):
+            hint = " (the right number of entries: reshape or drop the extra axis)"
+        raise Fail(f"{q(name)} returned {what} of shape {arr.shape}; expected shape "
+                   f"{tuple(shape)}{hint}")
+    if ndim is not None and arr.ndim != ndim:
+        raise Fail(f"{q(name)} returned {what} of shape {arr.shape}; expected a {ndim}-D array")
+    return arr
+
+
+def as_number(value, name: str, what: str) -> float:
+    try:
+        arr = np.asarray(value, dtype=float)
+        if arr.size != 1:
+            raise ValueError
+        return float(arr.reshape(-1)[0])
+    except (TypeError, ValueError):
+        raise Fail(f"{q(name)} returned {describe(value)} as {what}; expected one "
+                   f"number") from None
+
+
+def as_tuple(value, name: str, parts: tuple) -> tuple:
+    """A returned tuple (or list) of ``len(parts)`` values, or a message listing them."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(parts):
+        found = (f"a {type(value).__name__} of {len(value)} values"
+                 if isinstance(value, (tuple, list)) else describe(value))
+        raise Fail(f"{q(name)} returned {found}; expected a tuple ({', '.join(parts)})")
+    return tuple(value)
+
+
+def finite(arr: np.ndarray, name: str, what: str, hint: str = "") -> None:
+    """A message if ``arr`` has NaN or infinite entries; ``hint`` only when it fits."""
+    if np.all(np.isfinite(arr)):
+        return
+    nan = int(np.isnan(arr).sum())
+    inf = int(np.isinf(arr).sum())
+    kinds = " and ".join(f"{c} {k}" for k, c in (("NaN", nan), ("infinite", inf)) if c)
+    raise Fail(f"{q(name)} returned {what} with {kinds} entries (of {arr.size}); expected "
+               f"finite numbers{hint}")
+
+
+def close(a, b, rtol=1e-6, atol=1e-8) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def rows_sum_to_one(arr: np.ndarray, name: str, what: str, over: str, axes=1) -> None:
+    """A message with the worst row sum if the rows (over ``axes``) do not sum to 1."""
+    sums = arr.sum(axis=axes)
+    if np.allclose(sums, 1.0, atol=1e-6):
+        return
+    flat = sums.reshape(-1)
+    i = int(np.argmax(np.abs(flat - 1)))
+    raise Fail(f"{q(name)} returned {what} whose rows sum to {num(flat[i])} (row {i}); "
+               f"expected every row to sum to 1: normalise over {over}")
+
+
+# --------------------------------------------------------------------------------------------
+# Arbitrary labels
+# --------------------------------------------------------------------------------------------
+
+def best_perm(est_means: np.ndarray, ref_means: np.ndarray) -> np.ndarray:
+    """``p`` such that ``est_means[p]`` best matches ``ref_means`` (least squares)."""
+    est = np.asarray(est_means, dtype=float).reshape(len(est_means), -1)
+    ref = np.asarray(ref_means, dtype=float).reshape(len(ref_means), -1)
+    cost = ((ref[:, None, :] - est[None, :, :]) ** 2).sum(axis=2)
+    cost = np.where(np.isfinite(cost), cost, 1e300)
+    _, cols = linear_sum_assignment(cost)
+    return cols
+
+
+# --------------------------------------------------------------------------------------------
+# Random problems
+# --------------------------------------------------------------------------------------------
+
+def blobs(rng, N, D, K, spread=6.0):
+    """N points around K well separated centres; returns X, the centres and the labels."""
+    centers = rng.normal(scale=spread, size=(K, D))
+    while K > 1 and min(np.linalg.norm(centers[i] - centers[j])
+                        for i in range(K) for j in range(i)) < spread / 2:
+        centers = rng.normal(scale=spread, size=(K, D))
+    z = np.concatenate([np.arange(K), rng.integers(K, size=N - K)])
+    X = centers[z] + rng.normal(size=(N, D))
+    return X, centers, z
+
+
+def sqdist(X, C):
+    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+
+
+def spd(rng, K, D, scale=1.0):
+    """K random symmetric positive definite (D, D) matrices."""
+    A = rng.normal(size=(K, D, D))
+    return scale * (A @ np.swapaxes(A, 1, 2) / D + 0.5 * np.eye(D))
+
+
+def random_resp(rng, N, K):
+    r = rng.uniform(0.05, 1.0, size=(N, K))
+    return r / r.sum(axis=1, keepdims=True)
