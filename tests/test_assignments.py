@@ -61,7 +61,7 @@ def test_notebooks_are_committed_without_outputs(hw, which):
 @pytest.mark.parametrize("hw", HW)
 def test_release_holds_no_solution_and_no_hidden_test(hw):
     text = release(hw).read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "emref.grading"):
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "emcourse_grader.checks"):
         assert marker not in text
     rel = nbformat.read(release(hw), 4)
     released = "\n".join(c.source for c in rel.cells)
