@@ -171,3 +171,19 @@ def check_seed(seed) -> np.random.Generator:
     if seed < 0:
         raise ValueError(f"seed must be non-negative; found {seed}")
     return np.random.default_rng(int(seed))
+
+
+def check_not_collapsed(cov, means_c):
+    """With reg_covar=0, a covariance that should be singular (a component on fewer than
+    D + 1 points) keeps rounding noise of either sign, so positive definiteness alone would
+    accept or reject it at random. Eigenvalues this small relative to the component's spread
+    about the data mean are called singular."""
+    D = cov.shape[1]
+    scale = (np.diagonal(cov, axis1=1, axis2=2) + means_c ** 2).max(axis=1)
+    smallest = np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, 1, 2)))[:, 0]
+    bad = np.flatnonzero(smallest <= 1e-12 * scale)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"covariances[{k}] is singular (smallest eigenvalue {smallest[k]:.3g}):"
+                         f" component {k} has collapsed onto fewer than D + 1 = {D + 1} "
+                         f"points; use reg_covar > 0")

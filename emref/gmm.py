@@ -26,6 +26,11 @@ runs them in the shared loop :func:`emref.em.run`. From the same start, each ite
 scikit-learn's ``GaussianMixture`` (same ``reg_covar``, same ``10 * eps`` added to N_k), so
 the two can be compared step for step.
 
+:func:`m_step` is the reference, a loop over the components as Bishop's eqs 9.24-9.27 read;
+:func:`fit` computes the same M-step faster (all components' statistics from one product
+with pairwise products of the centred data) in the private module ``emref._gmm_fast``,
+tested equal to it.
+
 Covariances are always stored as full (K, D, D) matrices; ``covariance_type`` only restricts
 what the M-step estimates ("diag": diagonal matrices, "spherical": multiples of I, "tied":
 one matrix shared by all components).
@@ -37,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _gmm_fast as fast
 from . import em
 from ._validation import (
     SUM_TOL,
@@ -45,6 +51,7 @@ from ._validation import (
     check_data,
     check_int,
     check_n_clusters,
+    check_not_collapsed,
     check_option,
     check_real,
     check_seed,
@@ -273,109 +280,6 @@ def _check_resp(resp, N: int) -> np.ndarray:
     return resp
 
 
-class _SufficientData:
-    """The data-only parts of EM, computed once per fit.
-
-    Xᵀ is kept contiguous for the E-step. For the M-step the data are centred at their mean,
-    which keeps E[xxᵀ] - μμᵀ accurate, and the pairwise products x_i x_j (i <= j) are stored
-    so that every component's scatter matrix comes from one matrix product with the
-    responsibilities instead of a loop over components.
-    """
-
-    # Above this many floats the pairwise products are not stored; full covariances are then
-    # computed component by component.
-    max_pair_floats = 1 << 25
-
-    def __init__(self, X: np.ndarray):
-        self.X = X
-        self.XT = np.ascontiguousarray(X.T)
-        self.center = X.mean(axis=0)
-        self.XcT = self.XT - self.center[:, None]
-        self.iu = np.triu_indices(X.shape[1])
-        self._pairs = None
-        self._squares = None
-
-    @property
-    def pairs(self):
-        """(D(D+1)/2, N): rows x_i x_j of the centred data for i <= j, or None if too big."""
-        if self._pairs is None and self.X.shape[0] * len(self.iu[0]) <= self.max_pair_floats:
-            i, j = self.iu
-            self._pairs = self.XcT[i] * self.XcT[j]
-        return self._pairs
-
-    @property
-    def squares(self):
-        """(D, N): squares of the centred data."""
-        if self._squares is None:
-            self._squares = self.XcT * self.XcT
-        return self._squares
-
-
-def _full_covariances(data: _SufficientData, resp_kn, nk, means_c):
-    K, D = means_c.shape
-    pairs = data.pairs
-    cov = np.empty((K, D, D))
-    if pairs is None:
-        for k in range(K):
-            diff = data.XcT - means_c[k][:, None]
-            cov[k] = (resp_kn[k] * diff) @ diff.T / nk[k]
-        return cov
-    upper = (resp_kn @ pairs.T) / nk[:, None]
-    i, j = data.iu
-    cov[:, i, j] = upper
-    cov[:, j, i] = upper
-    cov -= means_c[:, :, None] * means_c[:, None, :]
-    # E[xxᵀ] - μμᵀ cancels for a component that is thin (in any direction) far from the data
-    # mean, as one collapsing onto a point or a line: redo those two-pass, as scikit-learn.
-    var = np.diagonal(cov, axis1=1, axis2=2)
-    thin = np.linalg.eigvalsh(cov)[:, 0] <= 1e-6 * (var + means_c ** 2).max(axis=1)
-    for k in np.flatnonzero(thin):
-        diff = data.XcT - means_c[k][:, None]
-        cov[k] = (resp_kn[k] * diff) @ diff.T / nk[k]
-    return cov
-
-
-def _m_step(data: _SufficientData, resp_kn: np.ndarray, covariance_type: str,
-            reg_covar: float) -> GMMParams:
-    """M-step from responsibilities laid out as (K, N)."""
-    K = resp_kn.shape[0]
-    D = data.X.shape[1]
-    # 10 eps keeps an empty component finite (its mean becomes the data mean), as sklearn.
-    nk = resp_kn.sum(axis=1) + 10 * np.finfo(float).eps
-    means_c = (resp_kn @ data.XcT.T) / nk[:, None]
-    if covariance_type == "full":
-        cov = _full_covariances(data, resp_kn, nk, means_c)
-    elif covariance_type == "tied":
-        shared = (data.XcT @ data.XcT.T - (nk * means_c.T) @ means_c) / nk.sum()
-        cov = np.broadcast_to(shared, (K, D, D)).copy()
-    else:
-        var = (resp_kn @ data.squares.T) / nk[:, None] - means_c ** 2
-        if covariance_type == "spherical":
-            var = np.repeat(var.mean(axis=1, keepdims=True), D, axis=1)
-        cov = var[:, :, None] * np.eye(D)
-    if reg_covar == 0.0:
-        _check_not_collapsed(cov, means_c)
-    cov += reg_covar * np.eye(D)
-    cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
-    return GMMParams(nk / nk.sum(), means_c + data.center, cov)
-
-
-def _check_not_collapsed(cov, means_c):
-    """With reg_covar=0, a covariance that should be singular (a component on fewer than
-    D + 1 points) keeps rounding noise of either sign, so positive definiteness alone would
-    accept or reject it at random. Eigenvalues this small relative to the component's spread
-    about the data mean are called singular."""
-    D = cov.shape[1]
-    scale = (np.diagonal(cov, axis1=1, axis2=2) + means_c ** 2).max(axis=1)
-    smallest = np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, 1, 2)))[:, 0]
-    bad = np.flatnonzero(smallest <= 1e-12 * scale)
-    if bad.size:
-        k = int(bad[0])
-        raise ValueError(f"covariances[{k}] is singular (smallest eigenvalue {smallest[k]:.3g}):"
-                         f" component {k} has collapsed onto fewer than D + 1 = {D + 1} "
-                         f"points; use reg_covar > 0")
-
-
 def m_step(X, resp, *, covariance_type: str = "full", reg_covar: float = 1e-6) -> GMMParams:
     """M-step: the parameters that maximise Q(θ | θᵗ) for given responsibilities.
 
@@ -402,8 +306,33 @@ def m_step(X, resp, *, covariance_type: str = "full", reg_covar: float = 1e-6) -
     resp = _check_resp(resp, X.shape[0])
     covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
-    return _m_step(_SufficientData(X), np.ascontiguousarray(resp.T), covariance_type,
-                   reg_covar)
+    N, D = X.shape
+    K = resp.shape[1]
+    # Sums are taken about the data mean x̄ (Σ_n γ(z_nk)(x_n - x̄) rather than Σ_n γ(z_nk) x_n),
+    # which changes no result and keeps the arithmetic accurate far from the origin; an
+    # empty component (N_k = 10 eps) then gets the data mean.
+    center = X.mean(axis=0)
+    Xc = X - center
+    nk = resp.sum(axis=0) + 10 * np.finfo(float).eps  # N_k = Σ_n γ(z_nk)             (9.27)
+    means_c = np.empty((K, D))
+    cov = np.empty((K, D, D))
+    for k in range(K):
+        g = resp[:, k]
+        means_c[k] = g @ Xc / nk[k]                    # μ_k = Σ_n γ(z_nk) x_n / N_k     (9.24)
+        diff = Xc - means_c[k]
+        cov[k] = (g[:, None] * diff).T @ diff / nk[k]  # Σ_k = Σ_n γ (x_n-μ_k)(x_n-μ_k)ᵀ / N_k
+    weights = nk / nk.sum()                            # π_k = N_k / N                   (9.26)
+    if covariance_type == "diag":                      # only the variances are estimated
+        cov = np.diagonal(cov, axis1=1, axis2=2)[:, :, None] * np.eye(D)
+    elif covariance_type == "spherical":               # one variance per component
+        cov = np.trace(cov, axis1=1, axis2=2)[:, None, None] / D * np.eye(D)
+    elif covariance_type == "tied":                    # one matrix: Σ = Σ_k N_k Σ_k / N
+        cov = np.broadcast_to(np.tensordot(nk, cov, axes=1) / nk.sum(), (K, D, D)).copy()
+    if reg_covar == 0.0:
+        check_not_collapsed(cov, means_c)
+    cov += reg_covar * np.eye(D)
+    cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+    return GMMParams(weights, means_c + center, cov)
 
 
 def q_function(X, resp, params: GMMParams) -> float:
@@ -430,7 +359,7 @@ def q_function(X, resp, params: GMMParams) -> float:
 # Fitting
 # --------------------------------------------------------------------------------------------
 
-def _initial_params(data: _SufficientData, k: int, init, covariance_type: str,
+def _initial_params(data: fast.SufficientData, k: int, init, covariance_type: str,
                     reg_covar: float, rng: np.random.Generator) -> GMMParams:
     X = data.X
     if isinstance(init, GMMParams):
@@ -448,7 +377,7 @@ def _initial_params(data: _SufficientData, k: int, init, covariance_type: str,
     else:
         resp = rng.uniform(size=(X.shape[0], k))
         resp /= resp.sum(axis=1, keepdims=True)
-    return _m_step(data, np.ascontiguousarray(resp.T), covariance_type, reg_covar)
+    return fast.m_step(data, np.ascontiguousarray(resp.T), covariance_type, reg_covar)
 
 
 def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 100,
@@ -492,12 +421,12 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
         raise TypeError(f"init must be 'kmeans', 'random' or a GMMParams; found "
                         f"{type(init).__name__}")
     rng = check_seed(seed)
-    data = _SufficientData(X)
+    data = fast.SufficientData(X)
     best = None
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
         params0 = _initial_params(data, k, init, covariance_type, reg_covar, rng)
         run = em.run(lambda p: _e_step_transposed(data.XT, p),
-                     lambda resp_kn, _: _m_step(data, resp_kn, covariance_type, reg_covar),
+                     lambda resp_kn, _: fast.m_step(data, resp_kn, covariance_type, reg_covar),
                      params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
         if best is None or run.loglik > best.loglik:
             best = run

@@ -679,3 +679,53 @@ def test_too_few_points_for_a_full_covariance_raises_with_reg_covar_zero():
         gmm.m_step(X, resp, reg_covar=0.0)
     p = gmm.m_step(X, resp, covariance_type="diag", reg_covar=0.0)  # diagonal is fine
     assert np.all(np.isfinite(p.covariances))
+
+
+# --------------------------------------------------------------------------------------------
+# The fast M-step of fit against the readable m_step
+# --------------------------------------------------------------------------------------------
+
+def assert_params_close(a, b, rtol=1e-10):
+    scale = max(np.abs(b.means).max(), 1.0)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=rtol, atol=1e-15)
+    np.testing.assert_allclose(a.means, b.means, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(a.covariances, b.covariances, rtol=rtol,
+                               atol=rtol * np.abs(b.covariances).max())
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
+def test_fast_m_step_equals_plain_m_step(problem, covariance_type):
+    """fit's M-step (pairwise products, components at once) equals m_step (a loop over the
+    components, as Bishop 9.24-9.27 read) to 1e-10: one iteration from θ⁰, and the
+    iterates of a short run against the loop of the public steps."""
+    seed, n, d, k, sep, offset = problem
+    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
+    params = random_params(np.random.default_rng(seed + 2), X, k, covariance_type)
+    for _ in range(4):
+        resp, _ = gmm.e_step(X, params)
+        plain = gmm.m_step(X, resp, covariance_type=covariance_type)
+        fast = gmm.fit(X, k, init=params, covariance_type=covariance_type, max_iter=1,
+                       tol=0).params
+        assert_params_close(fast, plain)
+        params = plain
+
+
+@pytest.mark.filterwarnings("ignore::emref.LikelihoodDecreaseWarning")  # reg_covar on a point
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_fast_m_step_equals_plain_m_step_on_degenerate_data(covariance_type, offset):
+    """An empty component (it gets the data mean) and a component on duplicates of one far
+    point (its covariance is reg_covar·I), far from the origin or not."""
+    gen = np.random.default_rng(3)
+    X = np.r_[gen.normal(size=(50, 2)), np.full((3, 2), 30.0)] + offset
+    resp = np.zeros((53, 3))
+    resp[:50, 0] = resp[50:, 1] = 1.0  # component 2 gets nothing
+    plain = gmm.m_step(X, resp, covariance_type=covariance_type)
+    np.testing.assert_allclose(plain.means[2], X.mean(axis=0), rtol=1e-12)
+    params0 = gmm.GMMParams(plain.weights, plain.means, plain.covariances)
+    resp0, _ = gmm.e_step(X, params0)
+    fast = gmm.fit(X, 3, init=params0, covariance_type=covariance_type, max_iter=1,
+                   tol=0).params
+    assert_params_close(fast, gmm.m_step(X, resp0, covariance_type=covariance_type),
+                        rtol=1e-9)
