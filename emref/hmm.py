@@ -122,13 +122,18 @@ class Emission:
 
     # -- the model's shape ------------------------------------------------------------------
     @property
-    def n_states(self) -> int:
+    def shape(self) -> tuple:
+        """(K, M) or (K, D): the number of states, and of symbols or of features."""
         raise NotImplementedError
+
+    @property
+    def n_states(self) -> int:
+        return self.shape[0]
 
     @property
     def obs_size(self) -> int:
         """What :meth:`check_sequence`'s ``size`` is for this model (M symbols, D features)."""
-        raise NotImplementedError
+        return self.shape[1]
 
     @property
     def n_parameters(self) -> int:
@@ -232,6 +237,15 @@ def _check_integers(arr: np.ndarray, name: str, what: str) -> np.ndarray:
     return arr
 
 
+def _check_matrix(value, name: str, cols: str) -> np.ndarray:
+    """A finite (K, cols) array with K, cols >= 1."""
+    arr = as_float_array(value, name, ndim=2)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (K, {cols}) with K, {cols} >= 1; found "
+                         f"{describe_shape(arr)}")
+    return arr
+
+
 def _check_symbols(seq, name: str, n_symbols: int | None, what: str = "symbols",
                    letter: str = "M") -> np.ndarray:
     """A 1-D sequence of integer symbols (or states) in 0..n_symbols-1."""
@@ -293,22 +307,15 @@ class Categorical(Emission):
     obs_ndim: ClassVar[int] = 1
 
     def __post_init__(self):
-        probs = as_float_array(self.probs, "probs", ndim=2)
-        if probs.shape[0] < 1 or probs.shape[1] < 1:
-            raise ValueError(f"probs must have shape (K, M) with K, M >= 1; found "
-                             f"{describe_shape(probs)}")
+        probs = _check_matrix(self.probs, "probs", "M")
         probs = check_row_stochastic(probs, "probs", probs.shape)
         object.__setattr__(self, "probs", _frozen(probs))
 
     @property
-    def n_states(self) -> int:
-        return self.probs.shape[0]
+    def shape(self) -> tuple:
+        return self.probs.shape
 
-    @property
-    def n_symbols(self) -> int:
-        return self.probs.shape[1]
-
-    obs_size = n_symbols
+    n_symbols = Emission.obs_size  # M
 
     @property
     def n_parameters(self) -> int:
@@ -379,10 +386,7 @@ class Gaussian(Emission):
     obs_ndim: ClassVar[int] = 2
 
     def __post_init__(self):
-        means = as_float_array(self.means, "means", ndim=2)
-        if means.shape[0] < 1 or means.shape[1] < 1:
-            raise ValueError(f"means must have shape (K, D) with K, D >= 1; found "
-                             f"{describe_shape(means)}")
+        means = _check_matrix(self.means, "means", "D")
         K, D = means.shape
         cov, chol = check_covariances(self.covariances, "covariances", K, D)
         object.__setattr__(self, "means", _frozen(means))
@@ -391,19 +395,16 @@ class Gaussian(Emission):
                            _frozen(precision_cholesky_from_cholesky(chol)))
 
     @property
-    def n_states(self) -> int:
-        return self.means.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.means.shape[1]
-
-    obs_size = n_features
+    def shape(self) -> tuple:
+        return self.means.shape
 
     @property
     def n_parameters(self) -> int:
-        D = self.n_features
-        return self.n_states * (D + D * (D + 1) // 2)
+        """K means of D entries and K symmetric D x D covariances."""
+        K, D = self.shape
+        return K * (D + D * (D + 1) // 2)
+
+    n_features = Emission.obs_size  # D
 
     @classmethod
     def check_sequence(cls, seq, name, size=None):
@@ -511,23 +512,16 @@ class Poisson(Emission):
     obs_ndim: ClassVar[int] = 2
 
     def __post_init__(self):
-        rates = as_float_array(self.rates, "rates", ndim=2)
-        if rates.shape[0] < 1 or rates.shape[1] < 1:
-            raise ValueError(f"rates must have shape (K, D) with K, D >= 1; found "
-                             f"{describe_shape(rates)}")
+        rates = _check_matrix(self.rates, "rates", "D")
         if np.any(rates < 0):
             raise ValueError(f"rates must be non-negative; found minimum {rates.min():.6g}")
         object.__setattr__(self, "rates", _frozen(rates))
 
-    @property
-    def n_states(self) -> int:
-        return self.rates.shape[0]
+    n_features = Emission.obs_size  # D
 
     @property
-    def n_features(self) -> int:
-        return self.rates.shape[1]
-
-    obs_size = n_features
+    def shape(self) -> tuple:
+        return self.rates.shape
 
     @property
     def n_parameters(self) -> int:
@@ -742,18 +736,10 @@ class ViterbiResult(NamedTuple):
 def forward(obs, params: HMMParams) -> ForwardResult:
     """The scaled forward recursion of one sequence (Bishop §13.2.4, eq. 13.59).
 
-    Parameters
-    ----------
-    obs : one sequence: 1-D int array (categorical) or (N, D) array (Gaussian, Poisson).
-    params : HMMParams
+    ``obs`` is one sequence (a 1-D int array for categorical emissions, an (N, D) array for
+    vector ones) and ``params`` an :class:`HMMParams`. Returns a :class:`ForwardResult`:
+    ``alpha_hat`` α̂ (N, K), ``scale`` c_n (N,), ``loglik`` ln p(X) and ``end_scale``.
 
-    Returns
-    -------
-    ForwardResult
-        ``alpha_hat`` α̂ (N, K), ``scale`` c_n (N,), ``loglik`` ln p(X), ``end_scale``.
-
-    Notes
-    -----
     The STOP state enters once, after the last step: p(X) = p(x_1..x_N) Σ_k α̂(z_Nk) e_k, so
     c_{N+1} = Σ_k α̂(z_Nk) e_k is one more scale factor and ln p(X) = Σ_{n=1}^{N+1} ln c_n.
     This reference works with probabilities, as Bishop does: an observation whose density
@@ -832,19 +818,10 @@ def backward(obs, params: HMMParams, fwd: ForwardResult | None = None) -> Backwa
 def viterbi(obs, params: HMMParams) -> ViterbiResult:
     """The most probable state path of one sequence: max-sum in log space (Bishop §13.2.5).
 
-    Parameters
-    ----------
-    obs : one sequence.
-    params : HMMParams
+    Returns the :class:`ViterbiResult` ``(states, log_prob)`` of ``obs`` (one sequence)
+    under ``params``: argmax_Z p(X, Z | θ) and ln p(X, Z* | θ) (with the stop when the model
+    has ``endprob``), or ``(zeros, -inf)`` if ``obs`` is impossible.
 
-    Returns
-    -------
-    ViterbiResult
-        ``(states, log_prob)``: argmax_Z p(X, Z | θ) and ln p(X, Z* | θ) (with the stop when
-        the model has ``endprob``); ``(zeros, -inf)`` if ``obs`` is impossible.
-
-    Notes
-    -----
     ω(z_n) = max_{z_1..z_{n-1}} ln p(x_1..x_n, z_1..z_n). The STOP state enters at the end:
     the best last state maximises ω(z_N) + ln e(z_N). Ties go to the lowest state index.
     """
