@@ -1,0 +1,396 @@
+"""Feedback a student can read: nbgrader's feedback HTML, made readable, and "Fetch Feedback".
+
+Configured in nbgrader_config.py (section "Feedback"):
+
+* :class:`FeedbackExporter` (``GenerateFeedback.exporter_class``): nbgrader's ``feedback``
+  template with three changes.
+
+  - **MathJax from the student's own Jupyter server**, never a CDN: the page loads
+    ``<server>/static/jupyter_server_mathjax/MathJax.js`` (the ``jupyter-server-mathjax``
+    package, a dependency of the course), the server being found from the page's own address
+    (``.../files/<path>``). So formulas are typeset offline, both in a browser tab (*Open in
+    New Browser Tab*) and in JupyterLab's HTML viewer once the student clicks *Trust HTML*
+    (JupyterLab runs no script in an untrusted HTML file; the page then says so at the top).
+    When MathJax has finished, ``<body>`` gets ``data-mathjax="done"`` (and
+    ``data-mathjax-count``, ``data-mathjax-errors``), for the tests.
+  - **Long lines and long messages wrap** (code, outputs, tracebacks), nothing is clipped.
+  - **Parts that wait for a human are "pending"**, not "0.0 / 10": a written answer that
+    still needs manual grading shows "pending / 10", and the total says how many points are
+    still to be graded.
+
+* :class:`GetGradesPending` (in ``GenerateFeedback.preprocessors``, instead of nbgrader's
+  ``GetGrades``): ``GetGrades`` plus, per cell and per notebook, whether a human still has to
+  grade it.
+
+* A Jupyter server extension (``emcourse_grader.feedback``, enabled on the students' servers,
+  see docs/teaching.md): nbgrader's Assignment List answers a click on *Fetch Feedback* with
+  the assignment list whatever happened, so before any feedback is released the click does
+  nothing visible (the ExchangeError only reaches the server log). This extension answers
+  the same request (``POST <base>/assignments/fetch_feedback``, registered before nbgrader's
+  handler) with the same list, in which the student's latest submission of that assignment
+  reads "<time> (no feedback yet: your instructor has not released it, try again later)".
+  (nbgrader's front end only redraws the list from the answer, and shows a submission's
+  time as plain text: that is where a note can go without changing nbgrader's JavaScript.)
+"""
+
+from __future__ import annotations
+
+import json
+
+from jinja2 import DictLoader
+from nbconvert.exporters import HTMLExporter
+from nbgrader.preprocessors import GetGrades
+from traitlets import default
+
+# --------------------------------------------------------------------------------------------
+# Preprocessor: which grades are still waiting for a human
+# --------------------------------------------------------------------------------------------
+
+
+class GetGradesPending(GetGrades):
+    """nbgrader's GetGrades, and which parts still need manual grading.
+
+    A cell whose grade needs manual grading gets ``metadata.nbgrader.pending = True``;
+    ``resources["nbgrader"]["pending_points"]`` is the sum of their points (0 once every
+    part is graded). nbgrader itself scores such a cell 0 until a grader gives it points.
+    """
+
+    def preprocess(self, nb, resources):
+        resources["nbgrader"]["pending_points"] = 0.0
+        return super().preprocess(nb, resources)
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id,
+            self.student_id)
+        pending = bool(grade.needs_manual_grade)
+        cell.metadata.nbgrader["pending"] = pending
+        if pending:
+            resources["nbgrader"]["pending_points"] += float(grade.max_score or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Exporter: nbgrader's feedback template, readable
+# --------------------------------------------------------------------------------------------
+
+MATHJAX_PATH = "static/jupyter_server_mathjax/MathJax.js"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+# Replaces nbconvert's base/mathjax.html.j2 (a CDN) for this exporter only.
+MATHJAX_TEMPLATE = r"""
+{%- macro mathjax(url=None) -%}
+<script type="text/x-mathjax-config">
+/* A page opened in a browser tab from Jupyter (/files/...) is sandboxed by the server
+   (Content-Security-Policy: sandbox), so its origin is opaque and web fonts from the server
+   are refused (CORS): there, MathJax hands the formulas to the browser as MathML (every
+   current browser renders MathML with its own math fonts). In JupyterLab's HTML viewer
+   (same origin) it draws them with MathJax's STIX web fonts. */
+var emcourseOpaque = (window.origin || "null") === "null";
+MathJax.Hub.Config({
+  tex2jax: {inlineMath: [["$", "$"], ["\\(", "\\)"]],
+            displayMath: [["$$", "$$"], ["\\[", "\\]"]],
+            processEscapes: true, processEnvironments: true},
+  "HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", webFont: "STIX-Web",
+               imageFont: null, linebreaks: {automatic: true}},
+  menuSettings: {zoom: "None", renderer: emcourseOpaque ? "NativeMML" : "HTML-CSS"},
+  messageStyle: "none", displayAlign: "center"
+});
+MathJax.Hub.Register.StartupHook("End", function () {
+  MathJax.Hub.Queue(function () {
+    var jax = MathJax.Hub.getAllJax(), errors = 0;
+    for (var i = 0; i < jax.length; i++) { if (jax[i].texError) { errors++; } }
+    document.body.setAttribute("data-mathjax-count", String(jax.length));
+    document.body.setAttribute("data-mathjax-errors", String(errors));
+    document.body.setAttribute("data-mathjax", "done");
+  });
+});
+</script>
+<script>
+/* MathJax from the Jupyter server that serves this page (jupyter-server-mathjax), found from
+   the page's address <server>/files/<path>: works offline, in a browser tab and in
+   JupyterLab's HTML viewer (which sets <base href=".../files/<path>">). */
+(function () {
+  var match = /^(.*?\/)files\//.exec(document.baseURI || "");
+  function note(text) {
+    var show = function () {
+      var el = document.getElementById("emcourse-math-note");
+      if (el) { el.textContent = text; el.style.display = "block"; }
+    };
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", show);
+    } else { show(); }
+  }
+  if (!match) {
+    note("Formulas are shown as TeX source: open this page from Jupyter " +
+         "(right-click it in the file browser, then \u201cOpen in New Browser Tab\u201d) " +
+         "to see them typeset.");
+    return;
+  }
+  var script = document.createElement("script");
+  script.src = match[1] + "{{ mathjax_path }}?config={{ mathjax_config }}";
+  script.onerror = function () {
+    note("Formulas are shown as TeX source: this Jupyter server does not serve MathJax " +
+         "(the jupyter-server-mathjax extension is not enabled).");
+  };
+  document.head.appendChild(script);
+})();
+</script>
+{%- endmacro %}
+"""
+
+# Extends nbgrader's feedback template: GenerateFeedback sets HTMLExporter.template_name =
+# "feedback" (server_extensions/formgrader/templates/feedback/), first on the template path.
+FEEDBACK_TEMPLATE = r"""
+{%- extends 'index.html.j2' -%}
+
+{% macro emc_points(value) -%}{{ '%g' % (value | float | round(2)) }}{%- endmacro %}
+
+{% macro emc_cell_score(cell) -%}
+{%- if cell.metadata.nbgrader.pending -%}
+<span class="emcourse-pending">pending</span> / {{ emc_points(cell.metadata.nbgrader.points) }}
+{%- else -%}
+{{ emc_points(cell.metadata.nbgrader.score) }} / {{ emc_points(cell.metadata.nbgrader.points) }}
+{%- endif -%}
+{%- endmacro %}
+
+{% macro emc_score(cell) -%}
+  <span class="pull-right">Score: {{ emc_cell_score(cell) }} <a href="#top">(Top)</a></span>
+{%- endmacro %}
+
+{% macro emc_nbgrader_heading(cell) -%}
+{%- if cell.metadata.nbgrader.solution or cell.metadata.nbgrader.task -%}
+<a name="comment-{{ cell.metadata.nbgrader.grade_id }}"></a>
+{%- endif -%}
+{%- if cell.metadata.nbgrader.grade -%}
+<a name="{{ cell.metadata.nbgrader.grade_id }}"></a>
+{%- endif -%}
+<div class="panel-heading">
+{%- if cell.metadata.nbgrader.solution -%}
+  <span class="nbgrader-label">Your answer</span>
+  {%- if cell.metadata.nbgrader.grade -%}{{ emc_score(cell) }}
+  {%- else -%}<span class="pull-right"><a href="#top">(Top)</a></span>{%- endif -%}
+{%- elif cell.metadata.nbgrader.task -%}
+  <span class="nbgrader-label">Your task</span>{{ emc_score(cell) }}
+{%- elif cell.metadata.nbgrader.grade -%}
+  <span class="nbgrader-label">Tests: <code>{{ cell.metadata.nbgrader.grade_id }}</code></span>
+  {{ emc_score(cell) }}
+{%- endif -%}
+</div>
+{%- endmacro %}
+
+{# nbgrader's two blocks, calling the macros above. The macros have names of their own: a
+   parent template's top-level macros run after the child's and would replace same-named ones. #}
+{% block markdowncell scoped %}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade or cell.metadata.nbgrader.task) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ emc_nbgrader_heading(cell) }}
+    <div class="panel-body">
+      <div class="text_cell_render border-box-sizing rendered_html">
+        {{ cell.source | markdown2html | strip_files_prefix }}
+      </div>
+    </div>
+    {{ emc_nbgrader_footer(cell) }}
+  </div>
+  {%- else -%}
+  <div class="inner_cell">
+    <div class="text_cell_render border-box-sizing rendered_html">
+      {{ cell.source | markdown2html | strip_files_prefix }}
+    </div>
+  </div>
+  {%- endif -%}
+</div>
+{% endblock markdowncell %}
+
+{% block input %}
+  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ emc_nbgrader_heading(cell) }}
+    <div class="panel-body">
+      <div class="input_area">
+        {{ cell.source | highlight_code(metadata=cell.metadata) }}
+      </div>
+    </div>
+    {{ emc_nbgrader_footer(cell) }}
+  </div>
+  {%- else -%}
+  <div class="inner_cell">
+    <div class="input_area">
+      {{ cell.source | highlight_code(metadata=cell.metadata) }}
+    </div>
+  </div>
+  {%- endif -%}
+{% endblock input %}
+
+{% macro emc_nbgrader_footer(cell) -%}
+{%- if (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.task) and cell.metadata.nbgrader.comment -%}
+<div class="panel-footer">
+  <div><b>Comments:</b> {{ cell.metadata.nbgrader.comment | markdown2html | strip_files_prefix }}</div>
+</div>
+{%- endif -%}
+{%- endmacro %}
+
+{% block body %}
+<body>
+  <a name="top"></a>
+  <div id="emcourse-math-note" class="alert alert-warning" style="display: none"></div>
+  <noscript><div class="alert alert-warning">Formulas are shown as TeX source because this
+    viewer runs no scripts: in JupyterLab click <b>Trust HTML</b> in the toolbar above, or
+    right-click the file and choose <b>Open in New Browser Tab</b>.</div></noscript>
+  <div class="container">
+    <div class="panel panel-default">
+      <div class="panel-heading">
+        {%- set pending = resources.nbgrader.pending_points | default(0) | float -%}
+        <h4 id="emcourse-total">{{ resources.nbgrader.notebook }}
+        (Score: {{ emc_points(resources.nbgrader.score) }} / {{ emc_points(resources.nbgrader.max_score) }})</h4>
+        {%- if pending > 0 %}
+        <p class="emcourse-pending-total">{{ emc_points(pending) }} of these points are
+        <span class="emcourse-pending">pending</span>: written answers are graded by hand and
+        are not counted yet.</p>
+        {%- endif %}
+        <div id="toc">
+          <ol>
+          {% for cell in nb.cells %}
+            {% if cell.metadata.nbgrader and cell.metadata.nbgrader.grade and not cell.metadata.nbgrader.solution %}
+            <li><a href="#{{ cell.metadata.nbgrader.grade_id }}">Tests <code>{{ cell.metadata.nbgrader.grade_id }}</code></a> (Score: {{ emc_cell_score(cell) }})</li>
+            {% elif cell.cell_type == "code" and cell.metadata.nbgrader and cell.metadata.nbgrader.grade %}
+            <li><a href="#{{ cell.metadata.nbgrader.grade_id }}">Coding free-response</a> (Score: {{ emc_cell_score(cell) }})</li>
+            {% elif cell.cell_type == "markdown" and cell.metadata.nbgrader and cell.metadata.nbgrader.grade %}
+            <li><a href="#{{ cell.metadata.nbgrader.grade_id }}">Written answer <code>{{ cell.metadata.nbgrader.grade_id }}</code></a> (Score: {{ emc_cell_score(cell) }})</li>
+            {% elif cell.cell_type == "markdown" and cell.metadata.nbgrader and cell.metadata.nbgrader.task %}
+            <li><a href="#{{ cell.metadata.nbgrader.grade_id }}">Task</a> (Score: {{ emc_cell_score(cell) }})</li>
+            {% endif %}
+            {% if cell.metadata.nbgrader and cell.metadata.nbgrader.comment %}
+            <li><a href="#comment-{{ cell.metadata.nbgrader.grade_id }}">Comment</a></li>
+            {% endif %}
+          {% endfor %}
+          {% if resources.nbgrader.late_penalty > 0 %}
+            <li class="late-penalty">Late submission penalty (Score: -{{ emc_points(resources.nbgrader.late_penalty) }})</li>
+          {% endif %}
+          </ol>
+        </div>
+      </div>
+      <div class="panel-body">
+        <div id="notebook" class="border-box-sizing">
+          <div class="container" id="notebook-container">
+            {{ super.super() }}
+          </div>
+        </div>
+      </div>
+    </div>
+  </div>
+<style>
+/* Wrap long lines (code, outputs, tracebacks, messages) instead of clipping them. */
+pre, div.output_area pre, div.input_area pre, div.highlight pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: normal;
+}
+div.output_subarea, div.output_area, div.output, div.input_area, div.inner_cell {
+  overflow-x: visible; max-width: 100%; min-width: 0;
+}
+div.output_subarea { flex: 1 1 auto; }
+/* Formulas the browser draws itself (MathML, in a browser tab): a font with math tables. */
+math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math",
+                    "DejaVu Math TeX Gyre", math; font-size: 112%; }
+math[display="block"] { math-style: normal; }
+.emcourse-pending { font-style: italic; color: #8a6d3b; }
+p.emcourse-pending-total { margin: 0.2em 0 0.6em; }
+</style>
+</body>
+{%- endblock body %}
+"""
+
+
+class FeedbackExporter(HTMLExporter):
+    """HTMLExporter for nbgrader's GenerateFeedback: local MathJax, wrapping, pending parts.
+
+    Uses nbgrader's ``feedback`` template (GenerateFeedback puts its directory on the
+    template path) through a small template of its own, and its own ``mathjax.html.j2``.
+    """
+
+    @default("extra_loaders")
+    def _extra_loaders_default(self):
+        mathjax = (MATHJAX_TEMPLATE.replace("{{ mathjax_path }}", MATHJAX_PATH)
+                   .replace("{{ mathjax_config }}", MATHJAX_CONFIG))
+        return [DictLoader({"mathjax.html.j2": mathjax,
+                            "emcourse_feedback.html.j2": FEEDBACK_TEMPLATE})]
+
+    @default("template_file")
+    def _template_file_default(self):
+        return "emcourse_feedback.html.j2"
+
+
+# --------------------------------------------------------------------------------------------
+# Server extension: "Fetch Feedback" before any feedback is released
+# --------------------------------------------------------------------------------------------
+
+NO_FEEDBACK_YET = "no feedback yet: your instructor has not released it, try again later"
+
+
+def _mark_no_feedback(listing: dict, assignment_id: str) -> bool:
+    """Say "no feedback yet" next to the latest submission of ``assignment_id``, in place.
+
+    Returns False when the student already has feedback for that submission.
+    nbgrader's list shows each submission's ``timestamp`` as text, so the note goes there.
+    """
+    if not listing.get("success"):
+        return False
+    for item in listing["value"]:
+        if item.get("assignment_id") != assignment_id or item.get("status") != "submitted":
+            continue
+        submissions = item.get("submissions") or []
+        if not submissions:
+            return False
+        latest = max(submissions, key=lambda s: s.get("timestamp", ""))
+        if latest.get("has_local_feedback"):
+            return False
+        latest["timestamp"] = f"{latest['timestamp']}  ({NO_FEEDBACK_YET})"
+        return True
+    return False
+
+
+def _handlers():
+    from nbgrader.server_extensions.assignment_list.handlers import BaseAssignmentHandler
+    from tornado import web
+
+    class FetchFeedbackHandler(BaseAssignmentHandler):
+        """nbgrader's ``fetch_feedback`` action, saying so when there is nothing to fetch."""
+
+        @web.authenticated
+        def post(self):
+            try:
+                data = {"assignment_id": self.get_argument("assignment_id"),
+                        "course_id": self.get_argument("course_id")}
+            except web.MissingArgumentError:
+                data = self.get_json_body()
+            course_id, assignment_id = data["course_id"], data["assignment_id"]
+            result = self.manager.fetch_feedback(course_id, assignment_id)
+            listing = self.manager.list_assignments(course_id=course_id)
+            if _mark_no_feedback(listing, assignment_id):
+                self.log.info("emcourse: no feedback to fetch for %s (%s)", assignment_id,
+                              "none released" if result.get("success") else
+                              "nothing in the exchange")
+            self.finish(json.dumps(listing))
+
+    return [(r"/assignments/fetch_feedback", FetchFeedbackHandler)]
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "emcourse_grader.feedback"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    """Register the handler in front of nbgrader's (the first matching rule wins)."""
+    from jupyter_server.utils import url_path_join
+    from tornado.routing import HostMatches, Rule
+    from tornado.web import _ApplicationRouter
+
+    webapp = serverapp.web_app
+    base_url = webapp.settings["base_url"]
+    handlers = [(url_path_join(base_url, pattern), handler) for pattern, handler in _handlers()]
+    # Application.add_handlers appends a rule after the ones already there (nbgrader's may be
+    # among them, depending on the order extensions load): put ours first instead.
+    webapp.default_router.rules.insert(
+        0, Rule(HostMatches(".*$"), _ApplicationRouter(webapp, handlers)))
+    serverapp.log.info("emcourse: 'Fetch Feedback' says when there is no feedback yet")

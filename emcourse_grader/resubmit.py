@@ -1,0 +1,77 @@
+"""Resubmissions: the last submission before the deadline is the one graded.
+
+A student may submit as often as they like; every ``nbgrader submit`` (or *Submit* in the
+Assignment List) adds one timestamped copy to the exchange. With nbgrader's defaults a
+resubmission is silently ignored: ``nbgrader collect hw1`` keeps the copy it collected first
+("Submission already exists, use --update to update") and ``nbgrader autograde hw1`` skips
+it ("Skipping existing assignment"), both exiting 0.
+
+How nbgrader 0.9.6 decides (converters/base.py, ``BaseConverter.init_destination``):
+autograde processes a submission when ``autograded/<student>/<hw>/`` does not exist, with
+``--force``, or when the ``timestamp.txt`` of ``submitted/<student>/<hw>/`` is *newer* than
+the one in ``autograded/<student>/<hw>/`` (autograde copies it there); otherwise it skips.
+generate_feedback does the same between ``autograded/`` and ``feedback/``. So the course
+configures (nbgrader_config.py):
+
+* ``ExchangeCollect.update = True``: collect replaces a collected submission by a newer one
+  (``--update`` by default). The new ``timestamp.txt`` is newer than the graded one, so the
+  next ``nbgrader autograde hw1`` regrades exactly the submissions that changed, without
+  ``--force``, and skips the others; ``generate_feedback`` then does the same.
+* ``ExchangeCollect.before_duedate = True``: when the assignment has a due date in the
+  gradebook (``nbgrader db assignment add hw1 --duedate=...``), collect takes each student's
+  last submission *before* it (or their last one, if none was on time).
+* ``ExchangeFactory.collect = ResubmitCollect``: the one case timestamps miss. When the
+  submission collect now picks is *older* than the one already graded (a due date set or
+  moved after a first collect, so an on-time copy replaces a late one), nbgrader would skip
+  it; :class:`ResubmitCollect` removes the stale ``autograded/`` and ``feedback/`` copies of
+  that student's assignment, so autograde and generate_feedback redo them.
+
+Files edited by hand in ``submitted/`` keep their timestamp: regrade those with
+``nbgrader autograde hw1 --student=<id> --force``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from nbgrader.exchange.default import ExchangeCollect
+
+
+class ResubmitCollect(ExchangeCollect):
+    """nbgrader's default collect; afterwards, outputs graded from another submission go.
+
+    Configure with ``c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"``
+    together with ``c.ExchangeCollect.update = True`` (and ``before_duedate``).
+    """
+
+    def copy_files(self):
+        super().copy_files()
+        for rec in self.src_records:
+            self.invalidate_stale(rec["username"])
+
+    def invalidate_stale(self, student_id: str) -> bool:
+        """Remove autograded/ and feedback/ copies that nbgrader would not redo by itself.
+
+        They are stale when they were made from another submission than the one now in
+        submitted/ (other timestamp) and that submission is not newer (else nbgrader's own
+        timestamp rule regrades it). Returns whether anything was removed.
+        """
+        cd = self.coursedir
+        hw = cd.assignment_id
+        submitted = cd.format_path(cd.submitted_directory, student_id, hw)
+        new = cd.get_existing_timestamp(submitted)
+        removed = False
+        for directory in (cd.autograded_directory, cd.feedback_directory):
+            path = cd.format_path(directory, student_id, hw)
+            if not os.path.isdir(path):
+                continue
+            old = cd.get_existing_timestamp(path)
+            if new is None or old is None or new == old or new > old:
+                continue
+            self.log.warning("%s was made from a later submission than the one collected "
+                             "now (%s < %s); removing it so that it is redone: %s",
+                             directory, new, old, path)
+            shutil.rmtree(path)
+            removed = True
+        return removed
