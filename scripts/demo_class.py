@@ -87,6 +87,22 @@ def nbgrader(course: Path, *args: str, log=print) -> str:
     return out
 
 
+def parallel_grade(course: Path, hw: str, *args: str, workers=None, log=print) -> str:
+    """``python -m emcourse_grader grade hw`` (Dask, emcourse_grader.parallel) in the course."""
+    cmd = [sys.executable, "-m", "emcourse_grader", "grade", hw, *args]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True,
+                          check=False)
+    log(f"   $ python -m emcourse_grader grade {hw} {' '.join(cmd[5:])}  "
+        f"({time.perf_counter() - start:.1f} s)")
+    if proc.returncode != 0:
+        raise RuntimeError(f"grading {hw} in parallel failed in {course} "
+                           f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return proc.stdout + proc.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # The course
 # --------------------------------------------------------------------------------------------
@@ -123,7 +139,13 @@ def copy_course(dest: Path, assignments=None) -> Path:
 # --------------------------------------------------------------------------------------------
 
 def read_answers(path: Path) -> dict:
-    """grade_id -> new source (or the string "solution"), from a tests/submissions file."""
+    """Section head -> body, from a tests/submissions or tests/redteam file.
+
+    A head is a grade_id (the body is that cell's new source), ``<grade_id> = solution``
+    (the value is the string "solution"), or one of the directives that
+    :func:`fill_notebook` documents (``* = solution``, ``preamble``, ``each``,
+    ``file <path>``, ``!edit ...``); the text before the first section is the header.
+    """
     text = path.read_text()
     parts = re.split(r"^# %% (.+)$", text, flags=re.MULTILINE)
     answers = {}
@@ -136,13 +158,78 @@ def read_answers(path: Path) -> dict:
     return answers
 
 
+def _functions(source: str) -> list:
+    """(first line, last line, name, parameter list, forwarding arguments, source) of each
+    top-level function of a cell (lines counted from 0, decorators included)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    lines = source.splitlines()
+    out = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        forward = [p.arg for p in a.posonlyargs + a.args]
+        forward += [f"*{a.vararg.arg}"] if a.vararg else []
+        forward += [f"{p.arg}={p.arg}" for p in a.kwonlyargs]
+        forward += [f"**{a.kwarg.arg}"] if a.kwarg else []
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        out.append((first, node.end_lineno - 1, node.name, ast.unparse(a), ", ".join(forward),
+                    "\n".join(lines[first:node.end_lineno])))
+    return out
+
+
+def apply_each(template: str, source: str) -> str:
+    """``source`` with every top-level function replaced by ``template``, whose
+    placeholders are ``{name}``, ``{params}`` (the parameter list, defaults included),
+    ``{args}`` (the same parameters, as the arguments of a call that passes them on) and
+    ``{solution}`` (the function's own source). Other statements of the cell are kept."""
+    lines = source.splitlines()
+    for first, last, name, params, args, own in reversed(_functions(source)):
+        text = (template.replace("{name}", name).replace("{params}", params)
+                .replace("{args}", args).replace("{solution}", own))
+        lines[first:last + 1] = text.splitlines()
+    return "\n".join(lines)
+
+
+def _targets(nb, spec: str, recipe) -> list:
+    """The cells a directive names: a grade_id, a glob of grade_ids (``test_*``: all of
+    them), or ``<glob>#<n>``: the n-th cell that matches (none if there are fewer)."""
+    from fnmatch import fnmatchcase
+
+    pattern, _, n = spec.partition("#")
+    cells = [c for c in nb.cells
+             if fnmatchcase(str(c.metadata.get("nbgrader", {}).get("grade_id")), pattern)]
+    if n:
+        return cells[int(n) - 1:int(n)]
+    if not cells:
+        raise ValueError(f"{recipe}: no cell {spec}")
+    return cells
+
+
 def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> None:
     """Write a student's answers into their copy of the released notebook, in place.
 
-    Besides answer cells, a recipe (the red-team corpus in tests/redteam/) may tamper with
-    locked cells: ``# %% !edit <grade_id>`` (new source), ``# %% !delete <grade_id>``,
-    ``# %% !meta <grade_id> key=value`` (nbgrader metadata, or ``cell_type``); a line
-    ``#SOLUTION <grade_id>`` in an answer is replaced by that cell's solution.
+    ``recipe``: "blank", "solution", or a file (a name in tests/submissions/<hw>/, or a
+    path) of sections ``# %% <head>`` (tests/submissions/README.md, tests/redteam/README.md):
+
+    * ``<grade_id>``: the answer cell's new source; ``<grade_id> = solution``: the
+      instructor's; a line ``#SOLUTION <grade_id>`` in an answer is replaced by that cell's
+      solution. Answer cells not named stay as released, unless
+    * ``* = solution``: every answer cell not named is the instructor's;
+    * ``each``: every code answer cell not named is the instructor's with each of its
+      functions replaced by this template (:func:`apply_each`);
+    * ``preamble``: code put at the top of the first code answer cell;
+    * ``file <relative path>``: a file handed in beside the notebook;
+    * locked cells: ``!edit <cells>`` (new source), ``!delete <cells>``,
+      ``!meta <cells> key=value`` (nbgrader metadata, or ``cell_type``), where ``<cells>``
+      is a grade_id, a glob (``test_*``) or the n-th cell a glob matches (``test_*#2``);
+    * ``!notebook [encoding]``: the whole notebook file is this text instead, written in
+      ``encoding`` (utf-8 if omitted): a malformed submission.
     """
     import nbformat
 
@@ -157,27 +244,47 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
     else:
         answers = read_answers(SUBMISSIONS / hw / recipe)
     directives = {k: v for k, v in answers.items() if k.startswith("!")}
+    preamble, each = answers.pop("preamble", None), answers.pop("each", None)
+    files = {k.split(None, 1)[1].strip(): answers.pop(k) for k in list(answers)
+             if k.startswith("file ")}
+    if answers.pop("*", None) == "solution":
+        answers = {**{gid: "solution" for gid in sol}, **answers}
     answers = {k: v for k, v in answers.items() if not k.startswith("!")}
     unknown = set(answers) - set(sol)
     if unknown:
         raise ValueError(f"{recipe} answers cells that {solution_nb.name} does not have: "
                          f"{sorted(unknown)}")
+    first_answer = True
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
             cell.source = sol[gid] if answers[gid] == "solution" else re.sub(
                 r"^#SOLUTION (\S+)$", lambda m: sol[m.group(1)], answers[gid],
                 flags=re.MULTILINE)
-    for head, body in directives.items():
-        op, gid, *rest = head[1:].split()
-        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
-        if not cells:
-            raise ValueError(f"{recipe}: no cell {gid}")
-        cell = cells[0]
+        elif each is not None and gid in sol and cell.cell_type == "code":
+            cell.source = apply_each(each, sol[gid])
+        if preamble is not None and first_answer and gid in sol and cell.cell_type == "code":
+            cell.source = preamble + "\n\n" + cell.source
+            first_answer = False
+    for rel, body in files.items():
+        if os.path.isabs(rel) or ".." in Path(rel).parts:
+            raise ValueError(f"{recipe}: a handed-in file must be inside the folder: {rel}")
+        dest = release_nb.parent / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(body + "\n")
+    raw, plan = None, []
+    for head, body in directives.items():  # the cells first: !delete must not shift "#n"
+        op, *rest = head[1:].split()
+        if op == "notebook":
+            raw = (body + "\n").encode(rest[0] if rest else "utf-8")
+            continue
+        plan += [(head, op, rest[1:], body, cell) for cell in _targets(nb, rest[0], recipe)]
+    for head, op, rest, body, cell in plan:
         if op == "edit":
             cell.source = body
         elif op == "delete":
-            nb.cells.remove(cell)
+            if cell in nb.cells:
+                nb.cells.remove(cell)
         elif op == "meta":
             key, _, value = rest[0].partition("=")
             value = {"true": True, "false": False}.get(value, value)
@@ -192,7 +299,10 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
                 cell.metadata["nbgrader"][key] = value
         else:
             raise ValueError(f"{recipe}: unknown directive {head}")
-    nbformat.write(nb, release_nb)
+    if raw is not None:
+        release_nb.write_bytes(raw)
+    else:
+        nbformat.write(nb, release_nb)
 
 
 @dataclass
@@ -265,11 +375,14 @@ class ClassResult:
         raise KeyError((hw, student))
 
 
-def run_class(course: Path, students=None, log=print, autograde_args=()) -> ClassResult:
+def run_class(course: Path, students=None, log=print, autograde_args=(),
+              grader: str = "nbgrader", workers: int | None = None) -> ClassResult:
     """Generate, release, fetch, work, submit, collect, autograde, give feedback, export.
 
     ``course`` comes from :func:`copy_course`: every assignment in its solutions/ is run.
-    Commands that take a glob ("*") run once for all assignments.
+    Commands that take a glob ("*") run once for all assignments. ``grader``: "nbgrader"
+    (``nbgrader autograde "*"``), "parallel" (``python -m emcourse_grader grade hwN`` per
+    assignment, on ``workers`` local Dask workers) or "none" (stop after collect).
     """
     start = time.perf_counter()
     students = DEMO_CLASS if students is None else students
@@ -293,8 +406,15 @@ def run_class(course: Path, students=None, log=print, autograde_args=()) -> Clas
             handed_in.append(f"{student} ({recipe})")
         log(f"   fetched, filled and submitted: {', '.join(handed_in)}")
         nbgrader(course, "collect", hw, xroot, "--CollectApp.check_owner=False", log=log)
+    if grader == "none":
+        return ClassResult(course=course, grades=[], feedback=course / "feedback",
+                           seconds=time.perf_counter() - start)
     log("-- grading")
-    nbgrader(course, "autograde", "*", "--force", *autograde_args, log=log)
+    if grader == "parallel":
+        for hw in assignments:
+            parallel_grade(course, hw, "--force", *autograde_args, workers=workers, log=log)
+    else:
+        nbgrader(course, "autograde", "*", "--force", *autograde_args, log=log)
     nbgrader(course, "generate_feedback", "*", "--force", log=log)
     nbgrader(course, "export", "--to=grades.csv", log=log)
     with open(course / "grades.csv", newline="") as f:
@@ -323,7 +443,9 @@ def main() -> None:
     regenerate_releases(ROOT)
     course = copy_course(ROOT / "_build" / "demo_class")  # every assignment
     print(f"-- demo class in {course}")
-    result = run_class(course)
+    # graded in parallel (python -m emcourse_grader grade, one Dask worker per core); the
+    # round-trip test grades the same class with nbgrader autograde
+    result = run_class(course, grader="parallel")
     assignments = list(ASSIGNMENTS)
     print("\nGrades (automatic points so far; written answers wait for manual grading):")
     print(grade_table(result, DEMO_CLASS, assignments))

@@ -1,0 +1,54 @@
+"""``python -m emcourse_grader grade hwN [--workers N | --scheduler ADDRESS] [--student ID ...]
+[--force]``: grade a class in parallel on Dask (emcourse_grader.parallel), in the course root.
+
+Arguments of the form ``--Class.trait=value`` are handed to nbgrader's configuration as they
+would be on ``nbgrader autograde``'s command line (e.g. ``--CourseDirectory.db_url=...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m emcourse_grader",
+                                 description="Instructor commands of emcourse_grader.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    g = sub.add_parser(
+        "grade", help="autograde every collected submission of an assignment in parallel",
+        description="Grade every collected submission of an assignment, in the course root, "
+        "with the same result as `nbgrader autograde ASSIGNMENT` (scores, autograded "
+        "notebooks, integrity report), in parallel on Dask. Only missing or changed "
+        "submissions are graded unless --force is given.")
+    g.add_argument("assignment", help="the assignment id, e.g. hw1")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of a local cluster (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                       "(every worker needs bubblewrap and the course's environment)")
+    g.add_argument("--student", nargs="+", default=None, metavar="ID",
+                   help="grade only these students")
+    g.add_argument("--force", action="store_true",
+                   help="grade again even the submissions graded already and unchanged")
+    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="time one submission may take on a worker before it counts as hung "
+                   "(default: the notebook budgets of SafeExecute and TrustedGrade + 300 s)")
+    g.add_argument("--root", default=".", help="the course directory (default: here)")
+    g.add_argument("--no-summary", action="store_true",
+                   help="no grade table, report or picture at the end")
+    args, extra = ap.parse_known_args(argv)
+    bad = [a for a in extra if not (a.startswith("--") and "." in a.split("=")[0])]
+    if bad:
+        ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    from .parallel import grade
+
+    run = grade(args.assignment, root=args.root, workers=args.workers,
+                scheduler=args.scheduler, students=args.student, force=args.force,
+                timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
