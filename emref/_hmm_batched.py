@@ -90,6 +90,10 @@ class Layout:
         self.by_rank_not_last = [np.flatnonzero((rank == r) & ~is_last)
                                  for r in range(self.max_rank - 1)]
         self.not_first_idx = np.flatnonzero(rank > 0)
+        # row of every observation (in the order of the concatenation) in the time-major
+        # (Lp * nb) flattening of the padded layout
+        b, j = np.nonzero(self.valid)
+        self.gather = j * nb + b
 
 
 class Batch:
@@ -138,7 +142,7 @@ class Batch:
 
     def unpad(self, gam: np.ndarray) -> np.ndarray:
         """(Lp, nb, K) time-major padded array -> (N, K) in the order of the concatenation."""
-        return gam.transpose(1, 0, 2)[self.layout.valid]
+        return np.take(gam.reshape(-1, gam.shape[-1]), self.layout.gather, axis=0)
 
 
 def _scaled_emissions(logB: np.ndarray):

@@ -419,16 +419,23 @@ class Gaussian(Emission):
 
     @staticmethod
     def prepare(X):
-        """The data centred at their mean c, and c (keeps E[xxᵀ] - μμᵀ accurate)."""
+        """The sufficient statistics s(x_n) = (1, x_n - c, (x_n - c)_i (x_n - c)_j for i <= j)
+        of every observation, and c, the data mean (centring keeps E[xxᵀ] - μμᵀ accurate)."""
         center = X.mean(axis=0)
-        return X - center, center
+        Xc = X - center
+        i, j = np.triu_indices(X.shape[1])
+        return np.column_stack([np.ones(len(X)), Xc, Xc[:, i] * Xc[:, j]]), center
 
     @staticmethod
     def statistics(prepared, gamma):
         """(N_k, Σ_n γ(z_nk)(x_n - c), Σ_n γ(z_nk)(x_n - c)(x_n - c)ᵀ, c)."""
-        Xc, center = prepared
-        second = np.stack([(Xc * g[:, None]).T @ Xc for g in gamma.T])
-        return gamma.sum(axis=0), gamma.T @ Xc, second, center
+        s, center = prepared
+        D = len(center)
+        G = gamma.T @ s                                # Σ_n γ(z_nk) s(x_n), one row per k
+        i, j = np.triu_indices(D)
+        second = np.empty((len(G), D, D))
+        second[:, i, j] = second[:, j, i] = G[:, 1 + D:]
+        return G[:, 0], G[:, 1:1 + D], second, center
 
     def expected_log_likelihood(self, stats) -> float:
         # Σ_n γ_nk (x_n-μ_k)(x_n-μ_k)ᵀ = S_k - f_k dᵀ - d f_kᵀ + N_k d dᵀ with d = μ_k - c
@@ -1023,7 +1030,8 @@ def _e_step(batch: batched.Batch, params: HMMParams):
                      end=gamma[ends].sum(axis=0), occupancy=gamma.sum(axis=0),
                      emission=params.emission.statistics(batch.prepared(params.emission),
                                                          gamma),
-                     gamma=np.split(gamma, starts[1:]), n_sequences=len(batch.seqs),
+                     gamma=[gamma[a:b] for a, b in zip(starts, ends + 1)],
+                     n_sequences=len(batch.seqs),
                      n_points=batch.n_points)
     return stats, float(ll.sum())
 
