@@ -70,8 +70,8 @@ def q(name: str) -> str:
     return f"`{name}`"
 
 
-def num(x) -> str:
-    """A number in 4 significant digits (nan, inf shown as such)."""
+def num(x, digits: int = 4) -> str:
+    """A number in ``digits`` significant digits (nan, inf shown as such)."""
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -82,19 +82,28 @@ def num(x) -> str:
         return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0"
-    return f"{x:.4g}"
+    return f"{x:.{digits}g}"
 
 
-def show(a, limit: int = 6) -> str:
+def show(a, limit: int = 6, digits: int = 4) -> str:
     """A short value: a number, or an array of at most ``limit`` entries; else its shape."""
     arr = np.asarray(a)
     if arr.ndim == 0:
-        return num(arr)
+        return num(arr, digits)
     if arr.size <= limit:
         if arr.ndim == 1:
-            return "[" + ", ".join(num(v) for v in arr) + "]"
-        return "[" + ", ".join(show(row, limit) for row in arr) + "]"
+            return "[" + ", ".join(num(v, digits) for v in arr) + "]"
+        return "[" + ", ".join(show(row, limit, digits) for row in arr) + "]"
     return f"an array of shape {arr.shape}"
+
+
+def got_expected(got, expected, limit: int = 6) -> tuple:
+    """``show`` of both, with as many digits as it takes (4 to 12) for them to differ."""
+    for digits in range(4, 13):
+        a, b = show(got, limit, digits), show(expected, limit, digits)
+        if a != b:
+            break
+    return a, b
 
 
 def index(idx) -> str:
@@ -107,7 +116,8 @@ def worst_entry(got: np.ndarray, expected: np.ndarray, what: str) -> str:
     diff = np.abs(got - expected)
     diff = np.where(np.isnan(diff), np.inf, diff)
     at = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    return f"{what}{index(at)} is {num(got[at])}; expected {num(expected[at])}"
+    g, e = got_expected(got[at], expected[at])
+    return f"{what}{index(at)} is {g}; expected {e}"
 
 
 def worst_row(got: np.ndarray, expected: np.ndarray, what: str) -> str:
@@ -117,7 +127,8 @@ def worst_row(got: np.ndarray, expected: np.ndarray, what: str) -> str:
     diff = np.abs(got - expected)
     diff = np.where(np.isnan(diff), np.inf, diff).max(axis=1)
     i = int(np.argmax(diff))
-    return f"{what}[{i}] is {show(got[i])}; expected {show(expected[i])}"
+    g, e = got_expected(got[i], expected[i])
+    return f"{what}[{i}] is {g}; expected {e}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from ._common import (
     call,
     close,
     finite,
+    got_expected,
     num,
     q,
     register,
     rows_sum_to_one,
-    show,
     sqdist,
     worst_row,
 )
@@ -88,7 +88,8 @@ def check_update(fn, rng):
             continue
         counts = np.bincount(z, minlength=K)
         bad = int(np.argmax(np.abs(out - ref).max(axis=1)))
-        got = f"centre {bad} is {show(out[bad])}; expected {show(ref[bad])}"
+        g, e = got_expected(out[bad], ref[bad])
+        got = f"centre {bad} is {g}; expected {e}"
         if close(out, ref * counts[:, None]):
             raise Fail(f"{q('update')} returns the sum of each cluster's points ({got}, the "
                        f"mean of its {counts[bad]} points): divide by the number of points "
@@ -163,8 +164,9 @@ def check_fit(fn, rng):
             if np.isclose(history[-1], np.sqrt(((X - centers[labels]) ** 2).sum(axis=1)).sum(),
                           rtol=1e-6):
                 hint = " (yours is a sum of distances, not of squared distances)"
-            raise Fail(f"the last inertia in the history of {q('fit')} is {num(history[-1])}; "
-                       f"expected {num(J)}, the inertia J = Σ_n ||x_n - μ_(label n)||² of the "
+            g, e = got_expected(history[-1], J)
+            raise Fail(f"the last inertia in the history of {q('fit')} is {g}; "
+                       f"expected {e}, the inertia J = Σ_n ||x_n - μ_(label n)||² of the "
                        f"centres and labels it returns{hint}")
 
 

@@ -25,6 +25,7 @@ from ._common import (
     call,
     close,
     finite,
+    got_expected,
     num,
     q,
     random_resp,
@@ -142,8 +143,9 @@ def check_e_step(fn, rng):
             if np.isclose(ll, ref_ll / N, rtol=1e-7):
                 raise Fail(f"{q(name)} returned the log-likelihood {num(ll)}, averaged over "
                            f"the {N} points; expected the sum, {num(ref_ll)}")
-            raise Fail(f"{q(name)} returned the log-likelihood {num(ll)}; expected "
-                       f"{num(ref_ll)} = Σ_n log Σ_k π_k N(x_n|μ_k,Σ_k){where}")
+            g, e = got_expected(ll, ref_ll)
+            raise Fail(f"{q(name)} returned the log-likelihood {g}; expected "
+                       f"{e} = Σ_n log Σ_k π_k N(x_n|μ_k,Σ_k){where}")
 
 
 @register("gmm.m_step", function="m_step", assignment="hw2")
@@ -162,7 +164,8 @@ def check_m_step(fn, rng):
             finite(val, name, what)
         Nk = resp.sum(axis=0)
         if not close(w, ref.weights):
-            got = f"weights {show(w)} (summing to {num(w.sum())}); expected {show(ref.weights)}"
+            g, e = got_expected(w, ref.weights)
+            got = f"weights {g} (summing to {num(w.sum())}); expected {e}"
             if close(w, Nk):
                 raise Fail(f"{q(name)} returned the {got}: these are N_k; divide by N so that "
                            f"they sum to 1")
@@ -257,7 +260,8 @@ def check_two_gaussians(fn, rng):
         r_S1 = (p1[:, None] * (X - r_mu1)).T @ (X - r_mu1) / n1
         r_S2 = (p2[:, None] * (X - r_mu2)).T @ (X - r_mu2) / n2
         if not np.isclose(tau, n1 / N):
-            got = f"tau = {num(tau)}; expected {num(n1 / N)}"
+            g, e = got_expected(tau, n1 / N)
+            got = f"tau = {g}; expected {e}"
             if np.isclose(tau, n2 / N):
                 raise Fail(f"{q(name)} returned the share of component 2 ({got}): τ = P(Z=1) "
                            f"= (1/N) Σ_i P(Z_i=1 | x_i, θᵗ)")
@@ -266,10 +270,12 @@ def check_two_gaussians(fn, rng):
             raise Fail(f"{q(name)} swaps μ1 and μ2 (mu1 = {show(mu1)}; expected "
                        f"{show(r_mu1)}): μ1 is weighted by w_i = P(Z_i=1|x_i,θᵗ)")
         if not close(mu1, r_mu1):
-            raise Fail(f"{q(name)} returned mu1 = {show(mu1)}; expected {show(r_mu1)} = Σ_i w_i "
+            g, e = got_expected(mu1, r_mu1)
+            raise Fail(f"{q(name)} returned mu1 = {g}; expected {e} = Σ_i w_i "
                        f"x_i / Σ_i w_i with w_i = P(Z_i=1 | x_i, θᵗ)")
         if not close(mu2, r_mu2):
-            raise Fail(f"{q(name)} returned mu2 = {show(mu2)}; expected {show(r_mu2)} = Σ_i "
+            g, e = got_expected(mu2, r_mu2)
+            raise Fail(f"{q(name)} returned mu2 = {g}; expected {e} = Σ_i "
                        f"(1 - w_i) x_i / Σ_i (1 - w_i): component 2 is weighted by 1 - w_i")
         if not close(S1, r_S1):
             hint = (" (these are standard deviations; Σ1 is a variance)"
@@ -348,12 +354,12 @@ def check_em_1d(fn, rng):
         r_var = ref.params.covariances[:, 0, 0]
         if not close(mu, r_mu, rtol=1e-5):
             raise Fail(f"the log-likelihood of {q(name)} is right but it returns the means "
-                       f"{show(mu)}; expected {show(r_mu)} (matched up to relabelling)")
+                       "{}; expected {} (matched up to relabelling)".format(*got_expected(mu, r_mu)))
         if not close(w, r_w, rtol=1e-5):
             raise Fail(f"the log-likelihood of {q(name)} is right but it returns the weights "
-                       f"{show(w)}; expected {show(r_w)}")
+                       "{}; expected {}".format(*got_expected(w, r_w)))
         if not close(var, r_var, rtol=1e-5):
             hint = (": these are standard deviations; return the variances, as em_1d_given "
                     "does" if close(var, np.sqrt(r_var), rtol=1e-5) else "")
             raise Fail(f"the log-likelihood of {q(name)} is right but it returns the variances "
-                       f"{show(var)}; expected {show(r_var)}{hint}")
+                       "{}; expected {}".format(*got_expected(var, r_var)) + hint)

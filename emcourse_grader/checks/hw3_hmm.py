@@ -24,6 +24,7 @@ from ._common import (
     call,
     close,
     finite,
+    got_expected,
     num,
     q,
     register,
@@ -168,8 +169,9 @@ def check_forward(fn, rng):
             raise Fail(f"{q(name)} starts wrong ({got}): α(z_1k) = π_k p(x_1|z_1 = k), then "
                        f"normalise")
         if not np.isfinite(ll) or not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
-            raise Fail(f"{q(name)} returned the loglik {num(ll)}{long}; expected "
-                       f"{num(ll_ref)} = Σ_n log c_n, the sum of the logs of the "
+            g, e = got_expected(ll, ll_ref)
+            raise Fail(f"{q(name)} returned the loglik {g}{long}; expected "
+                       f"{e} = Σ_n log c_n, the sum of the logs of the "
                        f"normalisers")
 
 
@@ -200,8 +202,9 @@ def check_backward(fn, rng):
                        f"β(z_n+1,k)")
         ll = as_number(ll, name, "loglik")
         if not np.isfinite(ll) or not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
-            raise Fail(f"{q(name)} returned the loglik {num(ll)}{long}; expected "
-                       f"{num(ll_ref)}, the same as the forward one: log p(X) = "
+            g, e = got_expected(ll, ll_ref)
+            raise Fail(f"{q(name)} returned the loglik {g}{long}; expected "
+                       f"{e}, the same as the forward one: log p(X) = "
                        f"log Σ_k π_k p(x_1|k) β(z_1k) plus the logs of your normalisers")
 
 
@@ -245,7 +248,8 @@ def _compare_hmm(name, pi, A, B, ref, K, M):
     for what, val in (("startprob", pi), ("transmat", A), ("emissionprob", B)):
         finite(val, name, what, ": is a count divided by zero?")
     if not close(pi, ref.startprob, atol=1e-8):
-        raise Fail(f"{q(name)} returned startprob {show(pi)}; expected {show(ref.startprob)}: "
+        g, e = got_expected(pi, ref.startprob)
+        raise Fail(f"{q(name)} returned startprob {g}; expected {e}: "
                    f"π_k is the (expected) share of sequences that start in state k")
     if not close(A, ref.transmat, atol=1e-8):
         got = worst_row(A, ref.transmat, "transmat")
@@ -279,11 +283,13 @@ def check_baum_welch_step(fn, rng):
         if not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
             ll_new = hmm.score(x, ref)
             if np.isclose(ll, ll_new, rtol=1e-8, atol=1e-8):
-                raise Fail(f"{q(name)} returned the loglik {num(ll)} of the new parameters; "
-                           f"expected {num(ll_ref)}, that of the parameters it was given "
+                g, e = got_expected(ll, ll_ref)
+                raise Fail(f"{q(name)} returned the loglik {g} of the new parameters; "
+                           f"expected {e}, that of the parameters it was given "
                            f"(before the update)")
-            raise Fail(f"{q(name)} returned the loglik {num(ll)}{_long(T)}; expected "
-                       f"{num(ll_ref)} = log p(X) under the parameters it was given")
+            g, e = got_expected(ll, ll_ref)
+            raise Fail(f"{q(name)} returned the loglik {g}{_long(T)}; expected "
+                       f"{e} = log p(X) under the parameters it was given")
 
 
 @register("hmm.count_estimate", function="count_estimate", assignment="hw3")
@@ -333,11 +339,13 @@ def check_viterbi(fn, rng):
             raise Fail(f"{q(name)} returned the log_prob {num(lp)}{long}; expected "
                        f"{num(ref_lp)}{hint}")
         if not np.isclose(lp, own, rtol=1e-8, atol=1e-8):
-            raise Fail(f"{q(name)} returned the log_prob {num(lp)}{long}, but the path it "
-                       f"returns has log p(x, z) = {num(own)}: return the joint "
+            g, e = got_expected(lp, own)
+            raise Fail(f"{q(name)} returned the log_prob {g}{long}, but the path it "
+                       f"returns has log p(x, z) = {e}: return the joint "
                        f"log-probability of that path")
         if not np.isclose(own, ref_lp, rtol=1e-9, atol=1e-9):
-            raise Fail(f"{q(name)} returned a path with log p(x, z) = {num(own)}{long}; the "
-                       f"most probable path has {num(ref_lp)}: keep, for every state, the "
+            g, e = got_expected(own, ref_lp)
+            raise Fail(f"{q(name)} returned a path with log p(x, z) = {g}{long}; the "
+                       f"most probable path has {e}: keep, for every state, the "
                        f"best log-probability of a path ending there and its best "
                        f"predecessor, then trace back from the best last state")
