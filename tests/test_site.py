@@ -1,276 +1,331 @@
-"""The static site of scripts/build_site.py, opened in headless Chromium with no network.
+"""The lecture site (Jupyter Book, configured in docs/site/), read in headless Chromium.
 
-The site is reused from ``_build/site`` when it is newer than every lecture and than
-build_site.py (``make course`` built it); otherwise it is rendered into a temporary folder
-from the committed outputs (``execute=False``: executing the lectures is nbval's job, and it
-keeps this test fast). Chromium (Debian's ``chromium``) is installed with apt-get when
-missing; the tests are skipped, saying why, only when that is impossible.
+The site is built once for this module, into a temporary folder, by the same function as
+`make course` (``scripts/course.py``'s ``build_site``: the lectures' committed outputs, never
+re-executed), and served from 127.0.0.1. Debian's Chromium, driven by Playwright, opens the
+syllabus, every lecture and the search page, with every request recorded: any request for a
+URL outside the local server is aborted and fails the test. Installing Chromium is set-up
+(`make system`, scripts/system_setup.sh); without it the module is skipped, saying so.
 
-What a browser must see on every page, read from the DOM after scripts ran
-(``--dump-dom`` with a virtual-time budget):
+What a reader must get, checked in the browser after the page's scripts ran:
 
-- MathJax finished (``data-mathjax="done"`` on <body>), typeset formulas and no TeX errors,
-  and no ``$...$`` left as plain text in the rendered markdown;
-- every <img> decoded (``data-images-broken="0"``), each an inline ``data:image/`` URI;
-- nothing fetched from another host (Chromium runs behind a dead proxy, so any such fetch
-  would fail, and the HTML is checked to refer to none).
+- every lecture page typesets its math with MathJax (output present, no TeX error, no raw
+  ``$...$``, ``$$`` or ``\\(`` left in the text), and every figure loads (naturalWidth > 0),
+  one per image output stored in the notebook;
+- navigation to every lecture, a table of contents of the lecture's sections, and a download
+  of the lecture's .ipynb (the committed notebook, byte for byte);
+- the syllabus links to every lecture and to every assignment's student notebook (the file
+  in assignments/, byte for byte);
+- search, typed into the search field as a reader would, finds lecture 4 for a word that only
+  lecture 4 contains;
+- no request leaves the site and no page logs a console error.
 """
 
 from __future__ import annotations
 
-import base64
-import os
+import functools
+import http.server
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from html.parser import HTMLParser
+import threading
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "_build" / "site"
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # No network at all: anything not on the file system goes to a port nobody listens on.
-    "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+ASSIGNMENTS = sorted((ROOT / "assignments").glob("*/*.ipynb"))
+SEARCH_TERM, SEARCH_LECTURE = "Kullback", "04_general_em"  # a word only lecture 4 has
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    # Belt and braces: anything not on loopback (which Chromium never proxies) would go to a
+    # proxy port nobody listens on.
+    "--proxy-server=http://127.0.0.1:9",
 ]
-DUMP_TIMEOUT = 120  # seconds for one page; MathJax needs about 5
+PAGE_TIMEOUT_MS = 60_000  # a loaded machine can be slow; an idle one needs about a second
 
-pytestmark = pytest.mark.skipif(not LECTURES, reason="no lectures/*.ipynb to build yet")
+pytestmark = [
+    pytest.mark.skipif(not LECTURES, reason="no lectures/*.ipynb to build a site from"),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: "
+                       "`make system` (scripts/system_setup.sh) installs it"),
+]
+
+# TeX that MathJax should have replaced, in the text a reader sees.
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\$[^$\n]*?[\\^_{}][^$\n]*?\$|\$[A-Za-z]\$")
+
+# Everything the tests read from a page, in one evaluation after MathJax has finished.
+PAGE_FACTS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const skip = "script, style, pre, code, mjx-container, .highlight, .cell_output, textarea";
+  const main = document.querySelector("main") || document.body;
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  const text = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.parentElement.closest(skip)) text.push(n.textContent);
+  }
+  const abs = (a) => a.href;
+  return {
+    title: document.title,
+    mathjax_version: (window.MathJax && MathJax.version) || null,
+    math: document.querySelectorAll("mjx-container").length,
+    math_errors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
+    text: text.join(" "),
+    images: Array.from(document.images).map(
+      (i) => ({src: i.currentSrc || i.src, complete: i.complete, width: i.naturalWidth})),
+    headings: Array.from(main.querySelectorAll("section[id] > h2")).map(
+      (h) => h.parentElement.id),
+    page_toc: Array.from(document.querySelectorAll(".bd-toc-nav a, #pst-page-toc-nav a")).map(
+      (a) => a.getAttribute("href")),
+    sidebar: Array.from(document.querySelectorAll(".bd-sidebar-primary nav a")).map(abs),
+    links: Array.from(document.querySelectorAll("a[href]")).map(abs),
+  };
+}"""
 
 
 # --------------------------------------------------------------------------------------------
-# Chromium and the site
+# The site, its server and the browser
 # --------------------------------------------------------------------------------------------
 
-def _which_chromium():
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import course
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    tmp = tmp_path_factory.mktemp("site")
+    index = course.build_site(tmp / "site", work=tmp / "jupyterbook")
+    return index.parent
 
 
-def _install_chromium():
-    """apt-get install chromium, or skip the module with the reason it cannot be done."""
-    if shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed and this system has no apt-get to install it")
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        pytest.skip("chromium is not installed, and installing it with apt-get needs root "
-                    "(run: apt-get update && apt-get install -y chromium)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url(site):
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+class Browser:
+    """One Chromium; each visit records every request and every console error."""
+
+    def __init__(self, browser, base_url: str):
+        self.browser, self.base = browser, base_url
+        self.requests: list[str] = []
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+
+    def _context(self):
+        context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+
+        def route(r):
+            url = r.request.url
+            if url.startswith((self.base, "data:", "blob:")):
+                r.continue_()
+            else:
+                self.outside.append(url)
+                r.abort()
+
+        context.route("**/*", route)
+        return context
+
+    def _watch(self, page, name: str):
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(
+            f"{name}: console: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"{name}: page error: {e}"))
+        page.on("requestfailed", lambda r: self.errors.append(
+            f"{name}: request failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and self.errors.append(
+            f"{name}: HTTP {r.status} for {r.url}"))
+
+    def open(self, path: str):
+        """(context, page) at ``path``, loaded; the caller closes the context."""
+        context = self._context()
+        page = context.new_page()
+        self._watch(page, path)
+        page.goto(self.base + path, wait_until="load")
+        return context, page
+
+    def facts(self, path: str) -> dict:
+        context, page = self.open(path)
         try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900, env=env)
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"chromium could not be installed: `{' '.join(cmd)}` failed: "
-                        f"{(exc.stderr or '').strip()[-300:]}")
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"chromium could not be installed: `{' '.join(cmd)}` timed out")
-    path = _which_chromium()
-    if path is None:
-        pytest.skip("apt-get installed chromium but no chromium executable is on PATH")
-    return path
+            facts = page.evaluate(PAGE_FACTS)
+            facts["url"] = page.url
+            return facts
+        finally:
+            context.close()
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    return _which_chromium() or _install_chromium()
+    from playwright.sync_api import sync_playwright
 
-
-def _site_is_fresh(site: Path) -> bool:
-    index = site / "index.html"
-    if not index.is_file():
-        return False
-    if any(not (site / f"{p.stem}.html").is_file() for p in LECTURES):
-        return False
-    built = index.stat().st_mtime
-    sources = [*LECTURES, ROOT / "scripts" / "build_site.py"]
-    return all(p.stat().st_mtime <= built for p in sources)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    if _site_is_fresh(SITE):
-        return SITE
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import build_site
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    out = tmp_path_factory.mktemp("site")
-    build_site.build(out, execute=False)
-    return out
-
-
-def _dump_dom(chromium: str, page: Path, budget_ms: int = 30000) -> str:
-    """The DOM of ``page`` after its scripts ran, from a fresh headless Chromium."""
-    with tempfile.TemporaryDirectory(prefix="emcourse-chromium-") as profile:
-        cmd = [chromium, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}",
-               f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DUMP_TIMEOUT,
-                              check=False)
-    assert proc.returncode == 0, f"chromium failed on {page.name}: {proc.stderr[-800:]}"
-    assert "<body" in proc.stdout, f"chromium returned no DOM for {page.name}"
-    return proc.stdout
-
-
-def _dump_dom_patiently(chromium: str, page: Path) -> str:
-    """As :func:`_dump_dom`, once more with a longer budget if MathJax had not finished
-    (a loaded machine can starve the first try)."""
-    dom = _dump_dom(chromium, page)
-    if 'data-mathjax="done"' not in dom:
-        dom = _dump_dom(chromium, page, budget_ms=90000)
-    return dom
+def browser(chromium, base_url):
+    return Browser(chromium, base_url)
 
 
 @pytest.fixture(scope="module")
-def doms(chromium, site):
-    """The DOM of every page, dumped in parallel: Chromium mostly waits, so 4 at a time keep
-    the module well under two minutes on 2 cores."""
-    pages = [site / "index.html"] + [site / f"{p.stem}.html" for p in LECTURES]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        texts = list(pool.map(lambda p: _dump_dom_patiently(chromium, p), pages))
-    return {p.name: t for p, t in zip(pages, texts)}
+def pages(browser):
+    """The facts of the syllabus and of every lecture page, visited once each."""
+    paths = ["index.html"] + [f"lectures/{nb.stem}.html" for nb in LECTURES]
+    return {path: browser.facts(path) for path in paths}
 
 
-# --------------------------------------------------------------------------------------------
-# Reading HTML
-# --------------------------------------------------------------------------------------------
-
-class _Page(HTMLParser):
-    """The facts the tests need from one HTML document."""
-
-    SKIP = frozenset({"script", "style", "code", "pre", "textarea"})
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.body_attrs: dict[str, str] = {}
-        self.img_srcs: list[str] = []
-        self.external: list[str] = []
-        self.ids: set[str] = set()
-        self.links: list[str] = []
-        self.markdown_text: list[str] = []
-        self.mathjax_nodes = 0
-        self._stack: list[tuple[str, bool, bool]] = []  # (tag, in markdown, skipped)
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v or "") for k, v in attrs}
-        if tag == "body":
-            self.body_attrs = a
-        if "id" in a:
-            self.ids.add(a["id"])
-        if tag == "img":
-            self.img_srcs.append(a.get("src", ""))
-        if tag == "a" and "href" in a:
-            self.links.append(a["href"])
-        for attr in ("src", "href"):
-            url = a.get(attr, "")
-            if re.match(r"(https?:)?//", url) and not (tag == "a" and attr == "href"):
-                self.external.append(f"<{tag} {attr}={url}>")
-        cls = a.get("class", "")
-        if re.search(r"\bMathJax(_Display)?\b", cls):
-            self.mathjax_nodes += 1
-        parent_md = self._stack[-1][1] if self._stack else False
-        parent_skip = self._stack[-1][2] if self._stack else False
-        in_md = parent_md or "jp-RenderedMarkdown" in cls or "lectures" in cls
-        skip = parent_skip or tag in self.SKIP or "MathJax" in cls
-        if tag not in ("img", "br", "hr", "meta", "link", "input", "wbr", "col", "source"):
-            self._stack.append((tag, in_md, skip))
-
-    def handle_endtag(self, tag):
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i][0] == tag:
-                del self._stack[i:]
-                return
-
-    def handle_data(self, data):
-        if self._stack and self._stack[-1][1] and not self._stack[-1][2]:
-            self.markdown_text.append(data)
+def _fetch(url: str) -> bytes:
+    assert url.startswith("http://127.0.0.1:"), url
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
 
 
-def _parse(text: str) -> _Page:
-    page = _Page()
-    page.feed(text)
-    return page
+def _image_outputs(nb_path: Path) -> int:
+    nb = nbformat.read(nb_path, as_version=4)
+    return sum(1 for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])
+               if any(k.startswith("image/") for k in out.get("data", {})))
 
 
-RAW_TEX = re.compile(r"\$\$?[^$\n]*?[\\^_{}][^$\n]*?\$\$?|\$[A-Za-z]\$")
-
-
-def _check_typeset(dom: _Page, name: str, expect_images: int | None):
-    attrs = dom.body_attrs
-    assert attrs.get("data-mathjax") == "done", (
-        f"{name}: MathJax did not finish (body attributes {attrs})")
-    assert int(attrs.get("data-mathjax-count", "0")) > 0, f"{name}: no formula was typeset"
-    assert attrs.get("data-mathjax-errors") == "0", (
-        f"{name}: {attrs.get('data-mathjax-errors')} TeX errors")
-    assert dom.mathjax_nodes > 0, f"{name}: no MathJax output elements in the DOM"
-    raw = RAW_TEX.findall(" ".join(dom.markdown_text))
-    assert not raw, f"{name}: TeX left untypeset in the rendered text: {raw[:5]}"
-    if expect_images is not None:
-        assert attrs.get("data-images-broken") == "0", (
-            f"{name}: {attrs.get('data-images-broken')} images did not load")
-        assert int(attrs.get("data-images-loaded", "-1")) == expect_images, (
-            f"{name}: {attrs.get('data-images-loaded')} of {expect_images} images loaded")
+def _path(url: str, base: str) -> str:
+    return urlsplit(url).path[len(urlsplit(base).path):] if url.startswith(base) else url
 
 
 # --------------------------------------------------------------------------------------------
 # Tests
 # --------------------------------------------------------------------------------------------
 
-def test_site_is_complete_and_self_contained(site):
-    assert (site / "index.html").is_file()
-    assert (site / "mathjax" / "MathJax.js").is_file()
-    for nb in LECTURES:
-        page = site / f"{nb.stem}.html"
-        assert page.is_file(), f"no page for {nb.name}"
-        text = page.read_text(encoding="utf-8")
-        parsed = _parse(text)
-        assert not parsed.external, f"{page.name} fetches from other hosts: {parsed.external}"
-        assert "mathjax/MathJax.js" in text
-        for src in parsed.img_srcs:
-            assert src.startswith("data:image/"), f"{page.name}: image not inline: {src[:60]}"
-            if src.startswith("data:image/png;base64,"):
-                head = base64.b64decode(src.split(",", 1)[1][:24])
-                assert head.startswith(b"\x89PNG"), f"{page.name}: an inline PNG is corrupt"
+@pytest.mark.parametrize("lecture", [nb.stem for nb in LECTURES])
+def test_lecture_page(pages, browser, lecture):
+    nb_path = ROOT / "lectures" / f"{lecture}.ipynb"
+    facts = pages[f"lectures/{lecture}.html"]
+    name = f"lectures/{lecture}.html"
+
+    assert facts["mathjax_version"], f"{name}: MathJax did not load"
+    assert facts["math"] > 0, f"{name}: no formula typeset (no MathJax output in the page)"
+    assert facts["math_errors"] == 0, f"{name}: {facts['math_errors']} TeX errors"
+    raw = RAW_TEX.findall(facts["text"])
+    assert not raw, f"{name}: TeX left untypeset in the text: {raw[:5]}"
+
+    expected = _image_outputs(nb_path)
+    assert expected > 0, f"{nb_path.name} has no stored figure: was it committed executed?"
+    broken = [i["src"] for i in facts["images"] if not (i["complete"] and i["width"] > 0)]
+    assert not broken, f"{name}: images that did not load: {broken}"
+    figures = [i for i in facts["images"] if "/_images/" in i["src"]]
+    assert len(figures) == expected, (
+        f"{name}: {len(figures)} figures on the page, {expected} image outputs in the notebook")
+
+    # The lecture's table of contents: one entry per section, each pointing at it.
+    toc = {href.split("#", 1)[1] for href in facts["page_toc"] if "#" in href}
+    assert facts["headings"], f"{name}: no sections found"
+    missing = [h for h in facts["headings"] if h not in toc]
+    assert not missing, f"{name}: sections missing from the page's table of contents: {missing}"
+
+    # Navigation to every lecture.
+    nav = {_path(u, browser.base) for u in facts["sidebar"]}
+    assert {f"lectures/{nb.stem}.html" for nb in LECTURES} <= nav, (
+        f"{name}: the navigation does not list every lecture: {sorted(nav)}")
+
+    # The download is the committed notebook, outputs included.
+    downloads = [u for u in facts["links"] if urlsplit(u).path.endswith(f"/{lecture}.ipynb")]
+    assert downloads, f"{name}: no link to download {lecture}.ipynb"
+    assert _fetch(downloads[0]) == nb_path.read_bytes(), (
+        f"{name}: the downloaded notebook differs from lectures/{lecture}.ipynb")
 
 
-def test_index_lists_every_lecture_and_its_sections(site):
-    index = _parse((site / "index.html").read_text(encoding="utf-8"))
-    assert not index.external
-    pages = {nb.stem + ".html" for nb in LECTURES}
-    linked = {href.split("#")[0] for href in index.links}
-    assert pages <= linked, f"index misses {sorted(pages - linked)}"
-    anchors = [href for href in index.links if "#" in href]
-    assert anchors, "the table of contents lists no sections"
-    ids_by_page = {}
-    for href in anchors:
-        page, anchor = href.split("#", 1)
-        if page not in ids_by_page:
-            ids_by_page[page] = _parse((site / page).read_text(encoding="utf-8")).ids
-        assert anchor in ids_by_page[page], f"index links to a missing section {href}"
+def test_syllabus_links_lectures_and_assignments(pages, browser):
+    facts = pages["index.html"]
+    assert facts["math"] > 0 and facts["math_errors"] == 0, "syllabus: math not typeset"
+    raw = RAW_TEX.findall(facts["text"])
+    assert not raw, f"syllabus: TeX left untypeset: {raw[:5]}"
+    linked = {_path(u.split("#")[0], browser.base) for u in facts["links"]}
+    lectures = {f"lectures/{nb.stem}.html" for nb in LECTURES}
+    assert lectures <= linked, f"the syllabus misses lectures: {sorted(lectures - linked)}"
+
+    assert ASSIGNMENTS, "no assignments/<hw>/*.ipynb to link to"
+    for nb in ASSIGNMENTS:
+        hrefs = [u for u in facts["links"] if urlsplit(u).path.endswith("/" + nb.name)]
+        assert hrefs, f"the syllabus does not link to {nb.relative_to(ROOT)}"
+        assert hrefs[0].startswith(browser.base), f"{nb.name} is linked outside the site"
+        assert _fetch(hrefs[0]) == nb.read_bytes(), (
+            f"the site's {nb.name} differs from {nb.relative_to(ROOT)}")
 
 
-@pytest.mark.parametrize("lecture", [p.stem for p in LECTURES])
-def test_lecture_page_in_chromium(doms, site, lecture):
-    page = site / f"{lecture}.html"
-    n_images = len(_parse(page.read_text(encoding="utf-8")).img_srcs)
-    dom = _parse(doms[page.name])
-    _check_typeset(dom, page.name, expect_images=n_images)
-    assert n_images > 0, f"{page.name} has no figure"
+@pytest.fixture(scope="module")
+def search(browser):
+    """Type the word into the search field, as a reader would: (result paths, results text)."""
+    context, page = browser.open("index.html")
+    try:
+        page.locator(".bd-sidebar-primary .search-button-field").click()
+        field = page.locator("#pst-search-dialog input[name='q']")
+        field.fill(SEARCH_TERM)
+        field.press("Enter")
+        page.wait_for_url(re.compile(r"search\.html\?q="))
+        page.wait_for_selector("#search-results ul.search li a")
+        results = page.eval_on_selector_all(
+            "#search-results ul.search li a", "(as) => as.map((a) => a.href)")
+        text = page.inner_text("#search-results")
+    finally:
+        context.close()
+    return {_path(u.split("?")[0].split("#")[0], browser.base) for u in results}, text
 
 
-def test_index_in_chromium(doms):
-    dom = _parse(doms["index.html"])
-    assert dom.body_attrs.get("data-mathjax") == "done"
-    assert dom.body_attrs.get("data-mathjax-errors") == "0"
-    raw = RAW_TEX.findall(" ".join(dom.markdown_text))
-    assert not raw, f"index: TeX left untypeset: {raw[:5]}"
+def test_search_finds_a_word_of_lecture_4(search):
+    hits, text = search
+    assert f"lectures/{SEARCH_LECTURE}.html" in hits, (
+        f"search for {SEARCH_TERM!r} did not find lecture 4: {sorted(hits)}\n{text[:500]}")
+
+
+def test_no_request_leaves_the_site_and_no_console_error(browser, pages, search):
+    # After every page and the search have been visited: all they asked for is recorded.
+    assert browser.requests, "no request was recorded"
+    assert not browser.outside, f"requests left the site: {sorted(set(browser.outside))[:10]}"
+    foreign = [u for u in browser.requests if not u.startswith((browser.base, "data:", "blob:"))]
+    assert not foreign, f"requests outside the local server: {sorted(set(foreign))[:10]}"
+    assert not browser.errors, "\n".join(browser.errors[:20])
+    # The math came from the site itself.
+    assert any("/_static/mathjax/" in u for u in browser.requests), "MathJax was not local"
+
+
+def test_site_works_opened_from_the_file_system(chromium, site):
+    """`_build/site/index.html` opened directly (file://): math, search, nothing fetched."""
+    browser = Browser(chromium, site.resolve().as_uri() + "/")
+    facts = browser.facts(f"lectures/{SEARCH_LECTURE}.html")
+    assert facts["math"] > 0 and facts["math_errors"] == 0, "file://: math not typeset"
+    assert not RAW_TEX.findall(facts["text"]), "file://: TeX left untypeset"
+    assert all(i["complete"] and i["width"] > 0 for i in facts["images"]), "file://: images"
+    context, page = browser.open(f"search.html?q={SEARCH_TERM}")
+    try:
+        page.wait_for_selector("#search-results ul.search li a")
+        hits = page.eval_on_selector_all(
+            "#search-results ul.search li a", "(as) => as.map((a) => a.href)")
+    finally:
+        context.close()
+    assert any(f"lectures/{SEARCH_LECTURE}.html" in u for u in hits), f"file://: {hits}"
+    assert not browser.outside, f"file://: requests left the site: {browser.outside[:10]}"
+    assert not browser.errors, "\n".join(browser.errors[:20])
