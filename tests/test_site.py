@@ -18,7 +18,8 @@ What a reader must get, checked in the browser after the page's scripts ran:
   in assignments/, byte for byte);
 - search, typed into the search field as a reader would, finds lecture 4 for a word that only
   lecture 4 contains;
-- no request leaves the site and no page logs a console error.
+- no request leaves the site and no page logs a console error;
+- opened straight from disk (file://), a lecture still typesets and search still works.
 """
 
 from __future__ import annotations
@@ -296,6 +297,8 @@ def search(browser):
 
 
 def test_search_finds_a_word_of_lecture_4(search):
+    lecture = (ROOT / "lectures" / f"{SEARCH_LECTURE}.ipynb").read_text(encoding="utf-8")
+    assert SEARCH_TERM in lecture, "pick another SEARCH_TERM: lecture 4 no longer says it"
     hits, text = search
     assert f"lectures/{SEARCH_LECTURE}.html" in hits, (
         f"search for {SEARCH_TERM!r} did not find lecture 4: {sorted(hits)}\n{text[:500]}")
