@@ -190,8 +190,9 @@ class Worker:
         if fn is None:
             return {"op": "callback_error", "msg": f"{name} is not available"}
         try:
-            args = [wire.decode(a) for a in msg.get("args", [])]
-            kwargs = {str(k): wire.decode(v) for k, v in dict(msg.get("kwargs", {})).items()}
+            args = [_as_params(wire.decode(a)) for a in msg.get("args", [])]
+            kwargs = {str(k): _as_params(wire.decode(v))
+                      for k, v in dict(msg.get("kwargs", {})).items()}
             with np.errstate(all="ignore"):
                 value = fn(*args, **kwargs)
             return {"op": "callback_result", "value": wire.encode(value)}
@@ -233,6 +234,19 @@ class Worker:
         if answer.get("base"):
             self.on_flag("raises an exception derived from BaseException", ename)
         raise _exception_class(ename)(message)
+
+
+def _as_params(value):
+    """Mixture parameters from the worker (wire.Params) as the course's GMMParams, which
+    validates them; what it refuses is passed on as it is (the course's version then says
+    what is wrong)."""
+    if isinstance(value, wire.Params):
+        from emref.params import GMMParams
+        try:
+            return GMMParams(*value)
+        except (TypeError, ValueError):
+            return value
+    return value
 
 
 def encode_arg(value):
