@@ -21,10 +21,11 @@ def sk_kmeans(X, centers0, tol, max_iter=300):
 
 
 def double_empty(X, c0, max_iter):
-    """True if, in some iteration, a point that restarts an empty cluster was the only point
-    of its own cluster. That cluster is then empty too: scikit-learn moves it to the biggest
-    cluster's running sum (read before that one is averaged, so it is not even a centre),
-    emref keeps its old centre, and the two runs part. Found by replaying emref's run."""
+    """True if, in some iteration, the points that restart empty clusters were all the points
+    of their own cluster (one point alone, or both points of a pair). That cluster is then
+    empty too: scikit-learn moves it to the biggest cluster's running sum (read before that
+    one is averaged, so it is not even a centre), emref keeps its old centre, and the two
+    runs part. Found by replaying emref's run."""
     c = c0
     for _ in range(max_iter):
         labels = kmeans.assign(X, c)
@@ -33,7 +34,8 @@ def double_empty(X, c0, max_iter):
         if n_empty:
             dist = ((X - c[labels]) ** 2).sum(axis=1)
             far = np.argsort(dist)[-n_empty:]
-            if np.any(counts[labels[far]] == 1):
+            moved = np.bincount(labels[far], minlength=len(c))
+            if np.any((moved > 0) & (moved >= counts)):  # a cluster gives away all its points
                 return True
         step = kmeans.fit(X, len(c), init=c, max_iter=1, tol=0)
         if np.array_equal(step.centers, c):
