@@ -49,7 +49,7 @@ FILES = {"open", "pathlib", "Path", "shutil", "sqlite3", "subprocess", "io", "gl
          "nbformat", "nbgrader", "atexit", "faulthandler", "pty", "fcntl", "mmap"}
 EXITS = {"exit", "quit", "_exit", "abort", "kill"}
 BASE_EXCEPTIONS = {"BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
-EMREF_IMPL = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em", "emref.grading")
+EMREF_IMPL = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em")  # absent while grading
 EMREF_OK = {"GMMParams", "HMMParams", "Categorical", "Gaussian"}
 LIBRARIES = ("sklearn", "hmmlearn")
 

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
 
 HW = list(demo_class.ASSIGNMENTS)
-# Everyone but the cheater (whose refusal is unit-tested in test_grading_module.py); hw3
-# only for the full, blank and partial students, to keep the round trip short.
+# Everyone but the cheater (emref's implementation is absent from the sandbox: the red-team
+# corpus covers every way of reaching it); hw3 only for the full, blank and partial
+# students, to keep the round trip short.
 ROSTER = {name: {hw: r for hw, r in plan.items() if hw != "hw3" or name in
                  ("ada", "blank", "partial")}
           for name, plan in demo_class.DEMO_CLASS.items() if name != "cheater"}
