@@ -44,9 +44,12 @@ def main(argv=None) -> int:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
     from .parallel import grade
 
-    run = grade(args.assignment, root=args.root, workers=args.workers,
-                scheduler=args.scheduler, students=args.student, force=args.force,
-                timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
+    try:
+        run = grade(args.assignment, root=args.root, workers=args.workers,
+                    scheduler=args.scheduler, students=args.student, force=args.force,
+                    timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
+    except KeyboardInterrupt:
+        return 130
     return 1 if run.failed else 0
 
 

@@ -61,7 +61,7 @@ class Worker:
     """One sandboxed worker for one notebook, restarted (and replayed) when it fails."""
 
     def __init__(self, *, call_timeout=30.0, budget=600.0, startup_timeout=60.0,
-                 max_restarts=4, limits=sandbox.Limits(), sandboxed=True, on_flag=None):
+                 max_restarts=4, limits=sandbox.DEFAULT_LIMITS, sandboxed=True, on_flag=None):
         self.call_timeout = call_timeout
         self.deadline = time.monotonic() + budget
         self.budget = budget

@@ -524,6 +524,7 @@ class Progress:
         self.done = self.failed = self.running = 0
         self.start = time.perf_counter()
         self.last = ""
+        self.lock = threading.Lock()
 
     def left(self) -> str:
         if not self.done:
@@ -539,6 +540,10 @@ class Progress:
                 f"{self.running} running, {self.failed} failed, {self.left()} left")
 
     def update(self, running=None, message=None):
+        with self.lock:
+            self._update(running, message)
+
+    def _update(self, running, message):
         if running is not None:
             self.running = running
         if self.tty:
@@ -662,6 +667,7 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             def submit(s):
                 tries[s] = tries.get(s, 0) + 1
                 fut = cl.submit(grade_submission, tasks[s], pure=False,
+                                priority=tries[s] - 1,  # a retry before the rest of the queue
                                 key=f"grade-{assignment}-{s}-{tries[s]}-{time.time_ns()}")
                 futures[fut] = s
                 return fut
@@ -715,6 +721,10 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
                     outcomes.append(o)
                     progress.done += 1
                     progress.update(message=msg)
+            except KeyboardInterrupt:
+                progress.update(message=f"interrupted: {progress.done} graded and kept; run "
+                                "the same command again to grade the rest")
+                raise
             finally:
                 stop.set()
                 progress.close()

@@ -84,6 +84,9 @@ class Limits:
         cap(resource.RLIMIT_NPROC, self.processes)
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def unsandboxed() -> bool:
     """Did the instructor opt out of the sandbox (``EMCOURSE_UNSANDBOXED=1``)?"""
     return os.environ.get(OPT_OUT, "") == "1"
@@ -98,7 +101,7 @@ def availability() -> str:
                 "(`make` does, through scripts/system_setup.sh), or set EMCOURSE_UNSANDBOXED=1 "
                 "to grade without isolation (reported for every submission)")
     probe = subprocess.run(command(["/bin/true"], scratch=None), capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, check=False)
     if probe.returncode != 0:
         return (f"bubblewrap cannot create its namespaces here ({probe.stderr.strip()[:300]}); "
                 "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1"
@@ -219,7 +222,7 @@ def sandbox_env(extra=None) -> dict:
     return env
 
 
-def command(argv, *, scratch, limits: Limits = Limits(), env=None) -> list[str]:
+def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list[str]:
     """The bwrap command that runs ``argv`` in the sandbox, with ``scratch`` (a host directory,
     or None) as its writable home and working directory."""
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
@@ -351,7 +354,7 @@ class Sandboxed:
     without bubblewrap. :meth:`kill` ends the whole tree; :meth:`close` also removes the cgroup.
     """
 
-    def __init__(self, argv, *, scratch, limits: Limits = Limits(), env=None, sandboxed=True,
+    def __init__(self, argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None, sandboxed=True,
                  **popen):
         self.cgroup = _Cgroup(limits) if os.geteuid() == 0 else None
         if sandboxed:
@@ -411,7 +414,7 @@ class Sandboxed:
         self.close()
 
 
-def make_scratch(limits: Limits = Limits()) -> Path:
+def make_scratch(limits: Limits = DEFAULT_LIMITS) -> Path:
     """A private directory outside the course for one sandbox, writable by its user."""
     d = Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
     if os.geteuid() == 0:

@@ -142,10 +142,8 @@ def scan(source: str):
                 add("patches the IPython shell", dotted or node.attr)
             if node.attr in EXITS or dotted in ("sys.exit", "os._exit"):
                 add("stops the kernel", dotted or node.attr)
-            if dotted.startswith(EMREF_IMPL) or any(
-                    dotted.startswith(p) for p in ("emref.kmeans", "emref.gmm.", "emref.hmm.")):
-                if node.attr not in EMREF_OK:
-                    add("calls or imports emref's implementation", dotted)
+            if dotted.startswith(EMREF_IMPL) and node.attr not in EMREF_OK:
+                add("calls or imports emref's implementation", dotted)
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 base = dotted.split(".")[0]
                 if base in PROTECTED_NAMES | SHELL | {"sys", "os", "builtins", "scipy",
@@ -154,11 +152,11 @@ def scan(source: str):
                 elif dotted.startswith("get_ipython()"):
                     add("patches the IPython shell", dotted)
             if dotted.split(".")[0] in ("os", "sys", "signal", "shutil", "subprocess") \
-                    and node.attr not in EXITS and len(dotted.split(".")) == 2:
-                if node.attr not in ("path", "join", "sep", "float_info", "maxsize",
-                                     "version_info", "version", "getrecursionlimit", "argv",
-                                     "platform"):
-                    add("reads or writes files, or controls the process", dotted)
+                    and node.attr not in EXITS and len(dotted.split(".")) == 2 \
+                    and node.attr not in ("path", "join", "sep", "float_info", "maxsize",
+                                          "version_info", "version", "getrecursionlimit",
+                                          "argv", "platform"):
+                add("reads or writes files, or controls the process", dotted)
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign)):
