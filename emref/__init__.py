@@ -9,5 +9,5 @@ of the course (:mod:`emref.datasets`). Run-time dependencies: numpy and scipy (m
 from . import datasets, em, gmm, hmm, kmeans
 from .em import LikelihoodDecreaseWarning
 
-__all__ = ["datasets", "em", "gmm", "hmm", "kmeans", "LikelihoodDecreaseWarning"]
+__all__ = ["LikelihoodDecreaseWarning", "datasets", "em", "gmm", "hmm", "kmeans"]
 __version__ = "0.1.0"

@@ -17,14 +17,15 @@ deviation is expected).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ._validation import check_int, check_real
 
-__all__ = ["LikelihoodDecreaseWarning", "EMRun", "run", "decrease_slack"]
+__all__ = ["EMRun", "LikelihoodDecreaseWarning", "decrease_slack", "run"]
 
 
 class LikelihoodDecreaseWarning(RuntimeWarning):

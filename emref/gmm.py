@@ -306,7 +306,7 @@ def m_step(X, resp, *, covariance_type: str = "full", reg_covar: float = 1e-6) -
     resp = _check_resp(resp, X.shape[0])
     covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
-    N, D = X.shape
+    D = X.shape[1]
     K = resp.shape[1]
     # Sums are taken about the data mean x̄ (Σ_n γ(z_nk)(x_n - x̄) rather than Σ_n γ(z_nk) x_n),
     # which changes no result and keeps the arithmetic accurate far from the origin; an

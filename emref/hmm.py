@@ -766,11 +766,11 @@ def forward(obs, params: HMMParams) -> ForwardResult:
         if n == 0:
             a = pi * p_x[0]                          # α(z_1) = p(z_1) p(x_1|z_1)       (13.37)
         else:
-            a = p_x[n] * (alpha_hat[n - 1] @ A)      # p(x_n|z_n) Σ α̂(z_{n-1}) p(z_n|z_{n-1})
-        c[n] = a.sum()                               # c_n, so that Σ_k α̂(z_nk) = 1    (13.59)
+            a = p_x[n] * (alpha_hat[n - 1] @ A)      # p(x_n|z_n) Σ_{z_{n-1}} α̂(z_{n-1}) A
+        c[n] = a.sum()                               # c_n = p(x_n | x_1..x_{n-1})      (13.56)
         if c[n] == 0:                                # X is impossible (or underflowed)
             return ForwardResult(alpha_hat, c, -np.inf, 0.0)
-        alpha_hat[n] = a / c[n]                      # α̂(z_n) = c_n⁻¹ (...)             (13.59)
+        alpha_hat[n] = a / c[n]                      # c_n α̂(z_n) = p(x_n|z_n) Σ α̂ A   (13.59)
     end_scale = 1.0
     if e is not None:
         end_scale = float(alpha_hat[-1] @ e)         # c_{N+1} = Σ α̂(z_N) p(STOP | z_N)

@@ -30,11 +30,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kmeans_fast as fast
-from ._validation import (as_float_array, check_data, check_int, check_n_clusters,
-                          check_real, check_seed, describe_shape)
+from ._validation import (
+    as_float_array,
+    check_data,
+    check_int,
+    check_n_clusters,
+    check_real,
+    check_seed,
+    describe_shape,
+)
 
-__all__ = ["KMeansResult", "fit", "assign", "update", "init_plusplus", "soft_assign",
-           "inertia"]
+__all__ = [
+    "KMeansResult",
+    "assign",
+    "fit",
+    "inertia",
+    "init_plusplus",
+    "soft_assign",
+    "update",
+]
 
 
 @dataclass(frozen=True, eq=False)

@@ -114,7 +114,7 @@ def test_brute_force(end, kind, T):
     K = 3 if T < 5 else 2
     params = random_params(K, rng, end=end, D=2 if kind == "gaussian" else None)
     x = rng.integers(0, 4, T) if kind == "categorical" else rng.normal(0, 2, (T, 2))
-    ll, gamma, xi, path, path_lp = brute_force(x, params)
+    ll, gamma, xi, _, path_lp = brute_force(x, params)
     r = hmm.forward_backward(x, params)
     assert r.loglik == pytest.approx(ll, rel=1e-12, abs=1e-12)
     np.testing.assert_allclose(r.gamma, gamma, rtol=1e-10, atol=1e-13)
@@ -131,7 +131,7 @@ def test_brute_force_across_block_boundaries(end, small_blocks):
     rng = np.random.default_rng(7 + end)
     params = random_params(2, rng, end=end, M=3)
     x = rng.integers(0, 3, 16)  # blocks of 7, 7, 2
-    ll, gamma, xi, path, path_lp = brute_force(x, params)
+    ll, gamma, xi, _, path_lp = brute_force(x, params)
     r = hmm.forward_backward(x, params)
     assert r.loglik == pytest.approx(ll, rel=1e-12)
     np.testing.assert_allclose(r.gamma, gamma, rtol=1e-9, atol=1e-13)

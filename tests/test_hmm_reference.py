@@ -12,11 +12,10 @@ import itertools
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from test_hmm import emission_matrix, random_params  # the helpers of the HMM tests
 
 import emref._hmm_batched as batched
 from emref import hmm
-
-from test_hmm import emission_matrix, random_params  # the helpers of the HMM tests
 
 
 def degenerate_params(K, rng, *, end):
@@ -207,7 +206,7 @@ def test_batched_equals_reference_on_a_long_sequence(end, monkeypatch):
     gamma, xi_sum, loglik = reference_posteriors(x, params)
     for L in (None, 37):
         if L is not None:
-            monkeypatch.setattr(batched, "block_length", lambda lengths: L)
+            monkeypatch.setattr(batched, "block_length", lambda lengths, L=L: L)
         fb = hmm.forward_backward(x, params)
         assert fb.loglik == pytest.approx(loglik, rel=1e-10)
         np.testing.assert_allclose(fb.gamma, gamma, rtol=1e-10, atol=1e-13)

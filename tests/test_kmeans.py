@@ -4,11 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from conftest import blob_data
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
 from emref import gmm, kmeans
-from conftest import blob_data
 
 PROPS = settings(max_examples=40, deadline=None)
 
