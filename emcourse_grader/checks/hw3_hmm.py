@@ -5,8 +5,9 @@ The notebook passes ``(startprob, transmat, emissionprob)`` arrays where emref t
 ``HMMParams``, and its forward and backward return the row-normalised messages that emref
 keeps inside. So the course's versions of the parts ``baum_welch_step`` calls are the
 adapters :func:`forward`, :func:`backward` and :func:`posteriors` below, with the notebook's
-signatures and return values, computed with Bishop's scaled recursions: exact for any
-length. They are also the reference the checks of those parts compare with; emref's
+signatures and return values; forward and backward call the course's readable reference,
+:func:`emref.hmm.forward` and :func:`emref.hmm.backward` (Bishop's scaled recursions, exact
+for any length). They are also the reference the checks of those parts compare with; emref's
 ``e_step``, ``m_step``, ``fit_supervised`` and ``viterbi`` are the reference for the rest.
 """
 
@@ -41,42 +42,39 @@ __all__ = ["backward", "forward", "posteriors"]
 # The course's versions, with the notebook's signatures
 # --------------------------------------------------------------------------------------------
 
-def _scaled_messages(obs, startprob, transmat, emissionprob):
-    """Bishop's scaled recursions (§13.2.4): α̂ and β̂ with rows summing to 1, and log p(obs)
-    as the sum of the logs of the forward normalisers c_n. Exact for any length."""
-    obs = np.asarray(obs, dtype=int)
-    pi = np.asarray(startprob, dtype=float)
-    A = np.asarray(transmat, dtype=float)
-    Bx = np.asarray(emissionprob, dtype=float)[:, obs].T  # (T, K): p(x_n | z_n = k)
-    T, K = Bx.shape
-    alpha = np.empty((T, K))
-    beta = np.empty((T, K))
-    c = np.empty(T)
-    a = pi * Bx[0]
-    for t in range(T):
-        if t:
-            a = (alpha[t - 1] @ A) * Bx[t]
-        c[t] = a.sum()
-        alpha[t] = a / c[t]
-    beta[-1] = 1.0 / K
-    for t in range(T - 2, -1, -1):
-        b = A @ (Bx[t + 1] * beta[t + 1])
-        beta[t] = b / b.sum()
-    with np.errstate(divide="ignore"):
-        return alpha, beta, float(np.log(c).sum())
+def _params(startprob, transmat, emissionprob) -> hmm.HMMParams:
+    return hmm.HMMParams(np.asarray(startprob, dtype=float), np.asarray(transmat, dtype=float),
+                         hmm.Categorical(np.asarray(emissionprob, dtype=float)))
 
 
 def forward(obs, startprob, transmat, emissionprob):
-    """``(alpha, loglik)``: α̂(z_n) = p(z_n | x_1..x_n), rows summing to 1, and log p(obs)."""
-    alpha, _, loglik = _scaled_messages(obs, startprob, transmat, emissionprob)
-    return alpha, loglik
+    """``(alpha, loglik)``: α̂(z_n) = p(z_n | x_1..x_n), rows summing to 1, and log p(obs),
+    from the course's reference :func:`emref.hmm.forward` (Bishop 13.59)."""
+    fwd = hmm.forward(np.asarray(obs, dtype=int), _params(startprob, transmat, emissionprob))
+    return fwd.alpha_hat, fwd.loglik
 
 
 def backward(obs, startprob, transmat, emissionprob):
-    """``(beta, loglik)``: β(z_n) = p(x_n+1..x_T | z_n) with each row normalised to sum to 1,
-    and log p(obs)."""
-    _, beta, loglik = _scaled_messages(obs, startprob, transmat, emissionprob)
-    return beta, loglik
+    """``(beta, loglik)``: β(z_n) = p(x_n+1..x_T | z_n), each row normalised to sum to 1 (the
+    notebook's convention; Bishop's β̂ of :func:`emref.hmm.backward`, 13.62, differs from it
+    by one factor per row), and log p(obs)."""
+    obs = np.asarray(obs, dtype=int)
+    params = _params(startprob, transmat, emissionprob)
+    fwd = hmm.forward(obs, params)
+    beta = hmm.backward(obs, params, fwd).beta_hat
+    return beta / beta.sum(axis=1, keepdims=True), fwd.loglik
+
+
+def _forward_transposed(obs, startprob, transmat, emissionprob):
+    """The classic slip, modelled for its hint: the forward step with Aᵀ in place of A."""
+    B = np.asarray(emissionprob, dtype=float)[:, np.asarray(obs, dtype=int)].T
+    alpha = np.empty_like(B)
+    a = np.asarray(startprob, dtype=float) * B[0]
+    for n in range(len(B)):
+        if n:
+            a = B[n] * (alpha[n - 1] @ np.asarray(transmat, dtype=float).T)
+        alpha[n] = a / a.sum()
+    return alpha
 
 
 def posteriors(alpha, beta, obs, transmat, emissionprob):
@@ -120,10 +118,6 @@ def _sample_hmm(rng, pi, A, B, T):
     return x, z
 
 
-def _params(pi, A, B):
-    return hmm.HMMParams(pi, A, hmm.Categorical(B))
-
-
 _CASES = ((1, 2, 3), (6, 2, 3), (60, 3, 4), (400, 4, 5), (3000, 2, 3))
 
 
@@ -158,7 +152,7 @@ def check_forward(fn, rng):
                                                           atol=1e-9), axis=1))[0])
             got = (f"alpha[{first}] is {show(alpha[first])}; expected "
                    f"{show(alpha_ref[first])}")
-            if K > 1 and close(alpha, forward(x, pi, A.T, B)[0], rtol=1e-6, atol=1e-9):
+            if K > 1 and close(alpha, _forward_transposed(x, pi, A, B), rtol=1e-6, atol=1e-9):
                 raise Fail(f"{q(name)} uses the transition matrix transposed ({got}): α(z_nk) "
                            f"= p(x_n|z_n=k) Σ_j α(z_n-1,j) A_jk, where A_jk = p(z_n = k | "
                            f"z_n-1 = j): sum over the previous state, down the columns of A")
