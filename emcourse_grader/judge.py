@@ -31,15 +31,11 @@ import time
 
 import numpy as np
 
-from . import sandbox
+from . import allowlist, sandbox
 from .sandboxed import wire
 
-# Modules a test cell may name; the grader imports its own copy.
-TRUSTED_MODULES = {"numpy", "numpy.testing", "numpy.linalg", "scipy", "scipy.linalg",
-                   "scipy.special", "scipy.stats", "itertools", "math", "functools",
-                   "collections", "emref", "emref.datasets", "emcourse_grader.checks"}
-# Classes a test cell may name (as the sandbox's student-facing emref defines them).
-TRUSTED_CLASSES = {"emref.params.GMMParams"}
+# Classes a test cell may receive by name, as "module.Class" inside the sandbox.
+_CLASSES = {f"{mod}.{name}" for name, mod in allowlist.PARAMETER_CLASSES.items()}
 
 
 class WorkerGone(Exception):
@@ -304,11 +300,11 @@ def run_test_cell(worker: Worker, source: str, substitutes=None):
                 ns[name] = Remote(worker, name)
             elif kind == "module":
                 mod = str(d.get("name"))
-                ns[name] = (importlib.import_module(mod) if mod in TRUSTED_MODULES
+                ns[name] = (importlib.import_module(mod) if mod in allowlist.TEST_MODULES
                             else wire.NotPlainData(f"module {mod}"))
             elif kind == "class":
                 qual = str(d.get("name"))
-                if qual in TRUSTED_CLASSES:
+                if qual in _CLASSES:
                     mod, _, cls = qual.rpartition(".")
                     ns[name] = getattr(importlib.import_module(mod), cls)
                 else:

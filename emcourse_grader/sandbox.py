@@ -5,7 +5,7 @@ mount, PID, IPC, UTS and network namespace for one process tree. :func:`command`
 into the ``bwrap`` command that runs it with this view of the machine:
 
 * the system (``/usr`` and its ``/bin``, ``/lib`` links), the Python installation and the
-  course's virtual environment, **read-only**; the packages of :data:`MASKED_PACKAGES`
+  course's virtual environment, **read-only**; the packages of ``allowlist.MASKED_PACKAGES``
   (scikit-learn, hmmlearn: implementations of the homework) hidden behind empty directories;
 * the **student library** (:func:`student_library`): a student-facing ``emref`` with the data
   sets and the parameter containers only (no k-means, GMM, HMM or EM code), a stub of the
@@ -42,13 +42,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import allowlist
+
 OPT_OUT = "EMCOURSE_UNSANDBOXED"  # "1": run student code without the sandbox (reported)
 LIB = "/opt/emcourse/lib"          # the student library, inside the sandbox
 HOME = "/home/student"             # the scratch directory, inside the sandbox
-# Libraries that implement what the homework asks for: absent inside the sandbox.
-MASKED_PACKAGES = ("sklearn", "hmmlearn")
-# The parts of emref a student may use; everything else of emref is absent inside.
-STUDENT_EMREF = ("_validation.py", "datasets.py", "params.py", "data")
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group",
         "nsswitch.conf", "mime.types", "alternatives")
 
@@ -160,7 +158,7 @@ def student_library() -> Path:
     src = Path(emref.__file__).resolve().parent
     dst = root / "emref"
     dst.mkdir()
-    for name in STUDENT_EMREF:
+    for name in allowlist.STUDENT_EMREF_FILES:
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name,
                             ignore=shutil.ignore_patterns("__pycache__"))
@@ -245,7 +243,7 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
                 cmd += ["--perms", "0755", "--dir", parent]
         cmd += ["--ro-bind", root, root]
     for site in {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}:
-        for pkg in MASKED_PACKAGES:
+        for pkg in allowlist.MASKED_PACKAGES:
             if os.path.isdir(os.path.join(site, pkg)):
                 cmd += ["--tmpfs", os.path.join(site, pkg), "--remount-ro",
                         os.path.join(site, pkg)]

@@ -1,0 +1,33 @@
+"""What of the course student code may use while it is graded: the one list every part of the
+grader reads.
+
+* :mod:`emcourse_grader.sandbox` copies :data:`STUDENT_EMREF_FILES` into the student-facing
+  emref and hides :data:`MASKED_PACKAGES` inside the sandbox;
+* :mod:`emcourse_grader.judge` hands a test cell the grader's own copy of a module in
+  :data:`TEST_MODULES` and of a class in :data:`PARAMETER_CLASSES` when the student's
+  namespace names one;
+* :mod:`emcourse_grader.scan` reports imports of emref outside :data:`STUDENT_EMREF_MODULES`
+  and of :data:`MASKED_PACKAGES`.
+
+Adding, say, a parameter container for a new assignment means adding it here (and to
+emref/params.py), nowhere else.
+"""
+
+from __future__ import annotations
+
+# emref files (in emref/) that the student-facing emref inside the sandbox holds: the data
+# sets, the parameter containers and what they validate with. No algorithm.
+STUDENT_EMREF_FILES = ("_validation.py", "datasets.py", "params.py", "data")
+# Modules of that emref a student may import (emref.gmm there holds GMMParams only).
+STUDENT_EMREF_MODULES = ("emref", "emref.datasets", "emref.params", "emref.gmm")
+# Parameter containers: name -> the module that defines it (inside and outside the sandbox).
+PARAMETER_CLASSES = {"GMMParams": "emref.params"}
+# Libraries that implement the homework: absent inside the sandbox.
+MASKED_PACKAGES = ("sklearn", "hmmlearn")
+# Modules a test cell may receive by name from the student's namespace; the grader imports
+# its own copy (whatever the student did to theirs).
+TEST_MODULES = frozenset({
+    "numpy", "numpy.testing", "numpy.linalg", "scipy", "scipy.linalg", "scipy.special",
+    "scipy.stats", "itertools", "math", "functools", "collections", "emref", "emref.datasets",
+    "emcourse_grader.checks",
+})
