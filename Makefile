@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check emref tests bench scripts
+	$(BIN)/ruff check emref emcourse_grader tests bench scripts
 
 clean:
 	rm -rf _build autograded submitted feedback gradebook.db .pytest_cache
