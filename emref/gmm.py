@@ -65,10 +65,17 @@ __all__ = [
     "GMMResult",
     "aic",
     "bic",
+    "GMMStats",
+    "OnlineGMMResult",
     "e_step",
+    "expected_statistics",
     "fit",
+    "fit_incremental",
+    "fit_online",
+    "impute",
     "log_gaussian",
     "m_step",
+    "m_step_statistics",
     "n_parameters",
     "predict",
     "predict_proba",
@@ -236,13 +243,23 @@ def e_step(X, params: GMMParams):
         γ(z_nk) = p(z_n = k | x_n, θᵗ); each row sums to 1.
     loglik : float
         log p(X | θᵗ) = Σ_n log Σ_k π_k N(x_n | μ_k, Σ_k), summed over points.
+
+    X may hold NaN entries (missing at random; not a whole row of them): γ(z_nk) then
+    conditions on the observed coordinates o of x_n alone, and ``loglik`` is the
+    observed-data log-likelihood Σ_n log Σ_k π_k N(x_{n,o} | μ_{k,o}, Σ_{k,oo}) (the
+    marginal of a Gaussian is the Gaussian of the kept coordinates, Bishop 2.98). See
+    :func:`expected_statistics`.
     """
     params = _check_params(params)
-    return _e_step(_check_data_for(X, params), params)
+    X = _check_incomplete_for(X, params)
+    if np.isnan(X).any():
+        return _incomplete_e_step(X, params, want="resp")
+    return _e_step(X, params)
 
 
 def predict_proba(X, params: GMMParams) -> np.ndarray:
-    """Responsibilities γ(z_nk) of ``params`` for the points X, shape (N, K)."""
+    """Responsibilities γ(z_nk) of ``params`` for the points X, shape (N, K); NaN entries
+    of X are missing values (see :func:`e_step`)."""
     return e_step(X, params)[0]
 
 
@@ -409,8 +426,18 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
     -------
     GMMResult
         ``loglik_history[i]`` is log p(X | θⁱ): after n iterations it holds n + 1 values.
+
+    Missing values: X may hold NaN entries (missing at random). The E-step then runs per
+    missingness pattern (:func:`expected_statistics`: responsibilities from the observed
+    coordinates' marginal, the missing ones' conditional mean x̂_m = μ_m + Σ_mo Σ_oo⁻¹
+    (x_o - μ_o) and covariance Σ_mm - Σ_mo Σ_oo⁻¹ Σ_om, Bishop 2.81-2.82), the M-step
+    from the expected sufficient statistics (:func:`m_step_statistics`, with E[x xᵀ]
+    including the conditional covariance), and ``loglik``/``loglik_history`` are the
+    observed-data log-likelihood, which never decreases. The start ("kmeans" or "random")
+    is computed on the data with missing entries replaced by their column means. A row or a
+    column with nothing observed is a ValueError.
     """
-    X = check_data(X)
+    X = _as_incomplete_data(X)
     k = check_n_clusters(k, X.shape[0])
     covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
@@ -421,6 +448,9 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
         raise TypeError(f"init must be 'kmeans', 'random' or a GMMParams; found "
                         f"{type(init).__name__}")
     rng = check_seed(seed)
+    if np.isnan(X).any():
+        return _fit_incomplete(X, k, init, covariance_type, max_iter, tol, reg_covar, n_init,
+                               rng)
     data = fast.SufficientData(X)
     best = None
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
@@ -477,3 +507,649 @@ def aic(X, params: GMMParams, covariance_type: str = "full") -> float:
     """Akaike information criterion -2 log p(X|θ) + 2p (lower is better)."""
     _, loglik = e_step(X, params)
     return -2.0 * loglik + 2.0 * n_parameters(params, covariance_type)
+
+
+# --------------------------------------------------------------------------------------------
+# Missing values and expected sufficient statistics (Dempster, Laird & Rubin 1977, §4.1.3;
+# Ghahramani & Jordan 1994)
+# --------------------------------------------------------------------------------------------
+#
+# A point x_n is split into its observed coordinates o and its missing ones m (NaN), missing
+# at random. Under component k, Bishop's partitioned Gaussian (§2.3.1-2.3.2) gives
+#
+#   marginal      p(x_o | z_k = 1) = N(x_o | μ_o, Σ_oo)                               (2.98)
+#   conditional   x̂_m = E[x_m | x_o, z_k = 1] = μ_m + Σ_mo Σ_oo⁻¹ (x_o - μ_o)         (2.81)
+#                 C_mm = cov[x_m | x_o, z_k = 1] = Σ_mm - Σ_mo Σ_oo⁻¹ Σ_om              (2.82)
+#
+# (μ, Σ those of component k). With Σ_oo = L Lᵀ (Cholesky), u = L⁻¹(x_o - μ_o) and
+# V = L⁻¹ Σ_om: log N(x_o|μ_o,Σ_oo) = -½‖u‖² - Σ log L_ii - ½ d_o log 2π, x̂_m = μ_m + Vᵀu and
+# C_mm = Σ_mm - VᵀV; no inverse is formed. All points sharing a missingness pattern share
+# L and V, so the E-step loops over patterns, not over points.
+#
+# The E-step returns the expected sufficient statistics of the complete data, per component,
+# taken about a fixed shift c (the observed column means) for accuracy:
+#
+#   S0_k = Σ_n γ(z_nk),  S1_k = Σ_n γ(z_nk) (x̃_nk - c),
+#   S2_k = Σ_n γ(z_nk) [(x̃_nk - c)(x̃_nk - c)ᵀ + C̃_nk]
+#
+# where x̃_nk is x_n with its missing entries replaced by x̂_m under component k and C̃_nk is
+# C_mm in the (m, m) block, zero elsewhere: E[x xᵀ] = x̂ x̂ᵀ + cov[x]. The M-step (9.24-9.27
+# written in these statistics) is then
+#
+#   π_k = S0_k / N,  μ_k = c + S1_k / S0_k,  Σ_k = S2_k / S0_k - (μ_k - c)(μ_k - c)ᵀ (+ εI).
+#
+# With nothing missing these are exactly the complete-data statistics, and each iteration is
+# complete-data EM. The log-likelihood reported is the observed-data one,
+# Σ_n log Σ_k π_k N(x_{n,o} | μ_{k,o}, Σ_{k,oo}), which EM never lowers.
+
+
+@dataclass(frozen=True, eq=False)
+class GMMStats:
+    """Expected sufficient statistics of a Gaussian mixture (what stepwise EM averages).
+
+    Attributes
+    ----------
+    counts : ndarray (K,), S0_k = Σ_n γ(z_nk).
+    sums : ndarray (K, D), S1_k = Σ_n γ(z_nk) (E[x_n | z_nk] - shift).
+    outer : ndarray (K, D, D), S2_k = Σ_n γ(z_nk) E[(x_n - shift)(x_n - shift)ᵀ | z_nk]
+        (the conditional covariance of missing entries included).
+    shift : ndarray (D,), the point c the moments are taken about.
+    n_points : float, the number of points the statistics summarise (N, or a running weight).
+    """
+
+    counts: np.ndarray
+    sums: np.ndarray
+    outer: np.ndarray
+    shift: np.ndarray
+    n_points: float
+
+    def scaled(self, factor: float) -> "GMMStats":
+        """All statistics times ``factor`` (same shift)."""
+        return GMMStats(self.counts * factor, self.sums * factor, self.outer * factor,
+                        self.shift, self.n_points * factor)
+
+    def combined(self, other: "GMMStats", weight_self: float = 1.0,
+                 weight_other: float = 1.0) -> "GMMStats":
+        """weight_self · self + weight_other · other (both about the same shift)."""
+        if not np.array_equal(self.shift, other.shift):
+            raise ValueError("statistics must be taken about the same shift to be combined")
+        return GMMStats(weight_self * self.counts + weight_other * other.counts,
+                        weight_self * self.sums + weight_other * other.sums,
+                        weight_self * self.outer + weight_other * other.outer,
+                        self.shift, weight_self * self.n_points + weight_other * other.n_points)
+
+
+def _as_incomplete_data(X, name: str = "X") -> np.ndarray:
+    """(N, D) float array where NaN means missing: no infinities, no row entirely missing."""
+    if isinstance(X, (str, bytes)) or X is None:
+        raise TypeError(f"{name} must be an array of numbers; found {type(X).__name__}")
+    try:
+        arr = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers; found {type(X).__name__} that "
+                        f"cannot be converted ({exc})") from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (N, D); found {describe_shape(arr)}"
+                         + (f": for one feature use {name}.reshape(-1, 1)" if arr.ndim == 1
+                            else ""))
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one point of at least one dimension; "
+                         f"found {describe_shape(arr)}")
+    if np.any(np.isinf(arr)):
+        raise ValueError(f"{name} must contain only finite numbers or NaN (missing); found "
+                         f"{int(np.isinf(arr).sum())} infinite value(s)")
+    empty = np.flatnonzero(np.isnan(arr).all(axis=1))
+    if empty.size:
+        raise ValueError(f"{name} has {empty.size} row(s) with every entry missing (NaN), "
+                         f"first row {int(empty[0])}: such a point carries no information; "
+                         f"drop it")
+    return arr
+
+
+def _check_columns_observed(X: np.ndarray, name: str = "X") -> None:
+    never = np.flatnonzero(np.isnan(X).all(axis=0))
+    if never.size:
+        raise ValueError(f"{name} has column(s) {never.tolist()} never observed (all NaN): "
+                         f"their mean and variance cannot be estimated; drop them")
+
+
+def _missingness_patterns(missing: np.ndarray):
+    """The distinct rows of the (N, D) mask and, for each, the indices of its points."""
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(patterns) + 1))
+    return [(patterns[p], order[bounds[p]:bounds[p + 1]]) for p in range(len(patterns))]
+
+
+def _pattern_conditionals(x_obs: np.ndarray, obs: np.ndarray, mis: np.ndarray,
+                          params: GMMParams):
+    """For the points of one pattern (rows ``x_obs``, (n, d_o)) and every component k:
+
+    log N(x_o | μ_ko, Σ_k,oo) (K, n); the filled points x̃ (K, n, D) with x̂_m (2.81) in the
+    missing coordinates; the conditional covariance C_mm (K, d_m, d_m) (2.82).
+    """
+    mu, cov = params.means, params.covariances
+    K, D = mu.shape
+    L = np.linalg.cholesky(cov[:, obs][:, :, obs])                   # Σ_oo = L Lᵀ
+    diff = x_obs.T[None] - mu[:, obs, None]                            # x_o - μ_o  (K, d_o, n)
+    u = np.linalg.solve(L, diff)                                       # u = L⁻¹(x_o - μ_o)
+    log_det = np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)     # ½ log|Σ_oo|
+    log_marg = (-0.5 * np.einsum("kdn,kdn->kn", u, u) - log_det[:, None]
+                - 0.5 * obs.sum() * _LOG_2PI)                          # log N(x_o|μ_o,Σ_oo) (2.98)
+    filled = np.empty((K, x_obs.shape[0], D))
+    filled[:, :, obs] = x_obs
+    cond_cov = np.zeros((K, int(mis.sum()), int(mis.sum())))
+    if mis.any():
+        V = np.linalg.solve(L, cov[:, obs][:, :, mis])                 # V = L⁻¹ Σ_om
+        filled[:, :, mis] = (mu[:, mis, None]
+                             + np.einsum("kom,kon->kmn", V, u)).transpose(0, 2, 1)  # x̂_m (2.81)
+        cond_cov = cov[:, mis][:, :, mis] - np.einsum("kom,kol->kml", V, V)  # C_mm (2.82)
+    return log_marg, filled, cond_cov
+
+
+def _incomplete_e_step(X: np.ndarray, params: GMMParams, shift: np.ndarray | None = None,
+                       want: str = "stats"):
+    """The E-step on incomplete data, grouped by missingness pattern.
+
+    want="resp": (resp (N, K), observed-data log-likelihood);
+    want="stats": (GMMStats, resp, log-likelihood); want="impute": the imputed X.
+    """
+    N, D = X.shape
+    K = params.n_components
+    missing = np.isnan(X)
+    if shift is None:
+        shift = np.zeros(D)
+    log_w = _log_weights(params.weights)
+    resp = np.empty((N, K))
+    loglik = 0.0
+    counts = np.zeros(K)
+    sums = np.zeros((K, D))
+    outer = np.zeros((K, D, D))
+    imputed = X.copy() if want == "impute" else None
+    for pattern, rows in _missingness_patterns(missing):
+        obs, mis = ~pattern, pattern
+        log_marg, filled, cond_cov = _pattern_conditionals(X[rows][:, obs], obs, mis, params)
+        log_joint = log_marg + log_w[:, None]                   # log π_k N(x_o|μ_o,Σ_oo)
+        log_norm = _normalise_log_columns(log_joint)            # now γ(z_nk), (K, n)  (9.23)
+        loglik += float(log_norm.sum())                         # Σ_n log p(x_{n,o})
+        gamma = log_joint
+        resp[rows] = gamma.T
+        if want == "impute" and mis.any():                      # E[x_m|x_o] = Σ_k γ x̂_m,k
+            imputed[np.ix_(rows, np.flatnonzero(mis))] = np.einsum(
+                "kn,knm->nm", gamma, filled[:, :, mis])
+        if want != "stats":
+            continue
+        centred = filled - shift                                # x̃_nk - c
+        nk = gamma.sum(axis=1)
+        counts += nk                                            # S0_k += Σ_n γ
+        sums += np.einsum("kn,knd->kd", gamma, centred)         # S1_k += Σ_n γ (x̃ - c)
+        outer += np.einsum("kn,knd,kne->kde", gamma, centred, centred)  # Σ γ (x̃-c)(x̃-c)ᵀ
+        if mis.any():
+            idx = np.flatnonzero(mis)
+            outer[:, idx[:, None], idx] += nk[:, None, None] * cond_cov  # + Σ γ C_mm
+    if want == "impute":
+        return imputed
+    if want == "resp":
+        return resp, loglik
+    return GMMStats(counts, sums, outer, shift, float(N)), resp, loglik
+
+
+def _complete_statistics(X: np.ndarray, params: GMMParams, shift: np.ndarray):
+    """The same statistics for complete data from the fast E-step: (GMMStats, resp, loglik)."""
+    resp_kn, loglik = _e_step_transposed(np.ascontiguousarray(X.T), params)
+    centred = X - shift
+    counts = resp_kn.sum(axis=1)                                 # S0_k = Σ_n γ(z_nk)
+    sums = resp_kn @ centred                                     # S1_k = Σ_n γ (x_n - c)
+    outer = np.empty((params.n_components,) + (X.shape[1],) * 2)
+    for k in range(params.n_components):                         # S2_k = Σ_n γ (x-c)(x-c)ᵀ
+        outer[k] = (resp_kn[k][:, None] * centred).T @ centred
+    return GMMStats(counts, sums, outer, shift, float(X.shape[0])), resp_kn.T, loglik
+
+
+def expected_statistics(X, params: GMMParams, *, shift=None):
+    """E-step as expected sufficient statistics, for complete or incomplete (NaN) data.
+
+    Parameters
+    ----------
+    X : array of shape (N, D); NaN marks a missing entry (missing at random). A row with
+        every entry missing is a ValueError.
+    params : GMMParams (θᵗ)
+    shift : None or array (D,), the point c the moments are taken about (default: 0).
+
+    Returns
+    -------
+    stats : GMMStats
+        S0_k = Σ_n γ(z_nk), S1_k = Σ_n γ(z_nk)(x̃_nk - c),
+        S2_k = Σ_n γ(z_nk)[(x̃_nk - c)(x̃_nk - c)ᵀ + C̃_nk], where x̃_nk fills the missing
+        coordinates m of x_n with x̂_m = μ_m + Σ_mo Σ_oo⁻¹(x_o - μ_o) (Bishop 2.81) and C̃_nk
+        holds C_mm = Σ_mm - Σ_mo Σ_oo⁻¹ Σ_om (2.82) in the (m, m) block.
+    resp : ndarray (N, K), γ(z_nk) = p(z_n = k | x_{n,o}, θᵗ).
+    loglik : float, the observed-data log-likelihood Σ_n log Σ_k π_k N(x_{n,o}|μ_{k,o},Σ_{k,oo}).
+    """
+    params = _check_params(params)
+    X = _check_incomplete_for(X, params)
+    D = X.shape[1]
+    shift = np.zeros(D) if shift is None else as_float_array(shift, "shift", ndim=1)
+    if shift.shape != (D,):
+        raise ValueError(f"shift must have shape ({D},); found {describe_shape(shift)}")
+    if np.isnan(X).any():
+        return _incomplete_e_step(X, params, shift, "stats")
+    return _complete_statistics(X, params, shift)
+
+
+def _covariance_full(nk, means_c, outer):
+    return outer / nk[:, None, None] - means_c[:, :, None] * means_c[:, None, :]
+
+
+def _covariance_diag(nk, means_c, outer):
+    var = np.diagonal(outer, axis1=1, axis2=2) / nk[:, None] - means_c ** 2
+    return var[:, :, None] * np.eye(means_c.shape[1])
+
+
+def _covariance_spherical(nk, means_c, outer):
+    D = means_c.shape[1]
+    var = np.trace(outer, axis1=1, axis2=2) / nk - (means_c ** 2).sum(axis=1)
+    return (var / D)[:, None, None] * np.eye(D)
+
+
+def _covariance_tied(nk, means_c, outer):
+    K, D = means_c.shape
+    shared = (outer.sum(axis=0) - (nk * means_c.T) @ means_c) / nk.sum()  # Σ_k N_k Σ_k / N
+    return np.broadcast_to(shared, (K, D, D)).copy()
+
+
+# M-step covariance from the statistics, one function per covariance type.
+_COVARIANCE_FROM_STATISTICS = {
+    "full": _covariance_full,            # Σ_k = S2_k / N_k - (μ_k - c)(μ_k - c)ᵀ
+    "diag": _covariance_diag,            # only its diagonal
+    "spherical": _covariance_spherical,  # its trace / D times I
+    "tied": _covariance_tied,            # Σ = Σ_k N_k Σ_k / N, shared
+}
+
+
+def _check_stats(stats) -> GMMStats:
+    if not isinstance(stats, GMMStats):
+        raise TypeError(f"stats must be a GMMStats (from expected_statistics); found "
+                        f"{type(stats).__name__}")
+    return stats
+
+
+def _m_step_statistics(stats: GMMStats, covariance_type: str, reg_covar: float) -> GMMParams:
+    D = stats.sums.shape[1]
+    nk = stats.counts + 10 * np.finfo(float).eps     # N_k = S0_k                  (9.27)
+    means_c = stats.sums / nk[:, None]               # μ_k - c = S1_k / N_k         (9.24)
+    cov = _COVARIANCE_FROM_STATISTICS[covariance_type](nk, means_c, stats.outer)  # (9.25)
+    if reg_covar == 0.0:
+        check_not_collapsed(cov, means_c)
+    cov += reg_covar * np.eye(D)
+    cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+    return GMMParams(nk / nk.sum(), means_c + stats.shift, cov)  # π_k = N_k / N   (9.26)
+
+
+def m_step_statistics(stats: GMMStats, *, covariance_type: str = "full",
+                      reg_covar: float = 1e-6) -> GMMParams:
+    """M-step from expected sufficient statistics (complete, incomplete or averaged).
+
+    π_k = S0_k / Σ_j S0_j, μ_k = c + S1_k / S0_k, Σ_k = S2_k / S0_k - (μ_k - c)(μ_k - c)ᵀ
+    + reg_covar·I (Bishop 9.24-9.27 with the data's moments replaced by their conditional
+    expectations); "diag" keeps the diagonal, "spherical" the mean variance, "tied" the
+    average Σ_k N_k Σ_k / N. S0_k gets 10 machine epsilons as in :func:`m_step`.
+    """
+    stats = _check_stats(stats)
+    covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
+    reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
+    return _m_step_statistics(stats, covariance_type, reg_covar)
+
+
+def _check_incomplete_for(X, params: GMMParams) -> np.ndarray:
+    X = _as_incomplete_data(X)
+    if X.shape[1] != params.n_features:
+        raise ValueError(f"X must have D = {params.n_features} columns to match the "
+                         f"parameters; found {describe_shape(X)}")
+    return X
+
+
+def impute(X, params: GMMParams) -> np.ndarray:
+    """X with every missing (NaN) entry replaced by its conditional mean under the mixture.
+
+    E[x_m | x_o, θ] = Σ_k γ(z_nk) x̂_m,k with x̂_m,k = μ_km + Σ_k,mo Σ_k,oo⁻¹ (x_o - μ_ko)
+    (Bishop 2.81) and γ(z_nk) computed from the observed coordinates alone. Observed entries
+    are returned unchanged; a row with nothing missing is copied as it is.
+    """
+    params = _check_params(params)
+    X = _check_incomplete_for(X, params)
+    if not np.isnan(X).any():
+        return X.copy()
+    return _incomplete_e_step(X, params, want="impute")
+
+
+def _stats_and_loglik(e_step_output):
+    """(stats, resp, loglik) -> ((stats, resp), loglik), the shape :func:`em.run` expects."""
+    stats, resp, loglik = e_step_output
+    return (stats, resp), loglik
+
+
+def _fit_incomplete(X, k, init, covariance_type, max_iter, tol, reg_covar, n_init, rng):
+    """EM on data with missing entries: the E-step of :func:`expected_statistics` grouped by
+    pattern, the M-step of :func:`m_step_statistics`, in the shared loop."""
+    _check_columns_observed(X)
+    shift = np.nanmean(X, axis=0)                       # c: the observed column means
+    filled = np.where(np.isnan(X), shift, X)            # mean-imputed, for the start only
+    start_data = fast.SufficientData(filled)
+    best = None
+    for _ in range(1 if isinstance(init, GMMParams) else n_init):
+        params0 = _initial_params(start_data, k, init, covariance_type, reg_covar, rng)
+        run = em.run(lambda p: _stats_and_loglik(_incomplete_e_step(X, p, shift, "stats")),
+                     lambda s, _: _m_step_statistics(s[0], covariance_type, reg_covar),
+                     params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
+        if best is None or run.loglik > best.loglik:
+            best = run
+    return GMMResult(params=best.params, resp=best.stats[1], loglik=best.loglik,
+                     loglik_history=best.loglik_history, n_iter=best.n_iter,
+                     converged=best.converged)
+
+
+# --------------------------------------------------------------------------------------------
+# Online (stepwise) EM and incremental EM
+# --------------------------------------------------------------------------------------------
+#
+# Both work on the expected sufficient statistics s = (S0, S1, S2) of :class:`GMMStats`,
+# whose M-step θ = M(s) is :func:`m_step_statistics`.
+#
+# Stepwise EM (Cappé & Moulines 2009; Liang & Klein 2009). Batch t = 0, 1, 2, ... of n_t
+# points, met with the current θ_t, gives its average statistics s̄_t = (1/n_t) Σ_n
+# E[s(x_n, z_n) | x_n, θ_t], and
+#
+#   ŝ_t = (1 - η_t) ŝ_{t-1} + η_t s̄_t,   η_t = (t + 2)^(-α),  0.5 < α <= 1,
+#   θ_{t+1} = M(ŝ_t),
+#
+# a stochastic approximation of the batch EM fixed point s = E[s̄(θ(s))]. Σ_t η_t = ∞ and
+# Σ_t η_t² < ∞ for α in (0.5, 1]. ŝ_{-1} = s(θ⁰), the statistics θ⁰ itself implies
+# (π_k, π_k(μ_k - c), π_k(Σ_k + (μ_k - c)(μ_k - c)ᵀ)), so that M(ŝ_{-1}) = θ⁰. During the
+# first ``n_warmup`` batches ŝ is updated but θ is not (Cappé & Moulines: the first M-steps
+# would follow too few points). With a constant step η_t = 1 and one batch holding every
+# point, θ_{t+1} = M(s̄(θ_t)) is batch EM.
+#
+# Incremental EM (Neal & Hinton 1998). The data are cut into fixed blocks b; S = Σ_b s_b.
+# One step E-steps a single block at the current θ, S ← S - s_b(old) + s_b(new), θ ← M(S).
+# It never lowers the free energy F(q, θ) = E_q[log p(X, Z | θ)] + H(q), where q is, block
+# by block, the posterior at the θ where the block was last visited: F = Q(S; θ) + Σ_b H_b,
+# with Q(S; θ) = Σ_k [S0_k log π_k - ½ S0_k (D log 2π + log|Σ_k|) - ½ tr(Σ_k⁻¹ M_k)],
+# M_k = S2_k - d_k S1_kᵀ - S1_k d_kᵀ + S0_k d_k d_kᵀ, d_k = μ_k - c (Bishop 9.40 with the
+# expected statistics), and H_b = log p(X_b | θ_b) - Q(s_b; θ_b) fixed at the visit.
+# log p(X | θ) >= F, with equality after a full E-step.
+
+
+@dataclass(frozen=True, eq=False)
+class OnlineGMMResult(GMMResult):
+    """What :func:`fit_online` and :func:`fit_incremental` return: a :class:`GMMResult`
+    (see those functions for what ``resp``, ``loglik`` and ``loglik_history`` hold) and
+
+    free_energy_history : ndarray or None
+        :func:`fit_incremental`: the free energy F(q, θ) after its first full E-step and
+        after every block step (never decreasing). :func:`fit_online`: None.
+    n_points : int, the number of points read (over all passes).
+    """
+
+    free_energy_history: np.ndarray | None = None
+    n_points: int = 0
+
+
+def _statistics_of_params(params: GMMParams, shift: np.ndarray) -> GMMStats:
+    """s(θ): the per-point statistics θ implies, so that M(s(θ)) = θ (without reg_covar)."""
+    w = params.weights
+    d = params.means - shift
+    outer = params.covariances + d[:, :, None] * d[:, None, :]
+    return GMMStats(w.copy(), w[:, None] * d, w[:, None, None] * outer, shift, 1.0)
+
+
+def _batch_statistics(X: np.ndarray, params: GMMParams, shift: np.ndarray):
+    """(GMMStats, resp, loglik) of one batch: the pattern E-step if anything is missing."""
+    if np.isnan(X).any():
+        return _incomplete_e_step(X, params, shift, "stats")
+    return _complete_statistics(X, params, shift)
+
+
+def _expected_complete_loglik(stats: GMMStats, params: GMMParams) -> float:
+    """Q(S; θ) = Σ_k [S0_k log π_k - ½ S0_k (D log 2π + log|Σ_k|) - ½ tr(Σ_k⁻¹ M_k)]."""
+    D = params.n_features
+    d = params.means - stats.shift                                     # d_k = μ_k - c
+    M = (stats.outer - d[:, :, None] * stats.sums[:, None, :]
+         - stats.sums[:, :, None] * d[:, None, :]
+         + stats.counts[:, None, None] * d[:, :, None] * d[:, None, :])  # M_k
+    P = params.precisions_cholesky                                     # Σ_k⁻¹ = P_k P_kᵀ
+    trace = np.einsum("kde,kdf,kfe->k", P, M, P)                       # tr(P_kᵀ M_k P_k)
+    log_det = -2.0 * np.log(np.diagonal(P, axis1=1, axis2=2)).sum(axis=1)  # log|Σ_k|
+    with np.errstate(invalid="ignore"):
+        log_w = np.where(stats.counts > 0, stats.counts * _log_weights(params.weights), 0.0)
+    return float(log_w.sum() - 0.5 * (stats.counts * (D * _LOG_2PI + log_det)).sum()
+                 - 0.5 * trace.sum())
+
+
+def _passes(batches, n_passes: int, name: str = "batches"):
+    """Yield (pass, index, checked batch) for ``n_passes`` passes over ``batches``."""
+    if callable(batches):
+        source = batches
+    else:
+        if isinstance(batches, (str, bytes, np.ndarray)) or batches is None:
+            raise TypeError(f"{name} must be an iterable of (n_b, D) arrays (a list, a "
+                            f"generator, or a function returning one); found "
+                            f"{type(batches).__name__}")
+        try:
+            first_iter = iter(batches)
+        except TypeError:
+            raise TypeError(f"{name} must be an iterable of (n_b, D) arrays; found "
+                            f"{type(batches).__name__}") from None
+        if n_passes > 1 and first_iter is batches:
+            raise ValueError(f"{name} is an iterator, which can be read only once; for "
+                             f"n_passes = {n_passes} pass a list, or a function that returns "
+                             f"a new iterator for every pass")
+        source = lambda: batches  # noqa: E731
+    D = None
+    for p in range(n_passes):
+        seen = 0
+        for i, batch in enumerate(source()):
+            label = f"{name}[{i}]"
+            X = _as_incomplete_data(batch, label)
+            if D is None:
+                D = X.shape[1]
+            elif X.shape[1] != D:
+                raise ValueError(f"{label} must have D = {D} columns like the first batch; "
+                                 f"found {describe_shape(X)}")
+            seen += 1
+            yield p, i, X
+        if seen == 0:
+            raise ValueError(f"{name} must hold at least one batch; found none"
+                             + (f" on pass {p + 1}" if p else ""))
+
+
+def _start_from_batch(X: np.ndarray, k: int, init, covariance_type: str, reg_covar: float,
+                      rng: np.random.Generator, name: str) -> GMMParams:
+    if isinstance(init, GMMParams):
+        if init.n_components != k or init.n_features != X.shape[1]:
+            raise ValueError(f"init must have {k} components of dimension {X.shape[1]}; "
+                             f"found {init.n_components} components of dimension "
+                             f"{init.n_features}")
+        return init
+    check_n_clusters(k, X.shape[0], "k")
+    filled = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+    if np.isnan(filled).any():
+        raise ValueError(f"{name} (the first batch, which sets the start) has a column "
+                         f"never observed; pass init=GMMParams or a fuller first batch")
+    return _initial_params(fast.SufficientData(filled), k, init, covariance_type, reg_covar,
+                           rng)
+
+
+def _check_online_options(k, init, covariance_type, reg_covar, n_passes):
+    k = check_int(k, "k", low=1)
+    covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
+    reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
+    n_passes = check_int(n_passes, "n_passes", low=1)
+    if not isinstance(init, (str, GMMParams)):
+        raise TypeError(f"init must be 'kmeans', 'random' or a GMMParams; found "
+                        f"{type(init).__name__}")
+    if isinstance(init, str):
+        check_option(init, "init", ("kmeans", "random"))
+    return k, covariance_type, reg_covar, n_passes
+
+
+def fit_online(batches, k, *, init="kmeans", covariance_type: str = "full",
+               step_exponent: float = 0.6, step_size: float | None = None,
+               n_warmup: int = 5, n_passes: int = 1, reg_covar: float = 1e-6,
+               seed=None) -> OnlineGMMResult:
+    """Stepwise (online) EM over mini-batches (Cappé & Moulines 2009).
+
+    Batch t, met with θ_t, gives its average expected statistics s̄_t (:func:`expected_statistics`
+    divided by its size: missing values are allowed); the running statistics and parameters are
+
+        ŝ_t = (1 - η_t) ŝ_{t-1} + η_t s̄_t,  η_t = (t + 2)^(-α),  θ_{t+1} = M(ŝ_t)
+
+    with M the M-step :func:`m_step_statistics` (Bishop 9.24-9.27 in the statistics) and
+    ŝ_{-1} the statistics implied by θ⁰. Only one batch is held in memory at a time.
+
+    Parameters
+    ----------
+    batches : iterable of (n_b, D) arrays, or a function returning such an iterable
+        A list, or a generator (e.g. reading a file that does not fit in memory). NaN
+        entries are missing values. With ``n_passes > 1`` it must be readable again: a list
+        or a function called once per pass (a generator object is a ValueError).
+    k : int >= 1, the number of components K.
+    init : "kmeans", "random" or GMMParams
+        "kmeans"/"random" are computed on the first batch (as :func:`fit` would), which must
+        then hold at least k points.
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    step_exponent : float, 0.5 < α <= 1
+        The step sizes η_t = (t + 2)^(-α); α near 0.5 forgets the start fastest, α = 1 is a
+        running average.
+    step_size : None or float in (0, 1]
+        A constant step η_t = step_size instead (1 with one batch holding all the data is
+        batch EM, step for step).
+    n_warmup : int >= 0
+        For the first ``n_warmup`` batches ŝ is updated but θ stays θ⁰.
+    n_passes : int >= 1, passes over ``batches``.
+    reg_covar : float >= 0, added to every covariance's diagonal in every M-step.
+    seed : None, int or numpy Generator (for the start).
+
+    Returns
+    -------
+    OnlineGMMResult (a GMMResult)
+        ``params``: the last θ. ``loglik_history``: one value per batch, the log-likelihood
+        of batch t under θ_t, the parameters it met (a progressive validation score), then
+        the log-likelihood of the last batch under the returned θ, which is also ``loglik``;
+        ``resp``: that last batch's responsibilities under the returned θ; ``n_iter``: the
+        number of batches processed; ``converged``: False (stepwise EM has no stopping test;
+        compare held-out log-likelihoods).
+    """
+    k, covariance_type, reg_covar, n_passes = _check_online_options(
+        k, init, covariance_type, reg_covar, n_passes)
+    if step_size is None:
+        alpha = check_real(step_exponent, "step_exponent")
+        if not 0.5 < alpha <= 1.0:
+            raise ValueError(f"step_exponent must be in (0.5, 1] (so that Σ η_t = ∞ and "
+                             f"Σ η_t² < ∞); found {alpha}")
+    else:
+        step_size = check_real(step_size, "step_size")
+        if not 0.0 < step_size <= 1.0:
+            raise ValueError(f"step_size must be in (0, 1]; found {step_size}")
+    n_warmup = check_int(n_warmup, "n_warmup", low=0)
+    rng = check_seed(seed)
+    params = running = shift = last = None
+    history = []
+    t = n_points = 0
+    for _, _, X in _passes(batches, n_passes):
+        if params is None:
+            params = _start_from_batch(X, k, init, covariance_type, reg_covar, rng,
+                                       "batches[0]")
+            if X.shape[1] != params.n_features:
+                raise ValueError(f"batches[0] must have D = {params.n_features} columns "
+                                 f"to match init; found {describe_shape(X)}")
+            shift = np.nan_to_num(np.nanmean(X, axis=0))        # c: fixed for the run
+            running = _statistics_of_params(params, shift)      # ŝ_{-1} = s(θ⁰)
+        elif X.shape[1] != params.n_features:
+            raise ValueError(f"batches must all have D = {params.n_features} columns")
+        stats, _, loglik = _batch_statistics(X, params, shift)  # E-step at θ_t
+        history.append(loglik)
+        eta = step_size if step_size is not None else (t + 2.0) ** (-alpha)  # η_t
+        running = running.combined(stats.scaled(1.0 / X.shape[0]), 1.0 - eta, eta)  # ŝ_t
+        if t + 1 > n_warmup:
+            params = _m_step_statistics(running, covariance_type, reg_covar)  # θ_{t+1}
+        t += 1
+        n_points += X.shape[0]
+        last = X
+    _, resp, loglik = _batch_statistics(last, params, shift)
+    history.append(loglik)
+    return OnlineGMMResult(params=params, resp=resp, loglik=float(loglik),
+                           loglik_history=np.asarray(history), n_iter=t, converged=False,
+                           free_energy_history=None, n_points=n_points)
+
+
+def fit_incremental(blocks, k, *, init="kmeans", covariance_type: str = "full",
+                    n_passes: int = 10, reg_covar: float = 1e-6, seed=None) -> OnlineGMMResult:
+    """Incremental EM over fixed blocks (Neal & Hinton 1998).
+
+    A full E-step on every block at θ⁰ gives s_b and S = Σ_b s_b, θ¹ = M(S); then, pass after
+    pass, block after block: s_b ← E-step of block b at the current θ, S ← S - s_b(old) +
+    s_b(new), θ ← M(S) (:func:`m_step_statistics`). Every step raises (or keeps) the free
+    energy F(q, θ) = Q(S; θ) + Σ_b H_b ≤ log p(X | θ), q being each block's posterior at its
+    last visit; after a pass the parameters have seen B M-steps for the price of one E-step
+    over the data.
+
+    Parameters
+    ----------
+    blocks : list of (n_b, D) arrays (NaN entries are missing values), kept in memory.
+    k, init, covariance_type, reg_covar, seed : as :func:`fit` ("kmeans"/"random" on all
+        blocks together).
+    n_passes : int >= 1, passes over the blocks after the first full E-step.
+
+    Returns
+    -------
+    OnlineGMMResult (a GMMResult)
+        ``loglik_history[p]``: log p(X | θ) of the full data after pass p (p = 0: θ⁰),
+        ``n_iter`` = n_passes; ``resp`` and ``loglik`` at the returned θ;
+        ``free_energy_history``: F after the first M-step and after every block step (it
+        never decreases; with reg_covar > 0 the M-step is not an exact maximiser and F may
+        fall by about reg_covar's effect).
+    """
+    k, covariance_type, reg_covar, n_passes = _check_online_options(
+        k, init, covariance_type, reg_covar, n_passes)
+    if not isinstance(blocks, (list, tuple)):
+        raise TypeError(f"blocks must be a list of (n_b, D) arrays; found "
+                        f"{type(blocks).__name__}")
+    data = [X for _, _, X in _passes(list(blocks), 1, "blocks")]
+    whole = np.concatenate(data)
+    _check_columns_observed(whole, "blocks")
+    rng = check_seed(seed)
+    params = _start_from_batch(whole, k, init, covariance_type, reg_covar, rng, "blocks")
+    if whole.shape[1] != params.n_features:
+        raise ValueError(f"blocks must have D = {params.n_features} columns to match init")
+    shift = np.nanmean(whole, axis=0)
+    del whole
+
+    def full_e_step(theta):
+        out = [_batch_statistics(X, theta, shift) for X in data]
+        return out, sum(o[2] for o in out)
+
+    visits, loglik = full_e_step(params)                     # q_b = p(Z_b | X_b, θ⁰)
+    history = [loglik]
+    block_stats = [v[0] for v in visits]
+    entropy = [v[2] - _expected_complete_loglik(v[0], params) for v in visits]   # H_b
+    total = block_stats[0]
+    for s in block_stats[1:]:
+        total = total.combined(s)                            # S = Σ_b s_b
+    params = _m_step_statistics(total, covariance_type, reg_covar)
+    free_energy = [_expected_complete_loglik(total, params) + sum(entropy)]
+    for _ in range(n_passes):
+        for b, X in enumerate(data):
+            stats, _, ll_b = _batch_statistics(X, params, shift)   # partial E-step
+            entropy[b] = ll_b - _expected_complete_loglik(stats, params)
+            total = total.combined(block_stats[b], 1.0, -1.0).combined(stats)  # S update
+            block_stats[b] = stats
+            params = _m_step_statistics(total, covariance_type, reg_covar)    # M-step
+            free_energy.append(_expected_complete_loglik(total, params) + sum(entropy))
+        visits, loglik = full_e_step(params)
+        history.append(loglik)
+    resp = np.concatenate([v[1] for v in visits])
+    return OnlineGMMResult(params=params, resp=resp, loglik=float(loglik),
+                           loglik_history=np.asarray(history), n_iter=n_passes,
+                           converged=False, free_energy_history=np.asarray(free_energy),
+                           n_points=int(sum(len(X) for X in data)))
