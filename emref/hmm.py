@@ -82,6 +82,7 @@ __all__ = [
     "bic",
     "e_step",
     "fit",
+    "fit_stepwise",
     "fit_supervised",
     "forward",
     "forward_backward",
@@ -1383,3 +1384,154 @@ def sample(params: HMMParams, T=None, seed=None):
     rng = check_seed(seed)
     states = _sample_chain(params.startprob, params.transmat, params.endprob, T, rng)
     return params.emission.sample_states(states, rng), states
+
+
+# --------------------------------------------------------------------------------------------
+# Stepwise EM over batches of sequences (Liang & Klein 2009)
+# --------------------------------------------------------------------------------------------
+
+def _scaled_stats(stats: HMMStats, factor: float) -> HMMStats:
+    return HMMStats(start=stats.start * factor, trans=stats.trans * factor,
+                    end=stats.end * factor, occupancy=stats.occupancy * factor,
+                    emission=tuple(e * factor for e in stats.emission), gamma=[],
+                    n_sequences=stats.n_sequences, n_points=stats.n_points)
+
+
+def _mixed_stats(old: HMMStats, new: HMMStats, eta: float) -> HMMStats:
+    """(1 - η) old + η new, entry by entry."""
+    def mix(a, b):
+        return (1.0 - eta) * a + eta * b
+    return HMMStats(start=mix(old.start, new.start), trans=mix(old.trans, new.trans),
+                    end=mix(old.end, new.end), occupancy=mix(old.occupancy, new.occupancy),
+                    emission=tuple(mix(a, b) for a, b in zip(old.emission, new.emission)),
+                    gamma=[], n_sequences=new.n_sequences, n_points=new.n_points)
+
+
+def _statistics_of_params(params: HMMParams, like: HMMStats) -> HMMStats:
+    """Counts with the row totals of ``like`` and the proportions of θ, so that the M-step
+    returns θ: ŝ_{-1}, a start worth one batch."""
+    out_of = like.trans.sum(axis=1) + (like.end if params.endprob is not None else 0.0)
+    trans = params.transmat * out_of[:, None]
+    end = params.endprob * out_of if params.endprob is not None else like.end
+    emitted = like.emission[0].sum(axis=1)
+    return HMMStats(start=params.startprob * like.start.sum(), trans=trans, end=end,
+                    occupancy=like.occupancy.copy(),
+                    emission=(params.emission.probs * emitted[:, None],), gamma=[],
+                    n_sequences=like.n_sequences, n_points=like.n_points)
+
+
+def fit_stepwise(batches, n_states, *, init="random", step_exponent: float = 0.7,
+                 step_size: float | None = None, n_passes: int = 1, n_warmup: int = 0,
+                 seed=None, n_symbols=None, with_endprob: bool = False) -> HMMResult:
+    """Stepwise EM for a categorical HMM over batches of sequences (Liang & Klein 2009).
+
+    Batch t (a list of sequences), met with θ_t, gives its expected counts per sequence
+    s̄_t = (1/S_t) Σ_sequences (Σ γ(z_1k), Σ_n ξ(z_{n-1,j}, z_nk), Σ γ(z_Nk),
+    Σ_n γ(z_nk)[x_n = m]) from forward-backward (Bishop 13.64-13.65), and
+
+        ŝ_t = (1 - η_t) ŝ_{t-1} + η_t s̄_t,   η_t = (t + 2)^(-α),   θ_{t+1} = M(ŝ_t),
+
+    M being the Baum-Welch M-step :func:`m_step` (13.18, 13.19, 13.23: rows of counts
+    normalised). ŝ_{-1} has the proportions of θ⁰ and the size of the first batch's
+    counts. With ``step_size=1`` and one batch holding every sequence this is Baum-Welch,
+    step for step. Tagged-then-untagged: start from :func:`fit_supervised` on the tagged
+    sentences, then stream the untagged ones.
+
+    Parameters
+    ----------
+    batches : iterable of batches, each one sequence or a list of sequences (1-D int
+        arrays), or a function returning such an iterable; with ``n_passes > 1`` a list or
+        such a function (a generator object can be read only once).
+    n_states : int >= 1
+    init : "random" or HMMParams with :class:`Categorical` emissions
+        "random": as :func:`fit`, drawn with ``n_symbols`` symbols (default: the largest
+        symbol of the first batch + 1) and ``with_endprob``.
+    step_exponent : float, 0.5 < α <= 1.
+    step_size : None or float in (0, 1], a constant step instead of (t + 2)^(-α).
+    n_passes : int >= 1; n_warmup : int >= 0, batches during which θ stays θ⁰.
+    seed : None, int or numpy Generator.
+
+    Returns
+    -------
+    HMMResult
+        ``loglik_history``: ln p(batch t | θ_t) for every batch, then ln p(last batch | θ)
+        at the returned θ (= ``loglik``); ``n_iter``: batches processed; ``converged``:
+        False (no stopping test); ``stats``: the last batch's E-step at the returned θ.
+    """
+    K = check_int(n_states, "n_states", low=1)
+    n_passes = check_int(n_passes, "n_passes", low=1)
+    n_warmup = check_int(n_warmup, "n_warmup", low=0)
+    if step_size is None:
+        alpha = check_real(step_exponent, "step_exponent")
+        if not 0.5 < alpha <= 1.0:
+            raise ValueError(f"step_exponent must be in (0.5, 1] (so that Σ η_t = ∞ and "
+                             f"Σ η_t² < ∞); found {alpha}")
+    else:
+        step_size = check_real(step_size, "step_size")
+        if not 0.0 < step_size <= 1.0:
+            raise ValueError(f"step_size must be in (0, 1]; found {step_size}")
+    if isinstance(init, HMMParams):
+        if not isinstance(init.emission, Categorical):
+            raise ValueError(f"init must have categorical emissions for stepwise EM; found "
+                             f"{init.emission.name} emissions")
+        if init.n_states != K:
+            raise ValueError(f"init must have n_states = {K} states; found an HMMParams "
+                             f"with {init.n_states}")
+    elif isinstance(init, str):
+        check_option(init, "init", ("random",))
+        if n_symbols is not None:
+            n_symbols = check_int(n_symbols, "n_symbols", low=1)
+    else:
+        raise TypeError(f"init must be 'random' or an HMMParams; found {type(init).__name__}")
+    rng = check_seed(seed)
+    if callable(batches):
+        source = batches
+    else:
+        if isinstance(batches, (str, bytes, np.ndarray)) or batches is None or not hasattr(
+                batches, "__iter__"):
+            raise TypeError(f"batches must be an iterable of batches of sequences (a list, "
+                            f"a generator, or a function returning one); found "
+                            f"{type(batches).__name__}")
+        if n_passes > 1 and iter(batches) is batches:
+            raise ValueError(f"batches is an iterator, which can be read only once; for "
+                             f"n_passes = {n_passes} pass a list, or a function that returns "
+                             f"a new iterator for every pass")
+        source = lambda: batches  # noqa: E731
+    params = init if isinstance(init, HMMParams) else None
+    running = last = None
+    history = []
+    t = 0
+    for p in range(n_passes):
+        seen = 0
+        for i, sequences in enumerate(source()):
+            name = f"batches[{i}]"
+            if params is None:
+                raw, names = _split(sequences, name, 1)
+                X = _check_many(raw, names, Categorical, n_symbols)[1]
+                startprob = rng.dirichlet(np.ones(K))
+                transmat = rng.dirichlet(np.ones(K + 1 if with_endprob else K), size=K)
+                endprob = None
+                if with_endprob:
+                    transmat, endprob = transmat[:, :-1], transmat[:, -1]
+                params = HMMParams(startprob, transmat, Categorical.random_init(
+                    X, K, rng, n_symbols=n_symbols), endprob)
+            batch = _batch(sequences, params, name)
+            stats, loglik = _e_step(batch, params)                      # E-step at θ_t
+            history.append(loglik)
+            mean = _scaled_stats(stats, 1.0 / stats.n_sequences)        # s̄_t
+            if running is None:
+                running = _statistics_of_params(params, mean)           # ŝ_{-1}
+            eta = step_size if step_size is not None else (t + 2.0) ** (-alpha)  # η_t
+            running = _mixed_stats(running, mean, eta)                  # ŝ_t
+            if t + 1 > n_warmup:
+                params = _m_step(running, params, 0.0)                  # θ_{t+1} = M(ŝ_t)
+            t += 1
+            seen += 1
+            last = batch
+        if seen == 0:
+            raise ValueError("batches must hold at least one batch; found none"
+                             + (f" on pass {p + 1}" if p else ""))
+    stats, loglik = _e_step(last, params)
+    history.append(loglik)
+    return HMMResult(params=params, loglik=float(loglik), loglik_history=np.asarray(history),
+                     n_iter=t, converged=False, stats=stats)

@@ -181,3 +181,95 @@ def test_online_degenerate_batches_get_finite_answers():
     for a in (on.params.weights, on.params.means, on.params.covariances, on.resp,
               on.loglik_history):
         assert np.all(np.isfinite(a))
+
+
+# --------------------------------------------------------------------------------------------
+# Stepwise EM for categorical HMMs (Liang & Klein 2009)
+# --------------------------------------------------------------------------------------------
+
+def _random_hmm(rng, K=3, M=5):
+    from emref import hmm
+    return hmm.HMMParams(rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),
+                         hmm.Categorical(rng.dirichlet(np.ones(M), size=K)))
+
+
+def test_hmm_step_size_one_with_one_batch_is_baum_welch_as_hmmlearn():
+    import logging
+
+    from hmmlearn.hmm import CategoricalHMM
+
+    from emref import hmm
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+    rng = np.random.default_rng(21)
+    seqs = [rng.integers(0, 5, n) for n in (5, 40, 17, 1, 63, 8)]
+    p0 = _random_hmm(rng)
+    res = hmm.fit_stepwise([seqs], 3, init=p0, step_size=1.0, n_passes=6)
+    ref = CategoricalHMM(n_components=3, n_features=5, n_iter=6, tol=-np.inf,
+                         init_params="", params="ste", startprob_prior=1.0,
+                         transmat_prior=1.0, emissionprob_prior=1.0, implementation="log")
+    ref.startprob_ = p0.startprob.copy()
+    ref.transmat_ = p0.transmat.copy()
+    ref.emissionprob_ = p0.emission.probs.copy()
+    ref.fit(np.concatenate(seqs).reshape(-1, 1), [len(s) for s in seqs])
+    assert res.n_iter == 6 and len(res.loglik_history) == 7
+    np.testing.assert_allclose(res.params.startprob, ref.startprob_, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(res.params.transmat, ref.transmat_, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(res.params.emission.probs, ref.emissionprob_, rtol=1e-8,
+                               atol=1e-14)
+    np.testing.assert_allclose(res.loglik_history[:-1], ref.monitor_.history, rtol=1e-10)
+
+
+def test_hmm_stepwise_with_a_stop_state_and_step_one_is_baum_welch():
+    from emref import datasets, hmm
+    sents, tags = datasets.pos_like(200, seed=3)
+    start = hmm.fit_supervised(sents[:10], tags[:10], 6, n_symbols=31, pseudocount=0.1,
+                               with_endprob=True)
+    ref = hmm.fit(sents[10:], 6, init=start, max_iter=5, tol=0)
+    res = hmm.fit_stepwise([sents[10:]], 6, init=start, step_size=1.0, n_passes=5)
+    np.testing.assert_allclose(res.loglik_history, ref.loglik_history, rtol=1e-12)
+    np.testing.assert_allclose(res.params.endprob, ref.params.endprob, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(res.params.emission.probs, ref.params.emission.probs,
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_hmm_stepwise_tagged_then_untagged_reaches_baum_welch():
+    """Start from 20 tagged sentences, stream 1500 untagged ones in batches of 50."""
+    from emref import datasets, hmm
+    sents, tags = datasets.pos_like(1520, seed=0)
+    start = hmm.fit_supervised(sents[:20], tags[:20], 6, n_symbols=31, pseudocount=0.1,
+                               with_endprob=True)
+    untagged = sents[20:]
+    n_obs = sum(len(s) for s in untagged)
+    bw = hmm.fit(untagged, 6, init=start, max_iter=300, tol=1e-8)
+    batches = [untagged[i:i + 50] for i in range(0, len(untagged), 50)]
+    res = hmm.fit_stepwise(batches, 6, init=start, step_exponent=0.6, n_passes=3)
+    assert res.n_iter == 3 * len(batches)
+    gap = (hmm.score(untagged, res.params) - bw.loglik) / n_obs
+    assert -1e-3 < gap < 1e-3, gap
+    assert hmm.score(untagged, res.params) > hmm.score(untagged, start)
+
+
+def test_hmm_stepwise_bad_input_names_the_argument():
+    from emref import hmm
+    rng = np.random.default_rng(0)
+    p0 = _random_hmm(rng)
+    seqs = [rng.integers(0, 5, 10) for _ in range(4)]
+    for alpha in (0.5, 1.2):
+        bad(lambda: hmm.fit_stepwise([seqs], 3, init=p0, step_exponent=alpha), ValueError,
+            "step_exponent must be in")
+    bad(lambda: hmm.fit_stepwise([seqs], 3, init=p0, step_size=0.0), ValueError, "step_size")
+    bad(lambda: hmm.fit_stepwise([], 3, init=p0), ValueError, "batches must hold at least")
+    bad(lambda: hmm.fit_stepwise([seqs, []], 3, init=p0), ValueError, r"batches\[1\]")
+    bad(lambda: hmm.fit_stepwise([seqs, [np.array([0, 9])]], 3, init=p0), ValueError,
+        r"batches\[1\]")
+    bad(lambda: hmm.fit_stepwise(iter([seqs]), 3, init=p0, n_passes=2), ValueError,
+        "batches is an iterator")
+    bad(lambda: hmm.fit_stepwise(None, 3), TypeError, "batches")
+    bad(lambda: hmm.fit_stepwise([seqs], 2, init=p0), ValueError, "init must have n_states")
+    gauss = hmm.HMMParams([0.5, 0.5], np.full((2, 2), 0.5),
+                          hmm.Gaussian(np.zeros((2, 1)), np.ones((2, 1, 1))))
+    bad(lambda: hmm.fit_stepwise([seqs], 2, init=gauss), ValueError, "init must have categ")
+    bad(lambda: hmm.fit_stepwise([seqs], 3, init="kmeans"), ValueError, "init")
+    res = hmm.fit_stepwise(lambda: iter([seqs[:2], seqs[2:]]), 3, seed=0, n_passes=2,
+                           n_symbols=5)
+    assert res.n_iter == 4 and np.all(np.isfinite(res.loglik_history))
