@@ -236,7 +236,7 @@ FEEDBACK_TEMPLATE = r"""
 <body>
   <a name="top"></a>
   <div id="emcourse-math-note" class="alert alert-warning" style="display: none"></div>
-  <noscript><div class="alert alert-warning">Formulas are shown as TeX source because this
+  <noscript><div id="emcourse-trust-note" class="alert alert-warning">Formulas are shown as TeX source because this
     viewer runs no scripts: in JupyterLab click <b>Trust HTML</b> in the toolbar above, or
     right-click the file and choose <b>Open in New Browser Tab</b>.</div></noscript>
   <div class="container">

@@ -277,123 +277,126 @@ def test_student_fetches_submits_resubmits_and_reads_feedback(tmp_path):
         server.stop()
         raise
     shots = Shots(tmp_path)
-    page = None
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                          headless=True)
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{server.url}lab?token={server.token}")
-            page.locator("#jp-main-dock-panel").wait_for()
-            dismiss_news(page)
+            try:
+                page.goto(f"{server.url}lab?token={server.token}")
+                page.locator("#jp-main-dock-panel").wait_for()
+                dismiss_news(page)
 
-            # 1. Nbgrader -> Assignment List -> Fetch hw1
-            open_assignment_list(page)
-            released = row(page, "released")
-            expect(released).to_contain_text("emcourse")
-            released.get_by_role("button", name="Fetch").click()
-            fetched = row(page, "fetched")
-            expect(fetched.get_by_role("button", name="Submit")).to_be_visible()
-            shots.take(page, "1-assignment-list")
-            assert (server.home / HW / f"{NOTEBOOK}.ipynb").is_file()
+                # 1. Nbgrader -> Assignment List -> Fetch hw1
+                open_assignment_list(page)
+                released = row(page, "released")
+                expect(released).to_contain_text("emcourse")
+                released.get_by_role("button", name="Fetch").click()
+                fetched = row(page, "fetched")
+                expect(fetched.get_by_role("button", name="Submit")).to_be_visible()
+                shots.take(page, "1-assignment-list")
+                assert (server.home / HW / f"{NOTEBOOK}.ipynb").is_file()
 
-            # open the notebook from the list (the assignment's name unfolds its notebooks)
-            fetched.locator("a.assignment-notebooks-link").click()
-            page.locator(f"#fetched_assignments_list a:has-text('{NOTEBOOK}')").first.click()
-            page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(3).wait_for()
+                # open the notebook from the list (the assignment's name unfolds its notebooks)
+                fetched.locator("a.assignment-notebooks-link").click()
+                page.locator(f"#fetched_assignments_list a:has-text('{NOTEBOOK}')").first.click()
+                page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(3).wait_for()
 
-            # answer `assign` (cell 3), save, Validate
-            answer_cell(page, 3, _solution("assign"))
-            save(page)
-            shots.take(page, "2-answer")
-            page.locator(".jp-NotebookPanel:visible .jp-Toolbar").get_by_role(
-                "button", name="Validate").click()
-            dialog = page.locator(".jp-Dialog")
-            dialog.wait_for()
-            # `update` is not answered yet: Validate says which cell fails, and why
-            expect(dialog).to_contain_text("Validation Results")
-            expect(dialog).to_contain_text("NotImplementedError")
-            shots.take(page, "3-validate")
-            dialog.locator(".jp-mod-accept").click()
-            dialog.wait_for(state="detached")
+                # answer `assign` (cell 3), save, Validate
+                answer_cell(page, 3, _solution("assign"))
+                save(page)
+                shots.take(page, "2-answer")
+                page.locator(".jp-NotebookPanel:visible .jp-Toolbar").get_by_role(
+                    "button", name="Validate").click()
+                dialog = page.locator(".jp-Dialog")
+                dialog.wait_for()
+                # `update` is not answered yet: Validate says which cell fails, and why
+                expect(dialog).to_contain_text("Validation Results")
+                expect(dialog).to_contain_text("NotImplementedError")
+                shots.take(page, "3-validate")
+                dialog.locator(".jp-mod-accept").click()
+                dialog.wait_for(state="detached")
 
-            # Submit
-            assignment_tab(page)
-            row(page, "fetched").get_by_role("button", name="Submit").click()
-            submitted = row(page, "submitted")
-            expect(submitted.get_by_role("button", name="Fetch Feedback")).to_be_visible()
-            shots.take(page, "4-submitted")
+                # Submit
+                assignment_tab(page)
+                row(page, "fetched").get_by_role("button", name="Submit").click()
+                submitted = row(page, "submitted")
+                expect(submitted.get_by_role("button", name="Fetch Feedback")).to_be_visible()
+                shots.take(page, "4-submitted")
 
-            # 2. Fetch Feedback before any is released: the student is told so
-            submitted.get_by_role("button", name="Fetch Feedback").click()
-            expect(page.locator("#submitted_assignments_list")).to_contain_text(
-                "no feedback yet")
-            shots.take(page, "5-no-feedback-yet")
+                # 2. Fetch Feedback before any is released: the student is told so
+                submitted.get_by_role("button", name="Fetch Feedback").click()
+                expect(page.locator("#submitted_assignments_list")).to_contain_text(
+                    "no feedback yet")
+                shots.take(page, "5-no-feedback-yet")
 
-            # 3. the student answers `update` and the written question too, and resubmits
-            page.locator(".lm-TabBar-tab", has_text=NOTEBOOK).first.click()
-            answer_cell(page, 6, _solution("update"))
-            answer_markdown(page, 15, WRITTEN_ANSWER)
-            save(page)
-            assignment_tab(page)
-            row(page, "fetched").get_by_role("button", name="Submit").click()
-            expect(page.locator("#submitted_assignments_list .nested_list_item")).to_have_count(
-                2)
-            shots.take(page, "6-resubmitted")
+                # 3. the student answers `update` and the written question too, and resubmits
+                page.locator(".lm-TabBar-tab", has_text=NOTEBOOK).first.click()
+                answer_cell(page, 6, _solution("update"))
+                answer_markdown(page, 15, WRITTEN_ANSWER)
+                save(page)
+                assignment_tab(page)
+                row(page, "fetched").get_by_role("button", name="Submit").click()
+                expect(page.locator("#submitted_assignments_list .nested_list_item")).to_have_count(
+                    2)
+                shots.take(page, "6-resubmitted")
 
-            # 4. the instructor: the commands of docs/teaching.md, no --update, no --force
-            student = next((course.exchange / "emcourse" / "inbound").iterdir()).name.split("+")[0]
-            course.run("collect", HW)
-            autograde = course.run("autograde", HW)
-            score = course.score(student)
-            course.run("generate_feedback", HW)
-            course.run("release_feedback", HW)
+                # 4. the instructor: the commands of docs/teaching.md, no --update, no --force
+                student = next((course.exchange / "emcourse" / "inbound").iterdir()).name.split("+")[0]
+                course.run("collect", HW)
+                autograde = course.run("autograde", HW)
+                score = course.score(student)
+                course.run("generate_feedback", HW)
+                course.run("release_feedback", HW)
 
-            # 5. the student fetches the feedback and reads it, in Lab and in a browser tab
-            page.locator("#refresh_assignments_list").click()
-            row(page, "submitted").get_by_role("button", name="Fetch Feedback").click()
-            view = page.locator("#submitted_assignments_list a", has_text="view feedback")
-            expect(view).to_have_count(1)
-            shots.take(page, "7-feedback-fetched")
-            view.click()
-            feedback_files = list((server.home / HW / "feedback").glob(f"*/{NOTEBOOK}.html"))
-            assert len(feedback_files) == 1, feedback_files
-            feedback = feedback_files[0]
-            page.locator(".jp-DirListing-item", has_text=f"{NOTEBOOK}.html").dblclick()
-            viewer = page.locator(".jp-HTMLViewer:visible")
-            viewer.wait_for()
-            page.locator(".jp-HTMLViewer:visible iframe").wait_for()
-            page.get_by_role("button", name="Trust HTML").click()
-            frame = page.frame_locator(".jp-HTMLViewer:visible iframe")
-            frame.locator("body[data-mathjax='done']").wait_for()
-            lab_total = frame.locator("#emcourse-total").inner_text()
-            shots.take(page, "8-feedback-in-lab")
+                # 5. the student fetches the feedback and reads it, in Lab and in a browser tab
+                page.locator("#refresh_assignments_list").click()
+                row(page, "submitted").get_by_role("button", name="Fetch Feedback").click()
+                view = page.locator("#submitted_assignments_list a", has_text="view feedback")
+                expect(view).to_have_count(1)
+                shots.take(page, "7-feedback-fetched")
+                view.click()
+                feedback_files = list((server.home / HW / "feedback").glob(f"*/{NOTEBOOK}.html"))
+                assert len(feedback_files) == 1, feedback_files
+                feedback = feedback_files[0]
+                page.locator(".jp-DirListing-item", has_text=f"{NOTEBOOK}.html").dblclick()
+                viewer = page.locator(".jp-HTMLViewer:visible")
+                viewer.wait_for()
+                page.locator(".jp-HTMLViewer:visible iframe").wait_for()
+                # untrusted, Lab runs no script: the page says how to see the formulas
+                expect(page.frame_locator(".jp-HTMLViewer:visible iframe").locator(
+                    "#emcourse-trust-note")).to_contain_text("Trust HTML")
+                page.get_by_role("button", name="Trust HTML").click()
+                frame = page.frame_locator(".jp-HTMLViewer:visible iframe")
+                frame.locator("body[data-mathjax='done']").wait_for()
+                lab_total = frame.locator("#emcourse-total").inner_text()
+                shots.take(page, "8-feedback-in-lab")
 
-            rel = feedback.relative_to(server.home).as_posix()
-            tab = browser.new_page(viewport=VIEWPORT)
-            tab.set_default_timeout(TIMEOUT_MS)
-            tab.goto(f"{server.url}files/{rel}?token={server.token}")
-            tab.locator("body[data-mathjax='done']").wait_for()
-            tab_state = tab.evaluate("""() => ({
-                total: document.getElementById('emcourse-total').innerText,
-                count: +document.body.getAttribute('data-mathjax-count'),
-                errors: +document.body.getAttribute('data-mathjax-errors'),
-                jax: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_MathML').length,
-                text: document.getElementById('notebook-container').innerText,
-                external: [...document.querySelectorAll('script[src], link[href]')]
-                    .map(e => e.src || e.href).filter(u => !u.startsWith(location.origin)),
-                pending: document.body.innerText.includes('pending'),
-            })""")
-            tab.screenshot(path=str(tmp_path / "tab.png"))
-            shots.take(tab, "9-feedback-in-browser-tab")
-            browser.close()
-    except Exception:
-        if page is not None and not page.is_closed():
-            page.screenshot(path=str(shots.dir / "failure.png"))
-        print(f"screenshots: {shots.dir}\nJupyterLab log:\n{server.log()[-4000:]}\n"
-              f"nbgrader:\n" + "\n".join(course.log))
-        raise
+                rel = feedback.relative_to(server.home).as_posix()
+                tab = browser.new_page(viewport=VIEWPORT)
+                tab.set_default_timeout(TIMEOUT_MS)
+                tab.goto(f"{server.url}files/{rel}?token={server.token}")
+                tab.locator("body[data-mathjax='done']").wait_for()
+                tab_state = tab.evaluate("""() => ({
+                    total: document.getElementById('emcourse-total').innerText,
+                    count: +document.body.getAttribute('data-mathjax-count'),
+                    errors: +document.body.getAttribute('data-mathjax-errors'),
+                    jax: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_MathML').length,
+                    text: document.getElementById('notebook-container').innerText,
+                    external: [...document.querySelectorAll('script[src], link[href]')]
+                        .map(e => e.src || e.href).filter(u => !u.startsWith(location.origin)),
+                    pending: document.body.innerText.includes('pending'),
+                })""")
+                shots.take(tab, "9-feedback-in-browser-tab")
+            except Exception:
+                if not page.is_closed():
+                    page.screenshot(path=str(shots.dir / "failure.png"))
+                print(f"screenshots: {shots.dir}\nJupyterLab log:\n{server.log()[-4000:]}\n"
+                      "nbgrader:\n" + "\n".join(course.log))
+                raise
+            finally:
+                browser.close()
     finally:
         server.stop()
     seconds = time.perf_counter() - start
