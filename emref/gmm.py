@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _gmm_fast as fast
+from . import _gmm_missing as missing_fast
 from . import em
 from ._validation import (
     SUM_TOL,
@@ -615,9 +616,9 @@ def _check_columns_observed(X: np.ndarray, name: str = "X") -> None:
 
 def _missingness_patterns(missing: np.ndarray):
     """The distinct rows of the (N, D) mask and, for each, the indices of its points."""
-    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
-    order = np.argsort(inverse.ravel(), kind="stable")
-    bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(patterns) + 1))
+    patterns, inverse = missing_fast.group_by_pattern(missing)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
     return [(patterns[p], order[bounds[p]:bounds[p + 1]]) for p in range(len(patterns))]
 
 
@@ -829,6 +830,14 @@ def _stats_and_loglik(e_step_output):
     return (stats, resp), loglik
 
 
+def _fast_incomplete_statistics(data: missing_fast.PatternData, params: GMMParams):
+    """(GMMStats, resp, loglik) as :func:`_incomplete_e_step` computes them, by the faster
+    path of ``emref._gmm_missing`` (patterns grouped once, sums over all points at once)."""
+    counts, sums, outer, resp, loglik = missing_fast.e_step(
+        data, params.means, params.covariances, _log_weights(params.weights))
+    return GMMStats(counts, sums, outer, data.shift, float(data.N)), resp, loglik
+
+
 def _fit_incomplete(X, k, init, covariance_type, max_iter, tol, reg_covar, n_init, rng):
     """EM on data with missing entries: the E-step of :func:`expected_statistics` grouped by
     pattern, the M-step of :func:`m_step_statistics`, in the shared loop."""
@@ -836,10 +845,11 @@ def _fit_incomplete(X, k, init, covariance_type, max_iter, tol, reg_covar, n_ini
     shift = np.nanmean(X, axis=0)                       # c: the observed column means
     filled = np.where(np.isnan(X), shift, X)            # mean-imputed, for the start only
     start_data = fast.SufficientData(filled)
+    pattern_data = missing_fast.PatternData(X, shift)
     best = None
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
         params0 = _initial_params(start_data, k, init, covariance_type, reg_covar, rng)
-        run = em.run(lambda p: _stats_and_loglik(_incomplete_e_step(X, p, shift, "stats")),
+        run = em.run(lambda p: _stats_and_loglik(_fast_incomplete_statistics(pattern_data, p)),
                      lambda s, _: _m_step_statistics(s[0], covariance_type, reg_covar),
                      params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
         if best is None or run.loglik > best.loglik:
@@ -906,7 +916,7 @@ def _statistics_of_params(params: GMMParams, shift: np.ndarray) -> GMMStats:
 def _batch_statistics(X: np.ndarray, params: GMMParams, shift: np.ndarray):
     """(GMMStats, resp, loglik) of one batch: the pattern E-step if anything is missing."""
     if np.isnan(X).any():
-        return _incomplete_e_step(X, params, shift, "stats")
+        return _fast_incomplete_statistics(missing_fast.PatternData(X, shift), params)
     return _complete_statistics(X, params, shift)
 
 
