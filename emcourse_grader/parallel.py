@@ -174,10 +174,15 @@ def _watchdog(task: dict, seconds: float):
     """End this worker process if the submission outlives its time: the nanny starts a new
     worker, the scheduler reports the task's worker as killed, the coordinator retries once."""
 
+    try:
+        from distributed import get_worker
+        worker = get_worker()  # thread-local: found in the task's thread, not the timer's
+    except Exception:  # noqa: BLE001 - not inside a Dask worker
+        worker = None
+
     def fire():
         try:
-            from distributed import get_worker
-            get_worker().log_event(EVENT_TOPIC, {
+            worker.log_event(EVENT_TOPIC, {
                 "student": task["student"], "assignment": task["assignment"],
                 "reason": f"grading did not finish within {seconds:g} s"})
             time.sleep(1.0)
@@ -266,6 +271,11 @@ def _grade(task: dict) -> dict:
         if os.path.exists(report):
             with open(report, newline="") as f:
                 rows = list(csv.DictReader(f))
+        if not ok:  # the exception behind nbgrader's "see the traceback above"
+            causes = re.findall(r"^\s*(\w+(?:Error|Exception)\b.*)$", log.getvalue(),
+                                re.MULTILINE)
+            causes = [c for c in causes if not c.startswith("NbGraderException")]
+            error = f"{causes[-1][:300]} ({error[:100]})" if causes else error
         result = {"ok": ok and os.path.isdir(dest), "error": error or log.getvalue()[-2000:],
                   "student": student, "assignment": hw, "rows": rows,
                   "files": _read_tree(dest) if os.path.isdir(dest) else {},
@@ -442,7 +452,7 @@ class _Writer:
         self._place(student, files)
         return scores
 
-    def fail(self, student, reason):
+    def fail(self, student, reason, rows=()):
         from nbgrader.api import Gradebook
 
         with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
@@ -453,7 +463,7 @@ class _Writer:
         self._report(student, [{"time": now, "student": student, "assignment": self.hw,
                                 "notebook": n, "part": "",
                                 "reason": "could not be graded (0 points until regraded)",
-                                "detail": reason} for n in self.notebooks])
+                                "detail": reason} for n in self.notebooks] + list(rows))
         dest = self.cd.format_path(self.cd.autograded_directory, student, self.hw)
         if os.path.isdir(dest):  # as nbgrader after a failure: no stale autograded copy
             shutil.rmtree(dest)
@@ -688,22 +698,23 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             try:
                 for fut in pending:
                     s = futures.pop(fut)
-                    result, why = None, ""
+                    result, why, again = None, "", True
                     try:
                         result = fut.result()
-                        if not result["ok"]:
+                        if not result["ok"]:  # nbgrader's pipeline failed: it would again
                             why = "the grading pipeline failed: " + \
-                                (result["error"] or "")[-300:]
+                                (result["error"] or "")[-400:]
+                            again = False
                     except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
                         why = _death_reason(cl, s, exc)
                     fut.release()
-                    if why and tries[s] < 2:
+                    if why and again and tries[s] < 2:
                         progress.update(message=f"{s}: {why[:160]}; retrying once")
                         pending.add(submit(s))
                         continue
                     t0 = time.perf_counter()
                     if why:
-                        writer.fail(s, why)
+                        writer.fail(s, why, (result or {}).get("rows", []))
                         o = Outcome(s, "failed", reason=why, tries=tries[s])
                         progress.failed += 1
                         msg = f"{s}: FAILED ({why[:200]}): 0 points"
