@@ -34,6 +34,16 @@ tested equal to it.
 Covariances are always stored as full (K, D, D) matrices; ``covariance_type`` only restricts
 what the M-step estimates ("diag": diagonal matrices, "spherical": multiples of I, "tied":
 one matrix shared by all components).
+
+Missing values (NaN in X, missing at random) are handled by :func:`fit`, :func:`e_step`,
+:func:`predict_proba`, :func:`impute` and :func:`expected_statistics`: the E-step per
+missingness pattern gives the conditional mean and covariance of the missing coordinates
+(Bishop 2.81-2.82) and the expected sufficient statistics S0, S1, S2 (:class:`GMMStats`),
+from which :func:`m_step_statistics` re-estimates θ; the log-likelihood is the observed-data
+one. The same statistics drive :func:`fit_online` (stepwise EM, Cappé & Moulines 2009) and
+:func:`fit_incremental` (Neal & Hinton 1998). The readable reference is the pattern loop
+behind :func:`expected_statistics`; :func:`fit` runs a faster path (``emref._gmm_missing``)
+tested equal to it.
 """
 
 from __future__ import annotations
