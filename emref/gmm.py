@@ -617,6 +617,13 @@ def _as_incomplete_data(X, name: str = "X") -> np.ndarray:
     return arr
 
 
+def _observed_column_means(X: np.ndarray) -> np.ndarray:
+    """The mean of each column over its observed entries (0 for a column never observed)."""
+    seen = ~np.isnan(X)
+    counts = seen.sum(axis=0)
+    return np.where(seen, X, 0.0).sum(axis=0) / np.maximum(counts, 1)
+
+
 def _check_columns_observed(X: np.ndarray, name: str = "X") -> None:
     never = np.flatnonzero(np.isnan(X).all(axis=0))
     if never.size:
@@ -852,7 +859,7 @@ def _fit_incomplete(X, k, init, covariance_type, max_iter, tol, reg_covar, n_ini
     """EM on data with missing entries: the E-step of :func:`expected_statistics` grouped by
     pattern, the M-step of :func:`m_step_statistics`, in the shared loop."""
     _check_columns_observed(X)
-    shift = np.nanmean(X, axis=0)                       # c: the observed column means
+    shift = _observed_column_means(X)                   # c: the observed column means
     filled = np.where(np.isnan(X), shift, X)            # mean-imputed, for the start only
     start_data = fast.SufficientData(filled)
     pattern_data = missing_fast.PatternData(X, shift)
@@ -992,10 +999,10 @@ def _start_from_batch(X: np.ndarray, k: int, init, covariance_type: str, reg_cov
                              f"{init.n_features}")
         return init
     check_n_clusters(k, X.shape[0], "k")
-    filled = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
-    if np.isnan(filled).any():
+    if np.isnan(X).all(axis=0).any():
         raise ValueError(f"{name} (the first batch, which sets the start) has a column "
                          f"never observed; pass init=GMMParams or a fuller first batch")
+    filled = np.where(np.isnan(X), _observed_column_means(X), X)
     return _initial_params(fast.SufficientData(filled), k, init, covariance_type, reg_covar,
                            rng)
 
@@ -1083,7 +1090,7 @@ def fit_online(batches, k, *, init="kmeans", covariance_type: str = "full",
             if X.shape[1] != params.n_features:
                 raise ValueError(f"batches[0] must have D = {params.n_features} columns "
                                  f"to match init; found {describe_shape(X)}")
-            shift = np.nan_to_num(np.nanmean(X, axis=0))        # c: fixed for the run
+            shift = _observed_column_means(X)                   # c: fixed for the run
             running = _statistics_of_params(params, shift)      # ŝ_{-1} = s(θ⁰)
         elif X.shape[1] != params.n_features:
             raise ValueError(f"batches must all have D = {params.n_features} columns")
@@ -1142,7 +1149,7 @@ def fit_incremental(blocks, k, *, init="kmeans", covariance_type: str = "full",
     params = _start_from_batch(whole, k, init, covariance_type, reg_covar, rng, "blocks")
     if whole.shape[1] != params.n_features:
         raise ValueError(f"blocks must have D = {params.n_features} columns to match init")
-    shift = np.nanmean(whole, axis=0)
+    shift = _observed_column_means(whole)
     del whole
 
     def full_e_step(theta):

@@ -316,3 +316,22 @@ def test_errors_name_the_argument():
         gmm.expected_statistics(X, params, shift=np.zeros(2))
     with pytest.raises(ValueError, match="covariance_type"):
         gmm.m_step_statistics(gmm.expected_statistics(X, params)[0], covariance_type="x")
+
+
+def test_more_than_62_dimensions_group_patterns_too():
+    """Missingness patterns of D > 62 columns do not fit one integer code; the answer must
+    not change."""
+    rng = np.random.default_rng(11)
+    D = 64
+    X = rng.normal(size=(150, D)) @ np.diag(rng.uniform(0.5, 2.0, D))
+    X[:75] += 2.0
+    X[rng.uniform(size=X.shape) < 0.05] = np.nan
+    p0 = gmm.fit(np.nan_to_num(X), 2, max_iter=0, seed=0, covariance_type="diag").params
+    ref = gmm.fit(X, 2, init=p0, max_iter=3, tol=0, covariance_type="diag")
+    params, history = p0, []
+    for _ in range(3):
+        stats, _, loglik = gmm.expected_statistics(X, params, shift=np.nanmean(X, axis=0))
+        history.append(loglik)
+        params = gmm.m_step_statistics(stats, covariance_type="diag")
+    assert np.allclose(history, ref.loglik_history[:3], rtol=1e-12, atol=0)
+    assert np.allclose(params.means, ref.params.means, rtol=1e-10, atol=1e-12)

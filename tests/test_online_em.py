@@ -133,6 +133,10 @@ def test_incremental_em_free_energy_never_decreases(data, mle):
 # Bad input
 # --------------------------------------------------------------------------------------------
 
+def TRUE_2(X):
+    return gmm.GMMParams([0.5, 0.5], X[:2], np.stack([np.eye(2)] * 2))
+
+
 def bad(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
@@ -164,6 +168,14 @@ def test_online_bad_input_names_the_argument(data):
     empty_row[2] = np.nan
     bad(lambda: gmm.fit_online([empty_row], 2), ValueError, r"batches\[0\] has 1 row")
     bad(lambda: gmm.fit_online([X[:3]], 5), ValueError, "k must be at most")
+    no_col = X.copy()
+    no_col[:, 1] = np.nan
+    bad(lambda: gmm.fit_online([no_col, X], 2), ValueError,
+        r"batches\[0\] \(the first batch, which sets the start\) has a column never")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no warning on the way
+        on = gmm.fit_online([no_col, X], 2, init=TRUE_2(X))
+    assert np.all(np.isfinite(on.params.means))
     bad(lambda: gmm.fit_online([X], 0), ValueError, "k must be at least 1")
     bad(lambda: gmm.fit_online([X], 2, n_passes=0), ValueError, "n_passes")
     bad(lambda: gmm.fit_online([X], 2, n_warmup=-1), ValueError, "n_warmup")
