@@ -129,6 +129,19 @@ def test_incremental_em_free_energy_never_decreases(data, mle):
     assert res.loglik == pytest.approx(gmm.e_step(np.concatenate(blocks), res.params)[1])
 
 
+def test_incremental_em_with_missing_values(data):
+    X = data[:3000].copy()
+    X[np.random.default_rng(5).uniform(size=X.shape) < 0.2] = np.nan
+    X = X[~np.isnan(X).all(axis=1)]
+    res = gmm.fit_incremental(chunks(X, 500), 3, seed=0, n_passes=5, reg_covar=0.0)
+    F = res.free_energy_history
+    assert np.all(np.diff(F) >= -1e-9 * np.abs(F[1:]))
+    assert res.loglik >= F[-1] - 1e-9 * abs(F[-1])
+    batch = gmm.fit(X, 3, seed=0, tol=1e-10, max_iter=1000, reg_covar=0.0)
+    assert (res.loglik - batch.loglik) / len(X) > -1e-3
+    assert res.loglik == pytest.approx(gmm.e_step(X, res.params)[1], rel=1e-12)
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------------
