@@ -92,14 +92,41 @@ def assignment_spec(db_url: str, course_id: str, assignment: str) -> dict:
                                   "locked": bool(c.locked), "source": c.source,
                                   "checksum": c.checksum} for c in nb.source_cells],
             })
+    spec["alembic_version"] = _alembic_version(db_url)
     spec["digest"] = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return spec
 
 
+def _alembic_version(db_url: str):
+    """The schema version recorded in the course's gradebook (None if it has none)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no such table: let nbgrader ask alembic
+        return None
+    finally:
+        engine.dispose()
+
+
 def build_gradebook(spec: dict, path: Path) -> None:
     """A gradebook holding one assignment and nothing else (no students, no grades)."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Base, Gradebook
+    from sqlalchemy import create_engine, text
 
+    if spec.get("alembic_version"):
+        # The tables and the course gradebook's schema version, so that nbgrader does not
+        # run `alembic heads` (a subprocess of seconds) to create them.
+        engine = create_engine(f"sqlite:///{path}")
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version "
+                              "(version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                         {"v": spec["alembic_version"]})
+        engine.dispose()
     with Gradebook(f"sqlite:///{path}", spec["course_id"]) as gb:
         kwargs = {"duedate": spec["duedate"]} if spec["duedate"] else {}
         gb.add_assignment(spec["name"], **kwargs)
