@@ -21,8 +21,12 @@ def describe_shape(a) -> str:
     return "shape " + str(tuple(np.shape(a)))
 
 
-def as_float_array(x, name: str, ndim: int | None = None) -> np.ndarray:
-    """Convert ``x`` to a float64 array, rejecting non-numeric input and NaN/inf."""
+def as_float_array(x, name: str, ndim: int | None = None,
+                   allow_nan: bool = False) -> np.ndarray:
+    """Convert ``x`` to a float64 array, rejecting non-numeric input and NaN/inf.
+
+    With ``allow_nan`` a NaN is accepted (it stands for a missing value); infinities are not.
+    """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of numbers; found {type(x).__name__}")
     try:
@@ -33,16 +37,25 @@ def as_float_array(x, name: str, ndim: int | None = None) -> np.ndarray:
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array; found a {arr.ndim}-D array "
                          f"of {describe_shape(arr)}")
-    if not np.all(np.isfinite(arr)):
+    if allow_nan:
+        n_inf = int(np.count_nonzero(np.isinf(arr)))
+        if n_inf:
+            raise ValueError(f"{name} must contain only finite numbers or NaN (missing); "
+                             f"found {n_inf} infinite value(s)")
+    elif not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must contain only finite numbers; found {bad} NaN or "
                          f"infinite value(s)")
     return arr
 
 
-def check_data(X, name: str = "X") -> np.ndarray:
-    """Data matrix of shape (N, D), N >= 1, D >= 1, finite."""
-    arr = as_float_array(X, name)
+def check_data(X, name: str = "X", allow_missing: bool = False) -> np.ndarray:
+    """Data matrix of shape (N, D), N >= 1, D >= 1, finite.
+
+    With ``allow_missing`` a NaN entry is a missing value; a row with every entry missing
+    carries no information and is rejected.
+    """
+    arr = as_float_array(X, name, allow_nan=allow_missing)
     if arr.ndim == 1:
         raise ValueError(f"{name} must be a 2-D array of shape (N, D); found a 1-D array of "
                          f"{describe_shape(arr)}: for one feature use {name}.reshape(-1, 1)")
@@ -51,6 +64,12 @@ def check_data(X, name: str = "X") -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must hold at least one point of at least one dimension; "
                          f"found {describe_shape(arr)}")
+    if allow_missing:
+        empty = np.flatnonzero(np.isnan(arr).all(axis=1))
+        if empty.size:
+            raise ValueError(f"{name} has {empty.size} row(s) with every entry missing (NaN), "
+                             f"first row {int(empty[0])}: such a point carries no "
+                             f"information; drop it")
     return arr
 
 

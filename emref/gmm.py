@@ -55,6 +55,7 @@ import numpy as np
 from . import _gmm_fast as fast
 from . import _gmm_missing as missing_fast
 from . import em
+from ._stepwise import step_sizes
 from ._validation import (
     SUM_TOL,
     as_float_array,
@@ -74,10 +75,10 @@ __all__ = [
     "COVARIANCE_TYPES",
     "GMMParams",
     "GMMResult",
-    "aic",
-    "bic",
     "GMMStats",
     "OnlineGMMResult",
+    "aic",
+    "bic",
     "e_step",
     "expected_statistics",
     "fit",
@@ -219,8 +220,8 @@ def _check_params(params) -> GMMParams:
     return params
 
 
-def _check_data_for(X, params: GMMParams) -> np.ndarray:
-    X = check_data(X)
+def _check_data_for(X, params: GMMParams, allow_missing: bool = False) -> np.ndarray:
+    X = check_data(X, allow_missing=allow_missing)
     if X.shape[1] != params.n_features:
         raise ValueError(f"X must have D = {params.n_features} columns to match the "
                          f"parameters; found {describe_shape(X)}")
@@ -262,7 +263,7 @@ def e_step(X, params: GMMParams):
     :func:`expected_statistics`.
     """
     params = _check_params(params)
-    X = _check_incomplete_for(X, params)
+    X = _check_data_for(X, params, allow_missing=True)
     if np.isnan(X).any():
         return _incomplete_e_step(X, params, want="resp")
     return _e_step(X, params)
@@ -448,7 +449,7 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
     is computed on the data with missing entries replaced by their column means. A row or a
     column with nothing observed is a ValueError.
     """
-    X = _as_incomplete_data(X)
+    X = check_data(X, allow_missing=True)
     k = check_n_clusters(k, X.shape[0])
     covariance_type = check_option(covariance_type, "covariance_type", COVARIANCE_TYPES)
     reg_covar = check_real(reg_covar, "reg_covar", low=0.0)
@@ -574,13 +575,13 @@ class GMMStats:
     shift: np.ndarray
     n_points: float
 
-    def scaled(self, factor: float) -> "GMMStats":
+    def scaled(self, factor: float) -> GMMStats:
         """All statistics times ``factor`` (same shift)."""
         return GMMStats(self.counts * factor, self.sums * factor, self.outer * factor,
                         self.shift, self.n_points * factor)
 
-    def combined(self, other: "GMMStats", weight_self: float = 1.0,
-                 weight_other: float = 1.0) -> "GMMStats":
+    def combined(self, other: GMMStats, weight_self: float = 1.0,
+                 weight_other: float = 1.0) -> GMMStats:
         """weight_self · self + weight_other · other (both about the same shift)."""
         if not np.array_equal(self.shift, other.shift):
             raise ValueError("statistics must be taken about the same shift to be combined")
@@ -588,33 +589,6 @@ class GMMStats:
                         weight_self * self.sums + weight_other * other.sums,
                         weight_self * self.outer + weight_other * other.outer,
                         self.shift, weight_self * self.n_points + weight_other * other.n_points)
-
-
-def _as_incomplete_data(X, name: str = "X") -> np.ndarray:
-    """(N, D) float array where NaN means missing: no infinities, no row entirely missing."""
-    if isinstance(X, (str, bytes)) or X is None:
-        raise TypeError(f"{name} must be an array of numbers; found {type(X).__name__}")
-    try:
-        arr = np.asarray(X, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of numbers; found {type(X).__name__} that "
-                        f"cannot be converted ({exc})") from None
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (N, D); found {describe_shape(arr)}"
-                         + (f": for one feature use {name}.reshape(-1, 1)" if arr.ndim == 1
-                            else ""))
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one point of at least one dimension; "
-                         f"found {describe_shape(arr)}")
-    if np.any(np.isinf(arr)):
-        raise ValueError(f"{name} must contain only finite numbers or NaN (missing); found "
-                         f"{int(np.isinf(arr).sum())} infinite value(s)")
-    empty = np.flatnonzero(np.isnan(arr).all(axis=1))
-    if empty.size:
-        raise ValueError(f"{name} has {empty.size} row(s) with every entry missing (NaN), "
-                         f"first row {int(empty[0])}: such a point carries no information; "
-                         f"drop it")
-    return arr
 
 
 def _observed_column_means(X: np.ndarray) -> np.ndarray:
@@ -745,7 +719,7 @@ def expected_statistics(X, params: GMMParams, *, shift=None):
     loglik : float, the observed-data log-likelihood Σ_n log Σ_k π_k N(x_{n,o}|μ_{k,o},Σ_{k,oo}).
     """
     params = _check_params(params)
-    X = _check_incomplete_for(X, params)
+    X = _check_data_for(X, params, allow_missing=True)
     D = X.shape[1]
     shift = np.zeros(D) if shift is None else as_float_array(shift, "shift", ndim=1)
     if shift.shape != (D,):
@@ -819,14 +793,6 @@ def m_step_statistics(stats: GMMStats, *, covariance_type: str = "full",
     return _m_step_statistics(stats, covariance_type, reg_covar)
 
 
-def _check_incomplete_for(X, params: GMMParams) -> np.ndarray:
-    X = _as_incomplete_data(X)
-    if X.shape[1] != params.n_features:
-        raise ValueError(f"X must have D = {params.n_features} columns to match the "
-                         f"parameters; found {describe_shape(X)}")
-    return X
-
-
 def impute(X, params: GMMParams) -> np.ndarray:
     """X with every missing (NaN) entry replaced by its conditional mean under the mixture.
 
@@ -835,7 +801,7 @@ def impute(X, params: GMMParams) -> np.ndarray:
     are returned unchanged; a row with nothing missing is copied as it is.
     """
     params = _check_params(params)
-    X = _check_incomplete_for(X, params)
+    X = _check_data_for(X, params, allow_missing=True)
     if not np.isnan(X).any():
         return X.copy()
     return _incomplete_e_step(X, params, want="impute")
@@ -971,13 +937,13 @@ def _passes(batches, n_passes: int, name: str = "batches"):
             raise ValueError(f"{name} is an iterator, which can be read only once; for "
                              f"n_passes = {n_passes} pass a list, or a function that returns "
                              f"a new iterator for every pass")
-        source = lambda: batches  # noqa: E731
+        source = lambda: batches
     D = None
     for p in range(n_passes):
         seen = 0
         for i, batch in enumerate(source()):
             label = f"{name}[{i}]"
-            X = _as_incomplete_data(batch, label)
+            X = check_data(batch, label, allow_missing=True)
             if D is None:
                 D = X.shape[1]
             elif X.shape[1] != D:
@@ -1069,15 +1035,7 @@ def fit_online(batches, k, *, init="kmeans", covariance_type: str = "full",
     """
     k, covariance_type, reg_covar, n_passes = _check_online_options(
         k, init, covariance_type, reg_covar, n_passes)
-    if step_size is None:
-        alpha = check_real(step_exponent, "step_exponent")
-        if not 0.5 < alpha <= 1.0:
-            raise ValueError(f"step_exponent must be in (0.5, 1] (so that Σ η_t = ∞ and "
-                             f"Σ η_t² < ∞); found {alpha}")
-    else:
-        step_size = check_real(step_size, "step_size")
-        if not 0.0 < step_size <= 1.0:
-            raise ValueError(f"step_size must be in (0, 1]; found {step_size}")
+    step = step_sizes(step_size, step_exponent)
     n_warmup = check_int(n_warmup, "n_warmup", low=0)
     rng = check_seed(seed)
     params = running = shift = last = None
@@ -1096,7 +1054,7 @@ def fit_online(batches, k, *, init="kmeans", covariance_type: str = "full",
             raise ValueError(f"batches must all have D = {params.n_features} columns")
         stats, _, loglik = _batch_statistics(X, params, shift)  # E-step at θ_t
         history.append(loglik)
-        eta = step_size if step_size is not None else (t + 2.0) ** (-alpha)  # η_t
+        eta = step(t)                                           # η_t
         running = running.combined(stats.scaled(1.0 / X.shape[0]), 1.0 - eta, eta)  # ŝ_t
         if t + 1 > n_warmup:
             params = _m_step_statistics(running, covariance_type, reg_covar)  # θ_{t+1}

@@ -51,6 +51,7 @@ from scipy.special import gammaln, xlogy
 
 from . import _hmm_batched as batched
 from . import em
+from ._stepwise import step_sizes
 from ._validation import (
     as_float_array,
     check_covariances,
@@ -1461,19 +1462,12 @@ def fit_stepwise(batches, n_states, *, init="random", step_exponent: float = 0.7
     K = check_int(n_states, "n_states", low=1)
     n_passes = check_int(n_passes, "n_passes", low=1)
     n_warmup = check_int(n_warmup, "n_warmup", low=0)
-    if step_size is None:
-        alpha = check_real(step_exponent, "step_exponent")
-        if not 0.5 < alpha <= 1.0:
-            raise ValueError(f"step_exponent must be in (0.5, 1] (so that Σ η_t = ∞ and "
-                             f"Σ η_t² < ∞); found {alpha}")
-    else:
-        step_size = check_real(step_size, "step_size")
-        if not 0.0 < step_size <= 1.0:
-            raise ValueError(f"step_size must be in (0, 1]; found {step_size}")
+    step = step_sizes(step_size, step_exponent)
     if isinstance(init, HMMParams):
         if not isinstance(init.emission, Categorical):
-            raise ValueError(f"init must have categorical emissions for stepwise EM; found "
-                             f"{init.emission.name} emissions")
+            raise ValueError(  # noqa: TRY004 (the emission's value is wrong, not init's type)
+                f"init must have categorical emissions for stepwise EM; found "
+                f"{init.emission.name} emissions")
         if init.n_states != K:
             raise ValueError(f"init must have n_states = {K} states; found an HMMParams "
                              f"with {init.n_states}")
@@ -1496,7 +1490,7 @@ def fit_stepwise(batches, n_states, *, init="random", step_exponent: float = 0.7
             raise ValueError(f"batches is an iterator, which can be read only once; for "
                              f"n_passes = {n_passes} pass a list, or a function that returns "
                              f"a new iterator for every pass")
-        source = lambda: batches  # noqa: E731
+        source = lambda: batches
     params = init if isinstance(init, HMMParams) else None
     running = last = None
     history = []
@@ -1521,7 +1515,7 @@ def fit_stepwise(batches, n_states, *, init="random", step_exponent: float = 0.7
             mean = _scaled_stats(stats, 1.0 / stats.n_sequences)        # s̄_t
             if running is None:
                 running = _statistics_of_params(params, mean)           # ŝ_{-1}
-            eta = step_size if step_size is not None else (t + 2.0) ** (-alpha)  # η_t
+            eta = step(t)                                               # η_t
             running = _mixed_stats(running, mean, eta)                  # ŝ_t
             if t + 1 > n_warmup:
                 params = _m_step(running, params, 0.0)                  # θ_{t+1} = M(ŝ_t)
