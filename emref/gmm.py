@@ -388,15 +388,19 @@ def q_function(X, resp, params: GMMParams) -> float:
 # Fitting
 # --------------------------------------------------------------------------------------------
 
+def _check_init_for(init: GMMParams, k: int, D: int) -> GMMParams:
+    """A start given as parameters must have k components of the data's dimension D."""
+    if init.n_components != k or init.n_features != D:
+        raise ValueError(f"init must have {k} components of dimension {D}; found "
+                         f"{init.n_components} components of dimension {init.n_features}")
+    return init
+
+
 def _initial_params(data: fast.SufficientData, k: int, init, covariance_type: str,
                     reg_covar: float, rng: np.random.Generator) -> GMMParams:
     X = data.X
     if isinstance(init, GMMParams):
-        if init.n_components != k or init.n_features != X.shape[1]:
-            raise ValueError(f"init must have {k} components of dimension {X.shape[1]}; "
-                             f"found {init.n_components} components of dimension "
-                             f"{init.n_features}")
-        return init
+        return _check_init_for(init, k, X.shape[1])
     init = check_option(init, "init", ("kmeans", "random"))
     if init == "kmeans":
         from . import kmeans  # local: kmeans does not need gmm, keep imports one-way
@@ -959,11 +963,7 @@ def _passes(batches, n_passes: int, name: str = "batches"):
 def _start_from_batch(X: np.ndarray, k: int, init, covariance_type: str, reg_covar: float,
                       rng: np.random.Generator, name: str) -> GMMParams:
     if isinstance(init, GMMParams):
-        if init.n_components != k or init.n_features != X.shape[1]:
-            raise ValueError(f"init must have {k} components of dimension {X.shape[1]}; "
-                             f"found {init.n_components} components of dimension "
-                             f"{init.n_features}")
-        return init
+        return _check_init_for(init, k, X.shape[1])
     check_n_clusters(k, X.shape[0], "k")
     if np.isnan(X).all(axis=0).any():
         raise ValueError(f"{name} (the first batch, which sets the start) has a column "

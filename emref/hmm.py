@@ -1164,6 +1164,19 @@ def _emission_class(emission: str):
     return EMISSIONS[check_option(emission, "emission", tuple(EMISSIONS))]
 
 
+def _random_params(cls, X, K: int, rng: np.random.Generator, with_endprob: bool,
+                   **emission_options) -> HMMParams:
+    """A random start: π and each row of A (with its STOP probability when ``with_endprob``)
+    from a flat Dirichlet, the emission parameters from ``cls.random_init`` on the data X."""
+    startprob = rng.dirichlet(np.ones(K))
+    transmat = rng.dirichlet(np.ones(K + 1 if with_endprob else K), size=K)
+    endprob = None
+    if with_endprob:
+        transmat, endprob = transmat[:, :-1], transmat[:, -1]
+    return HMMParams(startprob, transmat, cls.random_init(X, K, rng, **emission_options),
+                     endprob)
+
+
 def fit(sequences, n_states, *, init="random", emission=None, max_iter: int = 100,
         tol: float = 1e-6, reg_covar: float = 1e-6, seed=None, n_symbols=None,
         with_endprob: bool = False) -> HMMResult:
@@ -1221,13 +1234,8 @@ def fit(sequences, n_states, *, init="random", emission=None, max_iter: int = 10
         raw, names = _split(sequences, "sequences", cls.obs_ndim)
         batch = batched.Batch(*_check_many(raw, names, cls, n_symbols if cls.obs_ndim == 1
                                            else None))
-        startprob = rng.dirichlet(np.ones(K))
-        transmat = rng.dirichlet(np.ones(K + 1 if with_endprob else K), size=K)
-        endprob = None
-        if with_endprob:
-            transmat, endprob = transmat[:, :-1], transmat[:, -1]
-        params0 = HMMParams(startprob, transmat, cls.random_init(
-            batch.X, K, rng, n_symbols=n_symbols, reg_covar=reg_covar), endprob)
+        params0 = _random_params(cls, batch.X, K, rng, with_endprob, n_symbols=n_symbols,
+                                 reg_covar=reg_covar)
     else:
         raise TypeError(f"init must be 'random' or an HMMParams; found {type(init).__name__}")
 
@@ -1502,13 +1510,8 @@ def fit_stepwise(batches, n_states, *, init="random", step_exponent: float = 0.7
             if params is None:
                 raw, names = _split(sequences, name, 1)
                 X = _check_many(raw, names, Categorical, n_symbols)[1]
-                startprob = rng.dirichlet(np.ones(K))
-                transmat = rng.dirichlet(np.ones(K + 1 if with_endprob else K), size=K)
-                endprob = None
-                if with_endprob:
-                    transmat, endprob = transmat[:, :-1], transmat[:, -1]
-                params = HMMParams(startprob, transmat, Categorical.random_init(
-                    X, K, rng, n_symbols=n_symbols), endprob)
+                params = _random_params(Categorical, X, K, rng, with_endprob,
+                                        n_symbols=n_symbols)
             batch = _batch(sequences, params, name)
             stats, loglik = _e_step(batch, params)                      # E-step at θ_t
             history.append(loglik)
