@@ -121,6 +121,15 @@ def _sample_hmm(rng, pi, A, B, T):
 _CASES = ((1, 2, 3), (6, 2, 3), (60, 3, 4), (400, 4, 5), (3000, 2, 3))
 
 
+def _problems(rng, cases=_CASES):
+    """For each (T, K, M): a random strictly positive HMM and a sequence drawn from it, as
+    (T, K, pi, A, B, x)."""
+    for T, K, M in cases:
+        pi, A, B = _random_hmm(rng, K, M)
+        x, _ = _sample_hmm(rng, pi, A, B, T)
+        yield T, K, pi, A, B, x
+
+
 def _long(T):
     return f" on a sequence of {T} steps" if T >= 1000 else ""
 
@@ -132,9 +141,7 @@ def _long(T):
 @register("hmm.forward", function="forward", assignment="hw3")
 def check_forward(fn, rng):
     name = "forward"
-    for T, K, M in _CASES:
-        pi, A, B = _random_hmm(rng, K, M)
-        x, _ = _sample_hmm(rng, pi, A, B, T)
+    for T, K, pi, A, B, x in _problems(rng):
         alpha_ref, ll_ref = forward(x, pi, A, B)
         alpha, ll = as_tuple(call(name, fn, x, pi, A, B), name, ("alpha", "loglik"))
         long = _long(T)
@@ -172,9 +179,7 @@ def check_forward(fn, rng):
 @register("hmm.backward", function="backward", assignment="hw3")
 def check_backward(fn, rng):
     name = "backward"
-    for T, K, M in _CASES:
-        pi, A, B = _random_hmm(rng, K, M)
-        x, _ = _sample_hmm(rng, pi, A, B, T)
+    for T, K, pi, A, B, x in _problems(rng):
         beta_ref, ll_ref = backward(x, pi, A, B)
         beta, ll = as_tuple(call(name, fn, x, pi, A, B), name, ("beta", "loglik"))
         long = _long(T)
@@ -205,9 +210,7 @@ def check_backward(fn, rng):
 @register("hmm.posteriors", function="posteriors", assignment="hw3")
 def check_posteriors(fn, rng):
     name = "posteriors"
-    for T, K, M in _CASES[1:]:
-        pi, A, B = _random_hmm(rng, K, M)
-        x, _ = _sample_hmm(rng, pi, A, B, T)
+    for T, K, pi, A, B, x in _problems(rng, _CASES[1:]):
         alpha, _ = forward(x, pi, A, B)
         beta, _ = backward(x, pi, A, B)
         g_ref, xi_ref = posteriors(alpha, beta, x, A, B)
@@ -264,15 +267,13 @@ def _compare_hmm(name, pi, A, B, ref, K, M):
           uses={"forward": forward, "backward": backward, "posteriors": posteriors})
 def check_baum_welch_step(fn, rng):
     name = "baum_welch_step"
-    for T, K, M in ((2, 2, 2), (50, 2, 3), (500, 3, 4), (3000, 2, 3)):
-        pi, A, B = _random_hmm(rng, K, M)
-        x, _ = _sample_hmm(rng, pi, A, B, T)
+    for T, K, pi, A, B, x in _problems(rng, ((2, 2, 2), (50, 2, 3), (500, 3, 4), (3000, 2, 3))):
         params = _params(pi, A, B)
         stats, ll_ref = hmm.e_step(x, params)
         ref = hmm.m_step(stats, params)
         out = as_tuple(call(name, fn, x, pi, A, B), name,
                        ("startprob", "transmat", "emissionprob", "loglik"))
-        _compare_hmm(name, out[0], out[1], out[2], ref, K, M)
+        _compare_hmm(name, out[0], out[1], out[2], ref, K, B.shape[1])
         ll = as_number(out[3], name, "loglik")
         if not np.isclose(ll, ll_ref, rtol=1e-8, atol=1e-8):
             ll_new = hmm.score(x, ref)
@@ -312,9 +313,7 @@ def check_count_estimate(fn, rng):
 @register("hmm.viterbi", function="viterbi", assignment="hw3")
 def check_viterbi(fn, rng):
     name = "viterbi"
-    for T, K, M in _CASES:
-        pi, A, B = _random_hmm(rng, K, M)
-        x, _ = _sample_hmm(rng, pi, A, B, T)
+    for T, K, pi, A, B, x in _problems(rng):
         _, ref_lp = hmm.viterbi(x, _params(pi, A, B))
         path, lp = as_tuple(call(name, fn, x, pi, A, B), name, ("states", "log_prob"))
         path = as_array(path, name, "states", shape=(T,))

@@ -22,6 +22,8 @@ import numpy as np
 MAX_MESSAGE = 64 * 2**20  # bytes
 MAX_DEPTH = 20
 _DTYPES = {"b", "i", "u", "f"}  # numpy kinds that may cross (no objects, strings, voids)
+# The JSON types each scalar kind may arrive as (an int is a valid float).
+_SCALARS = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
 
 Params = namedtuple("Params", ["weights", "means", "covariances"])
 
@@ -125,27 +127,13 @@ def decode(tree, *, depth=0):
     t = tree.get("t")
     if t == "none":
         return None
-    if t == "bool":
-        return bool(tree["v"])
-    if t == "int":
-        v = tree["v"]
-        if type(v) is not int:
-            raise WireError("malformed int")
-        return v
-    if t == "float":
-        v = tree["v"]
-        if isinstance(v, str):
-            if v not in ("nan", "inf", "-inf"):
-                raise WireError("malformed float")
+    if t in _SCALARS:
+        v = tree.get("v")
+        if t == "float" and v in ("nan", "inf", "-inf"):
             return float(v)
-        if type(v) not in (int, float):
-            raise WireError("malformed float")
-        return float(v)
-    if t == "str":
-        v = tree["v"]
-        if type(v) is not str:
-            raise WireError("malformed str")
-        return v
+        if type(v) not in _SCALARS[t]:
+            raise WireError(f"malformed {t}")
+        return float(v) if t == "float" else v
     if t == "nd":
         dtype = np.dtype(str(tree["dtype"]))
         if dtype.kind not in _DTYPES or dtype.hasobject:
