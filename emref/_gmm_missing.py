@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PatternData", "group_by_pattern", "e_step"]
+__all__ = ["PatternData", "e_step", "group_by_pattern"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -28,10 +28,10 @@ def group_by_pattern(missing: np.ndarray):
     Rows are coded as integers (bit d set where coordinate d is missing) when D <= 62, which
     is much faster than ``np.unique(..., axis=0)`` on boolean rows.
     """
-    N, D = missing.shape
+    D = missing.shape[1]
     if D <= 62:
         codes = missing.astype(np.int64) @ (np.int64(1) << np.arange(D, dtype=np.int64))
-        uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         return missing[first], inverse.ravel()
     patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
     return patterns, inverse.ravel()

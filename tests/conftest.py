@@ -1,5 +1,6 @@
 """Shared fixtures for the test suite."""
 
+import logging
 import os
 
 import numpy as np
@@ -54,3 +55,60 @@ def faithful():
 def faithful_std():
     from emref import datasets
     return datasets.old_faithful(standardized=True)
+
+
+def hmm_path_log_joint(b, z, params):
+    """ln p(X, Z | θ) of one state path z, by the definition (Bishop 13.6):
+    ln π_{z_1} + Σ_n ln p(x_n | z_n) + Σ_n ln A_{z_{n-1} z_n} (+ ln p(STOP | z_N) with an end
+    state), from ``b[n, k] = p(x_n | k)`` that the caller computes independently of emref."""
+    with np.errstate(divide="ignore"):
+        total = np.log(params.startprob[z[0]]) + np.log(b[np.arange(len(z)), z]).sum()
+        total += np.log(params.transmat[z[:-1], z[1:]]).sum()
+        if params.endprob is not None:
+            total += np.log(params.endprob[z[-1]])
+    return total
+
+
+@pytest.fixture(scope="session")
+def path_log_joint():
+    """``path_log_joint(b, z, params) -> ln p(X, Z | θ)`` with b[n, k] = p(x_n | k)."""
+    return hmm_path_log_joint
+
+
+def hmmlearn_categorical_fit(sequences, p0, n_iter):
+    """hmmlearn's CategoricalHMM run for ``n_iter`` Baum-Welch steps from the HMMParams p0
+    (priors off, log implementation), on integer sequences; its ``monitor_.history`` holds
+    log p(X | θ⁰..θⁿ⁻¹)."""
+    from hmmlearn.hmm import CategoricalHMM
+    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+    ref = CategoricalHMM(n_components=p0.n_states, n_features=p0.emission.probs.shape[1],
+                         n_iter=n_iter, tol=-np.inf, init_params="", params="ste",
+                         startprob_prior=1.0, transmat_prior=1.0, emissionprob_prior=1.0,
+                         implementation="log")
+    ref.startprob_ = p0.startprob.copy()
+    ref.transmat_ = p0.transmat.copy()
+    ref.emissionprob_ = p0.emission.probs.copy()
+    ref.fit(np.concatenate(sequences).reshape(-1, 1), [len(s) for s in sequences])
+    return ref
+
+
+def assert_equals_hmmlearn_categorical(result, ref):
+    """An emref HMMResult equals a fitted CategoricalHMM: parameters to 1e-8 and the
+    log-likelihood history (emref's last entry, at the returned θ, has no counterpart)."""
+    np.testing.assert_allclose(result.params.startprob, ref.startprob_, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(result.params.transmat, ref.transmat_, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(result.params.emission.probs, ref.emissionprob_, rtol=1e-8,
+                               atol=1e-14)
+    np.testing.assert_allclose(result.loglik_history[:-1], ref.monitor_.history, rtol=1e-10)
+
+
+@pytest.fixture(scope="session")
+def hmmlearn_categorical():
+    """``hmmlearn_categorical(sequences, p0, n_iter) -> fitted CategoricalHMM`` (priors off)."""
+    return hmmlearn_categorical_fit
+
+
+@pytest.fixture(scope="session")
+def assert_equals_hmmlearn():
+    """``assert_equals_hmmlearn(result, ref)``: an HMMResult against a fitted CategoricalHMM."""
+    return assert_equals_hmmlearn_categorical

@@ -109,7 +109,7 @@ def small_blocks(monkeypatch):
 @pytest.mark.parametrize("end", [False, True])
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])
 @pytest.mark.parametrize("T", [1, 2, 5])
-def test_brute_force(end, kind, T):
+def test_brute_force(end, kind, T, log_joint):
     rng = np.random.default_rng(100 * T + 10 * end + (kind == "gaussian"))
     K = 3 if T < 5 else 2
     params = random_params(K, rng, end=end, D=2 if kind == "gaussian" else None)
@@ -127,7 +127,7 @@ def test_brute_force(end, kind, T):
 
 
 @pytest.mark.parametrize("end", [False, True])
-def test_brute_force_across_block_boundaries(end, small_blocks):
+def test_brute_force_across_block_boundaries(end, small_blocks, log_joint):
     rng = np.random.default_rng(7 + end)
     params = random_params(2, rng, end=end, M=3)
     x = rng.integers(0, 3, 16)  # blocks of 7, 7, 2
@@ -141,20 +141,15 @@ def test_brute_force_across_block_boundaries(end, small_blocks):
     assert log_joint(x, states, params) == pytest.approx(path_lp, rel=1e-12)
 
 
-def log_joint(x, z, params):
-    """ln p(X, Z | θ) of one path, by the definition."""
-    with np.errstate(divide="ignore"):
-        b = np.log(emission_matrix(x, params))
-        total = np.log(params.startprob[z[0]]) + b[np.arange(len(z)), z].sum()
-        total += np.log(params.transmat[z[:-1], z[1:]]).sum()
-        if params.endprob is not None:
-            total += np.log(params.endprob[z[-1]])
-    return total
+@pytest.fixture
+def log_joint(path_log_joint):
+    """ln p(X, Z | θ) of one path, by the definition (emissions from emission_matrix)."""
+    return lambda x, z, params: path_log_joint(emission_matrix(x, params), z, params)
 
 
 @pytest.mark.parametrize("end", [False, True])
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])
-def test_q_function_is_the_expected_complete_log_likelihood(end, kind):
+def test_q_function_is_the_expected_complete_log_likelihood(end, kind, log_joint):
     rng = np.random.default_rng(31 + end)
     D = 2 if kind == "gaussian" else None
     old = random_params(2, rng, end=end, D=D)
@@ -253,26 +248,16 @@ def _lengths_data(rng, kind):
 
 
 @pytest.mark.parametrize("n_iter", [1, 6])
-def test_categorical_equals_hmmlearn_step_for_step(n_iter, small_blocks):
-    from hmmlearn.hmm import CategoricalHMM
+def test_categorical_equals_hmmlearn_step_for_step(n_iter, small_blocks, hmmlearn_categorical,
+                                                   assert_equals_hmmlearn):
     rng = np.random.default_rng(21)
     seqs = _lengths_data(rng, "categorical")
     p0 = random_params(3, rng, M=5)
-    ref = CategoricalHMM(n_components=3, n_features=5, n_iter=n_iter, tol=-np.inf,
-                         init_params="", params="ste", startprob_prior=1.0,
-                         transmat_prior=1.0, emissionprob_prior=1.0, implementation="log")
-    ref.startprob_ = p0.startprob.copy()
-    ref.transmat_ = p0.transmat.copy()
-    ref.emissionprob_ = p0.emission.probs.copy()
-    ref.fit(np.concatenate(seqs).reshape(-1, 1), [len(s) for s in seqs])
+    ref = hmmlearn_categorical(seqs, p0, n_iter)
     res = hmm.fit(seqs, 3, init=p0, max_iter=n_iter, tol=0.0)
     assert res.n_iter == n_iter
-    np.testing.assert_allclose(res.params.startprob, ref.startprob_, rtol=1e-8, atol=1e-14)
-    np.testing.assert_allclose(res.params.transmat, ref.transmat_, rtol=1e-8, atol=1e-14)
-    np.testing.assert_allclose(res.params.emission.probs, ref.emissionprob_, rtol=1e-8,
-                               atol=1e-14)
     # hmmlearn's history holds log p(X | θ⁰..θⁿ⁻¹)
-    np.testing.assert_allclose(res.loglik_history[:-1], ref.monitor_.history, rtol=1e-10)
+    assert_equals_hmmlearn(res, ref)
 
 
 def _gaussian_ref(p0, n_iter, min_covar=1e-3, implementation="log"):

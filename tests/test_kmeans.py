@@ -70,13 +70,24 @@ PROBLEMS = [
 ]
 
 
-@pytest.mark.parametrize("tol", [0.0, 1e-4])
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
-def test_fit_equals_sklearn_lloyd(problem, tol):
+def problem_id(problem):
+    return "seed{}-N{}-D{}-K{}".format(*problem[:4])
+
+
+def problem_data_and_start(problem, start_seed):
+    """The problem's blobs X and k starting centres: data points drawn with the seed
+    ``problem seed + start_seed``, moved by a little noise. Returns (X, k, c0)."""
     seed, n, d, k, sep, offset = problem
     X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
-    gen = np.random.default_rng(seed + 100)
+    gen = np.random.default_rng(seed + start_seed)
     c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
+    return X, k, c0
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+@pytest.mark.parametrize("problem", PROBLEMS, ids=problem_id)
+def test_fit_equals_sklearn_lloyd(problem, tol):
+    X, _, c0 = problem_data_and_start(problem, 100)
     ours, _ = assert_same_as_sklearn(X, c0, tol)
     assert ours.converged == (ours.n_iter < 300)
 
@@ -393,12 +404,9 @@ def plain_lloyd(X, c0, max_iter):
 
 
 @pytest.mark.parametrize("max_iter", [1, 2, 5, 300])
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"seed{p[0]}-N{p[1]}-D{p[2]}-K{p[3]}")
+@pytest.mark.parametrize("problem", PROBLEMS, ids=problem_id)
 def test_fast_fit_equals_plain_steps(problem, max_iter):
-    seed, n, d, k, sep, offset = problem
-    X, _ = blob_data(seed, n, d, k, separation=sep, offset=offset)
-    gen = np.random.default_rng(seed + 7)
-    c0 = X[gen.choice(n, size=k, replace=False)] + 0.1 * gen.normal(size=(k, d))
+    X, k, c0 = problem_data_and_start(problem, 7)
     plain = plain_lloyd(X, c0, max_iter)
     if plain is None:
         pytest.skip("a cluster empties: the two relocation rules differ by design")

@@ -158,12 +158,12 @@ def bad(call, exc, pattern):
 def test_online_bad_input_names_the_argument(data):
     X = data[:100]
     for alpha in (0.5, 0.2, 1.01, -1.0):
-        bad(lambda: gmm.fit_online([X], 2, step_exponent=alpha), ValueError,
+        bad(lambda alpha=alpha: gmm.fit_online([X], 2, step_exponent=alpha), ValueError,
             r"step_exponent must be in \(0.5, 1\]")
     bad(lambda: gmm.fit_online([X], 2, step_exponent="0.7"), TypeError, "step_exponent")
     bad(lambda: gmm.fit_online([X], 2, step_exponent=np.nan), ValueError, "step_exponent")
     for eta in (0.0, 1.5):
-        bad(lambda: gmm.fit_online([X], 2, step_size=eta), ValueError, "step_size")
+        bad(lambda eta=eta: gmm.fit_online([X], 2, step_size=eta), ValueError, "step_size")
     bad(lambda: gmm.fit_online([X, X[:0]], 2), ValueError, r"batches\[1\] must hold at least")
     bad(lambda: gmm.fit_online([X, X[:, :1]], 2), ValueError,
         r"batches\[1\] must have D = 2 columns")
@@ -218,30 +218,16 @@ def _random_hmm(rng, K=3, M=5):
                          hmm.Categorical(rng.dirichlet(np.ones(M), size=K)))
 
 
-def test_hmm_step_size_one_with_one_batch_is_baum_welch_as_hmmlearn():
-    import logging
-
-    from hmmlearn.hmm import CategoricalHMM
-
+def test_hmm_step_size_one_with_one_batch_is_baum_welch_as_hmmlearn(hmmlearn_categorical,
+                                                                    assert_equals_hmmlearn):
     from emref import hmm
-    logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     rng = np.random.default_rng(21)
     seqs = [rng.integers(0, 5, n) for n in (5, 40, 17, 1, 63, 8)]
     p0 = _random_hmm(rng)
     res = hmm.fit_stepwise([seqs], 3, init=p0, step_size=1.0, n_passes=6)
-    ref = CategoricalHMM(n_components=3, n_features=5, n_iter=6, tol=-np.inf,
-                         init_params="", params="ste", startprob_prior=1.0,
-                         transmat_prior=1.0, emissionprob_prior=1.0, implementation="log")
-    ref.startprob_ = p0.startprob.copy()
-    ref.transmat_ = p0.transmat.copy()
-    ref.emissionprob_ = p0.emission.probs.copy()
-    ref.fit(np.concatenate(seqs).reshape(-1, 1), [len(s) for s in seqs])
+    ref = hmmlearn_categorical(seqs, p0, 6)
     assert res.n_iter == 6 and len(res.loglik_history) == 7
-    np.testing.assert_allclose(res.params.startprob, ref.startprob_, rtol=1e-8, atol=1e-14)
-    np.testing.assert_allclose(res.params.transmat, ref.transmat_, rtol=1e-8, atol=1e-14)
-    np.testing.assert_allclose(res.params.emission.probs, ref.emissionprob_, rtol=1e-8,
-                               atol=1e-14)
-    np.testing.assert_allclose(res.loglik_history[:-1], ref.monitor_.history, rtol=1e-10)
+    assert_equals_hmmlearn(res, ref)
 
 
 def test_hmm_stepwise_with_a_stop_state_and_step_one_is_baum_welch():
@@ -280,8 +266,8 @@ def test_hmm_stepwise_bad_input_names_the_argument():
     p0 = _random_hmm(rng)
     seqs = [rng.integers(0, 5, 10) for _ in range(4)]
     for alpha in (0.5, 1.2):
-        bad(lambda: hmm.fit_stepwise([seqs], 3, init=p0, step_exponent=alpha), ValueError,
-            "step_exponent must be in")
+        bad(lambda alpha=alpha: hmm.fit_stepwise([seqs], 3, init=p0, step_exponent=alpha),
+            ValueError, "step_exponent must be in")
     bad(lambda: hmm.fit_stepwise([seqs], 3, init=p0, step_size=0.0), ValueError, "step_size")
     bad(lambda: hmm.fit_stepwise([], 3, init=p0), ValueError, "batches must hold at least")
     bad(lambda: hmm.fit_stepwise([seqs, []], 3, init=p0), ValueError, r"batches\[1\]")
