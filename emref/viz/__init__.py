@@ -11,7 +11,7 @@ set); every helper titles its axes.
 - :mod:`emref.viz.hmm`: posterior state plots for hidden Markov models.
 """
 
+from .bound import *
+from .hmm import *
+from .mixtures import *
 from .style import PALETTE, component_colors  # noqa: F401
-from .mixtures import *  # noqa: F401,F403
-from .bound import *  # noqa: F401,F403
-from .hmm import *  # noqa: F401,F403
