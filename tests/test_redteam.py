@@ -1,14 +1,26 @@
-"""The red-team corpus: submissions that try to get points without the work.
+"""The red-team corpus, through the real ``nbgrader autograde`` of one simulated class.
 
-Every file tests/redteam/<hw>/<attack>.py is a student of one autograde run (per session, in
-a temporary copy of the course, through the real nbgrader commands: release, fetch, submit,
-collect, ``nbgrader autograde "*"``). Its header says the score it must get
-(``# expect: N``, 0 for the attacked parts) and what the integrity report must say about it
-(``# flag: <words of the reason>``, ``a | b`` for either). Honest students (the full solution, a partial answer,
-answers that print warnings, a naive one) run in the same class: their scores must stay
-those of scripts/demo_class.py's EXPECTED, and nothing may be flagged for them. Nobody is
-lost: every submission ends in the gradebook with a score; the gradebook and the sources
-are untouched.
+Every attack in tests/redteam/attacks/ and every honest variant in tests/redteam/honest/ is
+written once and handed in for *every* assignment (one student per file: ``rt_<attack>``,
+``hv_<variant>``), next to the demo class's honest students (scripts/demo_class.py). One class
+run per session, in a temporary copy of the course: release, fetch, submit, collect,
+``nbgrader autograde "*"``, ``generate_feedback``, ``export`` (scripts/demo_class.run_class).
+
+What must hold (issue 9):
+
+* an attack gets what its header says (``# expect: 0``, or ``full``) and the integrity report
+  names it where its header says so (``# flag: <words>``, ``a | b`` for either);
+* an honest variant gets exactly the solution's automatic points and no report row;
+* no submission is lost (each is in the gradebook with a score; the maximum scores are the
+  instructor's); the gradebook's instructor tables, solutions/, the releases,
+  nbgrader_config.py, the other students' submissions and the virtual environment's
+  site-packages are unchanged (hashed before autograde starts and after the class);
+* no process of the sandbox user is left running, and none of the escapees;
+* nothing secret (gradebook, solutions, hidden tests) reaches a student's notebook or
+  feedback; every notebook is graded within its wall-clock budget.
+
+The time limits are shorter than a real class's (AUTOGRADE_ARGS) so that the attacks on time
+end quickly; the honest ``slow`` variant shows that they are per call.
 """
 
 from __future__ import annotations
@@ -16,10 +28,15 @@ from __future__ import annotations
 import atexit
 import csv
 import functools
+import hashlib
+import os
 import re
 import shutil
+import sqlite3
 import sys
+import sysconfig
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -29,53 +46,213 @@ REDTEAM = ROOT / "tests" / "redteam"
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
 
-HW = [hw for hw in demo_class.ASSIGNMENTS if (REDTEAM / hw).is_dir()]
-HONEST = {
-    "ada": {hw: "solution" for hw in HW},
-    "partial": {hw: "partial.py" for hw in HW},
-    "warner": {"hw1": "warner.py", "hw2": "warner.py", "hw3": "solution"},
-    "naive": {hw: "naive.py" for hw in HW},
+HW = list(demo_class.ASSIGNMENTS)
+ATTACKS = sorted(p.stem for p in (REDTEAM / "attacks").glob("*.py"))
+HONEST = sorted(p.stem for p in (REDTEAM / "honest").glob("*.py"))
+# The demo class's honest students, with their known scores (demo_class.EXPECTED).
+DEMO = ("ada", "partial", "warner", "naive")
+
+SAFE_CELL, SAFE_NOTEBOOK, CALL, TRUSTED_NOTEBOOK = 5, 90, 10, 60  # seconds
+AUTOGRADE_ARGS = (f"--SafeExecute.timeout={SAFE_CELL}",
+                  f"--SafeExecute.notebook_timeout={SAFE_NOTEBOOK}",
+                  f"--TrustedGrade.timeout={CALL}",
+                  f"--TrustedGrade.notebook_timeout={TRUSTED_NOTEBOOK}")
+# One notebook's wall clock: both budgets, plus nbgrader's own work and a busy machine.
+NOTEBOOK_BUDGET = SAFE_NOTEBOOK + TRUSTED_NOTEBOOK + 30
+SANDBOX_UID = 65534
+ESCAPEE = "rt-escapee"  # the name the processes of attacks/escape.py give themselves
+
+# Honest cases that fail because of a grader bug (reported, not hidden): (student, hw) ->
+# the bug. The test stays strict; these are expected failures until the bug is fixed (then
+# they pass, strict xfail turns that into a failure, and the entry must go).
+_MAGICS = ("grader bug: the re-run worker's plain IPython InteractiveShell "
+           "(emcourse_grader/sandboxed/worker.py _shell) raises NotImplementedError('Implement "
+           "enable_gui in a subclass') on %matplotlib inline, so the whole answer cell fails "
+           "and its functions are undefined (NameError) in every test")
+_LISTS = ("visible tests too strict: they use ndarray methods on the returned value "
+          "(hw1 test_soft_assign r.sum(axis=1); hw2 test_log_gaussian out[:, 0], test_e_step "
+          "resp.sum(axis=1); hw3 test_forward alpha.sum, test_posteriors, "
+          "test_baum_welch_step .shape), so nested lists fail")
+_FLOAT32 = ("check too strict: emcourse_grader/checks/hw3_hmm.py compares log-likelihoods "
+            "with rtol=1e-8 (forward, backward, baum_welch_step, viterbi: lines 165, 198, 277, "
+            "335, 340), tighter than float32's precision (~6e-8)")
+KNOWN_BUGS: dict[tuple[str, str], str] = {
+    **{("hv_magics", hw): _MAGICS for hw in ("hw1", "hw2", "hw3")},
+    **{("hv_lists", hw): _LISTS for hw in ("hw1", "hw2", "hw3")},
+    ("hv_dtypes", "hw3"): _FLOAT32,
 }
-# Shorter timeouts than a real class (20 s): the corpus has several endless loops.
-AUTOGRADE_ARGS = ("--SafeExecute.timeout=5", "--TrustedGrade.timeout=5")
+# Attacks that stop the whole class run (nbgrader autograde exits with an error, so nothing
+# is fed back or exported): graded in a class of their own, as expected failures, until fixed.
+CLASS_BREAKERS: dict[str, str] = {
+    "unreadable": (
+        "grader bug: repair_unreadable puts an EMPTY notebook in place of an unreadable one; "
+        "nbgrader's OverwriteCells.add_missing_grade_cells (add_missing_cells=True) then "
+        "raises KeyError: 'assign' (the cell before the first missing test cell is missing "
+        "too), autograde reports 'There was an error processing assignment', removes the "
+        "student's autograded copy and exits 1, and demo_class stops before feedback and "
+        "export"),
+}
 
 
-def attacks():
-    for hw in HW:
-        for path in sorted((REDTEAM / hw).glob("*.py")):
-            yield hw, path.stem, path
+def header(kind: str, name: str):
+    """(expected score or "full", [flags]) from a corpus file's header."""
+    text = (REDTEAM / kind / f"{name}.py").read_text()
+    found = re.search(r"^# expect: (\S+)$", text, re.MULTILINE)
+    expect = found.group(1) if found else "full"
+    return (expect if expect == "full" else float(expect),
+            re.findall(r"^# flag: (.+)$", text, re.MULTILINE))
 
 
-def expectations(path: Path):
-    text = path.read_text()
-    score = float(re.search(r"^# expect: (\S+)$", text, re.MULTILINE).group(1))
-    flags = re.findall(r"^# flag: (.+)$", text, re.MULTILINE)
-    return score, flags
-
-
-def roster():
-    students = {name: {hw: plan[hw] for hw in HW if hw in plan} for name, plan in HONEST.items()}
-    for hw, attack, path in attacks():
-        students.setdefault(f"rt_{attack}", {})[hw] = str(path)
+def roster() -> dict:
+    students = {name: {hw: demo_class.DEMO_CLASS[name][hw] for hw in HW} for name in DEMO}
+    attacks = [a for a in ATTACKS if a not in CLASS_BREAKERS]
+    for kind, prefix, names in (("attacks", "rt_", attacks), ("honest", "hv_", HONEST)):
+        for name in names:
+            students[prefix + name] = {hw: str(REDTEAM / kind / f"{name}.py") for hw in HW}
     return students
 
+
+# --------------------------------------------------------------------------------------------
+# What must not change: hashed before autograde and after the class
+# --------------------------------------------------------------------------------------------
+
+INSTRUCTOR_TABLES = ("course", "assignment", "notebook", "base_cell", "grade_cells",
+                     "solution_cells", "task_cells", "source_cell")
+
+
+def _tree_hash(*paths: Path, skip=()) -> dict:
+    out = {}
+    for top in paths:
+        if top.is_file():
+            out[str(top)] = hashlib.sha256(top.read_bytes()).hexdigest()
+            continue
+        for dirpath, _, files in os.walk(top):
+            for name in files:
+                p = Path(dirpath) / name
+                if not any(s in p.parts for s in skip):
+                    out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _site_packages(tops=None) -> dict:
+    """Every file of the environment's site-packages: (size, mtime, owner); .pth and
+    *customize.py files also by content."""
+    out = {}
+    tops = tops or {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+    for top in tops:
+        for dirpath, _, files in os.walk(top):
+            for name in files:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                out[p] = (st.st_size, st.st_mtime_ns, st.st_uid)
+                if name.endswith((".pth", "customize.py")):
+                    out[p] += (hashlib.sha256(Path(p).read_bytes()).hexdigest(),)
+    return out
+
+
+def site_changes(before: dict, after: dict) -> list:
+    """Files of site-packages added, removed or changed, except the bytecode caches that a
+    grader's own imports may write (new .pyc files not owned by the sandbox's user)."""
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p)
+                  and not (p not in before and p.endswith(".pyc")
+                           and after[p][2] != SANDBOX_UID))
+
+
+def _gradebook_tables(db: Path) -> dict:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}")))
+                for t in INSTRUCTOR_TABLES}
+    finally:
+        con.close()
+
+
+def snapshot(course: Path) -> dict:
+    return {
+        "course": _tree_hash(course / "solutions", course / "assignments",
+                             course / "nbgrader_config.py"),
+        "submitted": _tree_hash(course / "submitted", skip=("rt_unreadable",)),
+        "gradebook": _gradebook_tables(course / "gradebook.db"),
+        "site-packages": _site_packages(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Processes of the sandbox user
+# --------------------------------------------------------------------------------------------
+
+def _proc(pid: str, what: str) -> str:
+    try:
+        with open(f"/proc/{pid}/{what}", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _status(pid: str) -> dict:
+    out = {}
+    for line in _proc(pid, "status").splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.split()
+    return out
+
+
+def stray_processes() -> list:
+    """Processes of the sandbox user that no grader owns any more (their ancestors are
+    sandbox processes, bwrap or init only), and any process named like an escapee."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        status = _status(pid)
+        if not status.get("Uid"):
+            continue
+        cmdline = _proc(pid, "cmdline")
+        named = ESCAPEE in cmdline or ESCAPEE in _proc(pid, "comm")
+        if int(status["Uid"][0]) != SANDBOX_UID and not named:
+            continue
+        owned, parent = False, status.get("PPid", ["0"])[0]
+        while parent not in ("0", "1"):
+            up = _status(parent)
+            if not up.get("Uid"):
+                break
+            if int(up["Uid"][0]) != SANDBOX_UID and _proc(parent, "comm").strip() != "bwrap":
+                owned = True  # a live grader (someone's nbgrader or pytest) waits for it
+                break
+            parent = up.get("PPid", ["0"])[0]
+        if named or not owned:
+            out.append(f"{pid}: {cmdline[:200]}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The class
+# --------------------------------------------------------------------------------------------
 
 @functools.cache
 def class_run():
     tmp = Path(tempfile.mkdtemp(prefix="emcourse-redteam-"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     course = demo_class.copy_course(tmp / "course", assignments=HW)
-    result = demo_class.run_class(course, students=roster(), log=lambda *a: None,
+    before, log, marks = {}, [], {}
+
+    def on_log(line):
+        log.append(line)
+        if line.startswith("-- grading"):  # collected, nothing graded yet
+            before.update(snapshot(course))
+            marks["autograde"] = time.time()
+        if "$ nbgrader autograde" in line:
+            marks["autograded"] = time.time()
+
+    result = demo_class.run_class(course, students=roster(), log=on_log,
                                   autograde_args=AUTOGRADE_ARGS)
+    strays = stray_processes()
     report = course / "integrity_report.csv"
-    rows = []
-    if report.exists():
-        with open(report, newline="") as f:
-            rows = list(csv.DictReader(f))
-    return result, rows
+    with open(report, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {"result": result, "rows": rows, "before": before, "after": snapshot(course),
+            "strays": strays, "log": log, "marks": marks}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def run():
     return class_run()
 
@@ -84,125 +261,229 @@ def _rows(rows, student, hw):
     return [r for r in rows if r["student"] == student and r["assignment"] == hw]
 
 
-@pytest.mark.parametrize("hw,attack", [(hw, a) for hw, a, _ in attacks()])
-def test_attack_scores_only_its_own_work_and_is_flagged(run, hw, attack):
-    result, rows = run
-    score, flags = expectations(REDTEAM / hw / f"{attack}.py")
-    student = f"rt_{attack}"
-    mine = _rows(rows, student, hw)
-    text = "\n".join(f"{r['part']}: {r['reason']} ({r['detail']})" for r in mine)
-    assert result.score(hw, student) == score, f"{hw}/{attack}; report:\n{text}"
-    assert mine, f"{hw}/{attack} is not in the integrity report"
-    for flag in flags:  # "a | b": either
-        assert any(alt.strip().lower() in text.lower() for alt in flag.split(" | ")), \
-            f"{hw}/{attack}: no flag {flag!r} in\n{text}"
+def _text(rows) -> str:
+    return "\n".join(f"{r['part']}: {r['reason']} ({r['detail']})" for r in rows)
 
 
-@pytest.mark.parametrize("hw", HW)
-@pytest.mark.parametrize("student", sorted(HONEST))
-def test_honest_submissions_keep_their_points_and_are_not_flagged(run, hw, student):
-    result, rows = run
-    assert result.score(hw, student) == demo_class.EXPECTED[hw][student]
-    assert not _rows(rows, student, hw), _rows(rows, student, hw)
-
-
-def test_no_submission_is_lost_and_the_gradebook_is_intact(run):
+def full_points(run, hw) -> float:
+    """The automatic points of an assignment, from the gradebook."""
     from nbgrader.api import Gradebook
 
-    result, _ = run
+    with Gradebook(f"sqlite:///{run['result'].course / 'gradebook.db'}") as gb:
+        return sum(c.max_score for nb in gb.find_assignment(hw).notebooks
+                   for c in nb.grade_cells if c.cell_type == "code")
+
+
+def _known(student, hw):
+    bug = KNOWN_BUGS.get((student, hw))
+    return [pytest.mark.xfail(reason=bug, strict=True)] if bug else []
+
+
+def check_attack(run, hw, attack):
+    expect, flags = header("attacks", attack)
+    student = f"rt_{attack}"
+    mine = _rows(run["rows"], student, hw)
+    text = _text(mine)
+    want = full_points(run, hw) if expect == "full" else expect
+    assert run["result"].score(hw, student) == want, f"{hw}/{attack}; report:\n{text}"
+    for flag in flags:
+        assert any(alt.strip().lower() in text.lower() for alt in flag.split(" | ")), \
+            f"{hw}/{attack}: no report row says {flag!r}; its rows:\n{text}"
+
+
+@pytest.mark.parametrize("hw,attack", [(hw, a) for a in ATTACKS for hw in HW
+                                       if a not in CLASS_BREAKERS])
+def test_attack_earns_nothing_and_is_reported(run, hw, attack):
+    check_attack(run, hw, attack)
+
+
+@pytest.mark.parametrize("attack", [
+    pytest.param(a, marks=pytest.mark.xfail(reason=why, raises=RuntimeError, strict=True))
+    for a, why in sorted(CLASS_BREAKERS.items())])
+def test_attack_that_stops_the_class_run(tmp_path, attack):
+    """In a class of its own (one assignment, beside the full solution): the run must
+    finish, the attack score as its header says and the solution keep every point."""
+    hw = HW[0]
+    course = demo_class.copy_course(tmp_path / "course", assignments=[hw])
+    result = demo_class.run_class(
+        course, students={"ada": {hw: "solution"},
+                          f"rt_{attack}": {hw: str(REDTEAM / "attacks" / f"{attack}.py")}},
+        log=lambda *a: None, autograde_args=AUTOGRADE_ARGS)
+    with open(course / "integrity_report.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    run = {"result": result, "rows": rows}
+    check_attack(run, hw, attack)
+    assert result.score(hw, "ada") == demo_class.EXPECTED[hw]["ada"]
+
+
+@pytest.mark.parametrize("hw,variant", [
+    pytest.param(hw, v, marks=_known(f"hv_{v}", hw)) for v in HONEST for hw in HW])
+def test_honest_variant_keeps_every_point_and_is_not_reported(run, hw, variant):
+    student = f"hv_{variant}"
+    mine = _rows(run["rows"], student, hw)
+    got = run["result"].score(hw, student)
+    failed = _failed_tests(run, student, hw)
+    assert got == full_points(run, hw), \
+        f"{hw}/{variant}: {got:g} of {full_points(run, hw):g}; failed tests:\n{failed}"
+    assert not mine, f"{hw}/{variant} is in the integrity report:\n{_text(mine)}"
+
+
+@pytest.mark.parametrize("hw,student", [
+    pytest.param(hw, s, marks=_known(s, hw)) for s in DEMO for hw in HW])
+def test_demo_students_keep_their_scores_and_are_not_reported(run, hw, student):
+    mine = _rows(run["rows"], student, hw)
+    got = run["result"].score(hw, student)
+    assert got == demo_class.EXPECTED[hw][student], \
+        f"{hw}/{student}: {got:g}; failed tests:\n{_failed_tests(run, student, hw)}"
+    assert not mine, f"{hw}/{student} is in the integrity report:\n{_text(mine)}"
+
+
+def _failed_tests(run, student, hw) -> str:
+    import nbformat
+
+    path = (run["result"].course / "autograded" / student / hw
+            / f"{demo_class.ASSIGNMENTS[hw]}.ipynb")
+    if not path.exists():
+        return "(no autograded notebook)"
+    out = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                out.append(f"  {gid}: {o.get('evalue', '')[:400]}")
+    return "\n".join(out)
+
+
+def test_no_submission_is_lost_and_the_maximum_scores_are_the_instructors(run):
+    from nbgrader.api import Gradebook
+
+    result = run["result"]
     with Gradebook(f"sqlite:///{result.course / 'gradebook.db'}") as gb:
         for hw in HW:
-            assignment = gb.find_assignment(hw)
-            auto = sum(c.max_score for nb in assignment.notebooks for c in nb.grade_cells
-                       if c.cell_type == "code")
-            assert auto == demo_class.EXPECTED[hw]["ada"]  # nobody rewrote max_score
+            assert full_points(run, hw) == demo_class.EXPECTED[hw]["ada"]
             for student, plan in roster().items():
                 if hw not in plan:
                     continue
                 sub = gb.find_submission(hw, student)
-                assert sub.score is not None
+                assert sub.score is not None, (student, hw)
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         assert grade.manual_score is None, (student, hw, grade.name)
+                        assert grade.auto_score is None or \
+                            grade.auto_score <= grade.max_score, (student, hw, grade.name)
+    exported = {(r["student_id"], r["assignment"]) for r in result.grades}
+    missing = {(s, hw) for s in roster() for hw in HW} - exported
+    assert not missing, f"not exported: {sorted(missing)}"
+    fed_back = {(p.parts[-3], p.parts[-2]) for p in result.feedback.glob("*/*/*.html")}
+    assert not ({(s, hw) for s in roster() for hw in HW} - fed_back), "feedback missing"
+
+
+@pytest.mark.parametrize("what", ["course", "submitted", "gradebook", "site-packages"])
+def test_nothing_outside_the_sandbox_changed(run, what):
+    before, after = run["before"][what], run["after"][what]
+    if what == "gradebook":
+        assert before == after, "the gradebook's instructor tables changed"
+        return
+    changed = site_changes(before, after) if what == "site-packages" else sorted(
+        k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"{what} changed: {changed[:20]}"
+
+
+def test_no_escapee_nor_sandbox_process_is_left(run):
+    assert not run["strays"], "\n".join(run["strays"])
+    leftovers = list(run["result"].course.rglob("rt-escapee-was-here"))
+    assert not leftovers, leftovers
+
+
+def _outputs(path: Path) -> str:
+    """Everything the code cells of a notebook output (not their sources)."""
+    import json
+
+    nb = json.loads(path.read_text(errors="replace"))
+    return json.dumps([c.get("outputs", []) for c in nb.get("cells", [])])
+
+
+# What a student's outputs and feedback must never carry. The autograded notebooks are the
+# instructor's (they hold the hidden tests), so only their outputs are searched; the
+# feedback is the student's, searched whole.
+SECRETS = ("SQLite format", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from emcourse_grader.checks",
+           "CourseDirectory.source_directory", "SNOOPED", "REFERENCE-FOUND", "('found'")
+
+
+@pytest.mark.parametrize("student", ["rt_intruder", "rt_reference", "rt_links", "rt_decoy"])
+def test_nothing_secret_reaches_the_students_outputs_or_feedback(run, student):
+    course = run["result"].course
     for hw in HW:
-        for src in (ROOT / "solutions" / hw).glob("*.ipynb"):
-            assert (result.course / "solutions" / hw / src.name).read_text() == src.read_text()
+        nb_name = demo_class.ASSIGNMENTS[hw]
+        outputs = _outputs(course / "autograded" / student / hw / f"{nb_name}.ipynb")
+        feedback = (course / "feedback" / student / hw / f"{nb_name}.html").read_text(
+            errors="replace")
+        for needle in SECRETS:
+            assert needle not in outputs, f"{student}/{hw}: {needle!r} in its outputs"
+        for needle in SECRETS[:5]:
+            if needle != "BEGIN SOLUTION":  # the fixture's own answer cells may carry it
+                assert needle not in feedback, f"{student}/{hw}: {needle!r} in its feedback"
+
+
+def test_every_notebook_is_graded_within_its_budget(run):
+    """Per notebook, from the autograded notebooks' modification times (nbgrader grades one
+    after the other): the time since the previous one finished."""
+    course = run["result"].course
+    done = sorted((p.stat().st_mtime, f"{p.parts[-3]}/{p.parts[-2]}")
+                  for p in course.glob("autograded/*/*/*.ipynb"))
+    start = run["marks"]["autograde"]
+    took, previous = [], start
+    for mtime, name in done:
+        took.append((mtime - previous, name))
+        previous = mtime
+    slowest = sorted(took, reverse=True)[:8]
+    print("slowest notebooks:", ", ".join(f"{n} {s:.0f} s" for s, n in slowest))
+    print(f"autograde of {len(done)} notebooks: {previous - start:.0f} s; the whole class: "
+          f"{run['result'].seconds:.0f} s")
+    over = [(round(s), n) for s, n in took[1:] if s > NOTEBOOK_BUDGET]
+    assert not over, f"over {NOTEBOOK_BUDGET} s: {over}"
 
 
 # --------------------------------------------------------------------------------------------
-# The pieces, fast (no nbgrader run)
+# The corpus itself, fast (no nbgrader run)
 # --------------------------------------------------------------------------------------------
 
-def _answer_sources(hw, recipe):
+@pytest.mark.parametrize("kind", ["attacks", "honest"])
+def test_the_corpus_fills_every_assignment(tmp_path, kind):
+    """Every file makes a notebook for every assignment whose answer cells compile; the
+    honest variants give the static scan nothing to report."""
     import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
 
-    nb_name = demo_class.ASSIGNMENTS[hw]
-    sol = {c.metadata["nbgrader"]["grade_id"]: c.source
-           for c in nbformat.read(ROOT / "solutions" / hw / f"{nb_name}.ipynb", 4).cells
-           if c.metadata.get("nbgrader", {}).get("solution")}
-    if recipe == "solution":
-        return list(sol.values())
-    answers = demo_class.read_answers(demo_class.SUBMISSIONS / hw / recipe)
-    return [sol[g] if v == "solution" else v for g, v in answers.items()]
-
-
-@pytest.mark.parametrize("hw", HW)
-@pytest.mark.parametrize("student", sorted(HONEST))
-def test_the_scan_finds_nothing_in_honest_answers(hw, student):
     from emcourse_grader.scan import scan
 
-    for source in _answer_sources(hw, HONEST[student][hw]):
-        assert scan(source) == [], source
+    names = ATTACKS if kind == "attacks" else HONEST
+    for name in names:
+        for hw, nb_name in demo_class.ASSIGNMENTS.items():
+            folder = tmp_path / name / hw
+            folder.mkdir(parents=True)
+            nb_path = folder / f"{nb_name}.ipynb"
+            shutil.copy(ROOT / "assignments" / hw / f"{nb_name}.ipynb", nb_path)
+            demo_class.fill_notebook(nb_path, ROOT / "solutions" / hw / f"{nb_name}.ipynb",
+                                     str(REDTEAM / kind / f"{name}.py"), hw)
+            if name == "unreadable":
+                with pytest.raises(UnicodeDecodeError):
+                    nb_path.read_text(encoding="utf-8")
+                continue
+            for cell in nbformat.read(nb_path, as_version=4).cells:
+                if cell.cell_type != "code" or not cell.metadata.get(
+                        "nbgrader", {}).get("solution"):
+                    continue
+                compile(TransformerManager().transform_cell(cell.source), name, "exec")
+                if kind == "honest":
+                    assert scan(cell.source) == [], (name, hw, scan(cell.source))
 
 
-def test_the_wire_carries_plain_data_only():
-    import numpy as np
-
-    from emcourse_grader import wire
-
-    class Liar:
-        def __eq__(self, other):
-            return True
-
-        def __array__(self, *a, **k):
-            return np.zeros(3)
-
-    odd = []
-    tree = wire.encode((np.arange(3.0), [1, 2.5, float("nan")], Liar(),
-                        np.array([object()], dtype=object)), oddities=odd)
-    value = wire.decode(tree)
-    assert np.array_equal(value[0], [0.0, 1.0, 2.0]) and value[0].dtype == float
-    assert value[1][:2] == [1, 2.5] and np.isnan(value[1][2])
-    assert isinstance(value[2], wire.NotPlainData) and isinstance(value[3], wire.NotPlainData)
-    assert len(odd) == 2
-    assert not (value[2] == 0)  # noqa: SIM201 - __eq__ itself is what is tested
-    with pytest.raises(TypeError):
-        np.asarray(value[2], dtype=float)
-    for bad in ({"t": "nd", "dtype": "|O", "shape": [1], "b64": ""},
-                {"t": "nd", "dtype": "<f8", "shape": [2], "b64": "AAAAAAAAAAA="},
-                {"t": "pickle", "v": "gASVAAAAAAAAAAB9lC4="}):
-        with pytest.raises(wire.WireError):
-            wire.decode(bad)
-
-
-def test_the_guard_refuses_protected_files_and_the_worker_trips_on_emref(tmp_path):
-    from emcourse_grader import sandbox
-    from emcourse_grader.judge import Worker, run_test_cell
-
-    secret = tmp_path / "gradebook.db"
-    secret.write_text("hidden tests")
-    flags = []
-    policy = dict(sandbox.DEFAULTS, protected=[str(secret)], readonly=[str(tmp_path)])
-    worker = Worker(policy, timeout=10, on_flag=lambda r, d: flags.append(r))
-    try:
-        worker.exec_cell(0, f"import numpy as np\ntry:\n    open({str(secret)!r}).read()\n"
-                            f"except PermissionError:\n    refused = True\n")
-        worker.exec_cell(1, "from emref import kmeans\n"
-                            "def assign(X, C):\n    return kmeans.assign(X, C)\n")
-        passed, message = run_test_cell(worker, "from emref.grading import require\n"
-                                                "require('kmeans.assign', assign)\n")
-    finally:
-        worker.close()
-    assert "opens a protected file" in flags
-    assert "calls emref's implementation" in flags
-    assert not passed and "emref" in message
+def test_each_template_sees_every_function():
+    src = ("import numpy as np\n\n\ndef f(x, y=1, *rest, k, **kw):\n    '''doc'''\n"
+           "    return x\n\n\n@staticmethod\ndef g():\n    pass\n")
+    out = demo_class.apply_each("def {name}({params}):\n    return ({args}, '''{solution}''')",
+                                src)
+    assert "def f(x, y=1, *rest, k, **kw):\n    return (x, y, *rest, k=k, **kw," in out
+    assert "def g():\n    return (, '''@staticmethod\ndef g():\n    pass''')" in out
+    assert out.startswith("import numpy as np\n")
