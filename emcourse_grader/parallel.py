@@ -618,6 +618,7 @@ def dask_client(workers=None, scheduler=None, dashboard=False):
     settings = {"distributed.scheduler.allowed-failures": 0,
                 "distributed.scheduler.worker-saturation": 1.0,
                 "distributed.worker.daemon": False,
+                "distributed.worker.profile.enabled": False,  # no stack sampling of grading
                 "distributed.admin.tick.limit": "1h"}
     with dask.config.set(settings):
         if scheduler:
