@@ -50,10 +50,14 @@ c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 # any student code runs, run in this process on plain data returned by the student's functions,
 # and replace the test cells' outputs. Without bubblewrap, grading refuses to run student code
 # unless EMCOURSE_UNSANDBOXED=1 is set (and then every report row says so).
-import emcourse_grader.preprocessors as _grading  # noqa: E402
+import functools
 
-# A notebook nbformat cannot read is set aside and graded as empty (0 and a reason).
-c.Autograde.pre_convert_hook = _grading.repair_unreadable
+import emcourse_grader.preprocessors as _grading
+
+# A notebook nbformat cannot read is set aside and graded as the unanswered release (0 and a
+# reason).
+c.Autograde.pre_convert_hook = functools.partial(
+    _grading.repair_unreadable, release_directory=c.CourseDirectory.release_directory)
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",
     "nbgrader.preprocessors.ClearOutput",

@@ -3,8 +3,8 @@
 ``nbgrader autograde hwN`` in the course root runs, for every submission:
 
 1. :func:`repair_unreadable` (``Autograde.pre_convert_hook``): a notebook that is not valid
-   JSON, not UTF-8 or not a notebook is set aside and graded as an empty notebook (0 points,
-   one clear reason), so the rest of the class is still graded, fed back and exported.
+   JSON, not UTF-8 or not a notebook is set aside and graded as the unanswered release (0
+   points, one clear reason), so the rest of the class is still graded, fed back and exported.
 2. :class:`IntegrityCheck` (sanitize, before OverwriteCells): takes the instructor's test
    cells from the gradebook (before any student code runs) and reports edited, emptied,
    deleted or re-labelled nbgrader cells; OverwriteCells then restores them.
@@ -179,9 +179,13 @@ def _why_unreadable(path: str) -> str:
     return ""
 
 
-def repair_unreadable(assignment=None, student=None, notebooks=(), **_):
+def repair_unreadable(assignment=None, student=None, notebooks=(), *,
+                      release_directory="release", **_):
     """nbgrader's pre-convert hook: set aside what nbformat cannot read (kept beside it as
-    ``<name>.ipynb.unreadable``) and put an empty notebook in its place."""
+    ``<name>.ipynb.unreadable``) and put the released notebook, unanswered, in its place (so
+    that nbgrader finds every cell it grades; an empty notebook would make OverwriteCells
+    fail). ``release_directory``: the course's, relative to the course root (the current
+    directory of every nbgrader command)."""
     for path in notebooks:
         why = _why_unreadable(path)
         if not why:
@@ -190,10 +194,16 @@ def repair_unreadable(assignment=None, student=None, notebooks=(), **_):
         if os.path.lexists(kept):
             os.remove(kept)
         os.rename(path, kept)
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        nbformat.write(nb, path)
+        hw, name = Path(path).parent.name, Path(path).name
+        release = Path(release_directory if os.path.isabs(release_directory)
+                       else os.path.join(os.getcwd(), release_directory)) / hw / name
+        if release.is_file():
+            shutil.copyfile(release, path)
+        else:
+            nb = nbformat.v4.new_notebook()
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                         "language": "python"}
+            nbformat.write(nb, path)
         UNREADABLE[os.path.realpath(path)] = why
 
 
@@ -222,7 +232,8 @@ class IntegrityCheck(_Base):
                                              notebook + ".ipynb"))
         why = UNREADABLE.pop(path, "")
         if why:
-            _flag(resources, "the submitted notebook could not be read; graded as empty", why)
+            _flag(resources, "the submitted notebook could not be read; graded as unanswered",
+                  why)
         else:
             self._check(nb, resources, sources, grades, solutions, tasks)
         if not sandbox.require_sandbox():
@@ -393,7 +404,7 @@ class SafeExecute(_LimitsConfig):
     def preprocess(self, nb, resources):
         sandboxed = sandbox.require_sandbox()
         limits = self.limits()
-        scratch = sandbox.make_scratch(limits)
+        scratch = sandbox.make_scratch()
         try:
             src = scratch / "submission.ipynb"
             clean = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -401,8 +412,6 @@ class SafeExecute(_LimitsConfig):
                 if cell.cell_type == "code":
                     cell.outputs, cell.execution_count = [], None
             nbformat.write(clean, src)
-            if os.geteuid() == 0:
-                os.chown(src, limits.uid, limits.uid)
             argv = [sys.executable, "-m", "emcourse_grader.sandboxed.execute",
                     "submission.ipynb", "executed.ipynb", "--cell-timeout", str(self.timeout),
                     "--max-output-bytes", str(self.max_output_bytes)]

@@ -30,6 +30,7 @@ explicitly (``EMCOURSE_UNSANDBOXED=1``), which every integrity report then recor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -63,7 +64,10 @@ class Limits:
     processes: int = 128      # tasks (threads included) of the sandbox user
     cpu_seconds: int = 900    # CPU time per process
     file_mb: int = 64         # largest file written
-    uid: int = 65534          # the unprivileged user when started as root ("nobody")
+    # As root, each sandbox runs as its own unprivileged uid, leased from UID_SPAN ids
+    # starting here (far above login users and the usual subordinate-id ranges), so that
+    # RLIMIT_NPROC, which counts a uid's processes machine-wide, caps one sandbox alone.
+    uid: int = 2_100_000_000
 
     def setrlimits(self):
         """Apply the per-process limits to the calling process (inherited by its children)."""
@@ -83,6 +87,33 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+UID_SPAN = 4096  # sandboxes that may run at once on one machine (as root)
+
+
+class _UidLease:
+    """An unprivileged uid of its own for one sandbox: a lock file per uid in the grader's
+    temporary directory, held (flock) for as long as the sandbox runs."""
+
+    def __init__(self, base: int):
+        import fcntl
+
+        folder = Path(tempfile.gettempdir()) / "emcourse-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        start = (os.getpid() * 7919) % UID_SPAN  # spread concurrent graders over the range
+        for i in range(UID_SPAN):
+            uid = base + (start + i) % UID_SPAN
+            f = open(folder / str(uid), "a")  # noqa: SIM115 - held until release()
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                continue
+            self.uid, self._file = uid, f
+            return
+        raise RuntimeError(f"all {UID_SPAN} sandbox uids from {base} are in use")
+
+    def release(self):
+        self._file.close()
 
 
 def unsandboxed() -> bool:
@@ -355,6 +386,13 @@ class Sandboxed:
     def __init__(self, argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None, sandboxed=True,
                  **popen):
         self.cgroup = _Cgroup(limits) if os.geteuid() == 0 else None
+        self.lease = None
+        if os.geteuid() == 0:
+            self.lease = _UidLease(limits.uid)
+            limits = dataclasses.replace(limits, uid=self.lease.uid)
+            if scratch is not None:
+                _chown_tree(scratch, limits.uid)
+        self.uid = limits.uid if self.lease else os.getuid()
         if sandboxed:
             cmd = command(argv, scratch=scratch, limits=limits, env=env)
             cwd = "/"
@@ -404,6 +442,9 @@ class Sandboxed:
             self.kill()
         if self.cgroup is not None:
             self.cgroup.close()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     def __enter__(self):
         return self
@@ -412,9 +453,14 @@ class Sandboxed:
         self.close()
 
 
-def make_scratch(limits: Limits = DEFAULT_LIMITS) -> Path:
-    """A private directory outside the course for one sandbox, writable by its user."""
-    d = Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
-    if os.geteuid() == 0:
-        os.chown(d, limits.uid, limits.uid)
-    return d
+def make_scratch() -> Path:
+    """A private directory outside the course for one sandbox (:class:`Sandboxed` gives it to
+    the sandbox's user when it starts)."""
+    return Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
+
+
+def _chown_tree(root, uid: int):
+    """Give ``root`` and what it holds (the grader's copies, no links) to ``uid``."""
+    for path in [Path(root), *Path(root).rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, uid, uid)

@@ -49,10 +49,18 @@ class _Sink:
 
 
 def _shell():
-    """A plain IPython shell (no kernel): cell magics, line magics and display work."""
+    """A plain IPython shell (no kernel): cell magics, line magics and display work.
+
+    A terminal-less shell has no GUI event loop: ``%matplotlib inline`` (or ``qt``) asks for
+    one through ``enable_gui``, which here does nothing (figures go to the Agg backend and
+    nowhere else), as in a kernel whose output nobody looks at."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance(colors="NoColor", xmode="Plain")
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui=None):
+            return None
+
+    shell = Shell.instance(colors="NoColor", xmode="Plain")
     shell.history_manager.enabled = False
     return shell
 
