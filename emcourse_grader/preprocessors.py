@@ -317,8 +317,9 @@ class _LimitsConfig(_Base):
     processes = Integer(128, help="Processes and threads of the sandbox user.").tag(config=True)
     cpu_seconds = Integer(900, help="CPU time of one student process (s).").tag(config=True)
     file_mb = Integer(64, help="Largest file a student process may write (MB).").tag(config=True)
-    sandbox_uid = Integer(65534, help="When grading as root, the unprivileged user id that "
-                          "student code runs as.").tag(config=True)
+    sandbox_uid = Integer(sandbox.DEFAULT_LIMITS.uid, help="When grading as root, the first "
+                          "of the unprivileged user ids that sandboxes lease, one each."
+                          ).tag(config=True)
 
     def limits(self) -> sandbox.Limits:
         return sandbox.Limits(memory_mb=self.memory_mb, processes=self.processes,
