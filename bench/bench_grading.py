@@ -1,0 +1,206 @@
+"""Serial ``nbgrader autograde`` against ``python -m emcourse_grader grade`` (Dask), one class.
+
+A synthetic class of hw1 submissions (default 60: honest, partial, naive, blank, a few
+hostile ones from tests/redteam and one endless loop) is laid out in two identical course
+copies as ``nbgrader collect`` leaves it (submitted/<student>/hw1/ with the notebook and
+timestamp.txt; one generate_assignment, the same gradebook and nbgrader_config.py). Then, in
+this one run and with the same configuration:
+
+1. ``nbgrader autograde hw1`` in the first copy (one process, one submission after another);
+2. ``python -m emcourse_grader grade hw1 --workers 2`` in the second (a LocalCluster).
+
+Both are timed from the command's start to its exit (interpreter start, cluster start and
+stop included). The benchmark checks that every student got the same score from both, then
+prints seconds per submission, the speed-up, the engine's overhead per submission (wall
+time not covered by the workers' grading: (wall - busy / workers) / N, where busy is the
+time spent inside the grading tasks, from grading_summary/hw1.json) and projections.
+
+    .venv/bin/python bench/bench_grading.py [--students 60] [--workers 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+import demo_class
+from _common import machine
+
+HW = "hw1"
+NB = demo_class.ASSIGNMENTS[HW]
+# A few hostile submissions, written here so that the benchmark does not depend on the
+# red-team corpus's layout (tests/redteam/ is the place for the attacks and their checks).
+HOSTILE = {
+    "patch_tests": """# %% assign
+import numpy.testing
+np.allclose = np.isclose = np.array_equal = lambda *a, **k: True
+np.testing.assert_allclose = np.testing.assert_array_equal = lambda *a, **k: None
+import builtins
+builtins.AssertionError = type('AssertionError', (Warning,), {})
+""",
+    "tamper_cells": """# %% assign = solution
+# %% update = solution
+# %% fit = solution
+# %% soft_assign = solution
+# %% !edit test_assign
+assert True
+# %% !delete test_fit
+""",
+    "fake_results": """# %% assign
+class Anything:
+    def __eq__(self, other):
+        return True
+    __ne__ = __lt__ = __gt__ = __le__ = __ge__ = lambda self, other: True
+    def __getattr__(self, name):
+        return Anything()
+    def __call__(self, *a, **k):
+        return Anything()
+
+
+def assign(X, centers):
+    return Anything()
+""",
+    "snoop": """# %% assign
+import os, glob
+print(sorted(glob.glob('/work/*')), os.listdir('/'))
+for p in glob.glob('/**/gradebook.db', recursive=True)[:3]:
+    print(open(p, 'rb').read(100))
+# %% update
+import os
+os._exit(3)
+""",
+}
+# recipe -> share of the class (the rest is honest: the full solution)
+MIX = [("partial.py", 10), ("naive.py", 8), ("warner.py", 6), ("blank", 4),
+       ("cheater.py", 2), ("loop.py", 1)] + [(f"hostile:{name}", 1) for name in HOSTILE]
+
+
+def recipes(n: int) -> list[str]:
+    out = []
+    for recipe, count in MIX:
+        out += [recipe] * count
+    out = out[:n]
+    out += ["solution"] * (n - len(out))
+    # spread them through the class as names would (not all hostile ones at the end)
+    order = sorted(range(n), key=lambda i: (i * 37) % n)
+    return [out[i] for i in order]
+
+
+def build(base: Path, n: int) -> tuple[Path, Path, dict]:
+    """Two identical collected courses of ``n`` submissions."""
+    course = demo_class.copy_course(base / "serial", assignments=[HW])
+    demo_class.nbgrader(course, "generate_assignment", HW, "--force", log=lambda *a: None)
+    release = course / "assignments" / HW / f"{NB}.ipynb"
+    solution = course / "solutions" / HW / f"{NB}.ipynb"
+    hostile = base / "hostile"
+    hostile.mkdir(exist_ok=True)
+    for name, text in HOSTILE.items():
+        (hostile / f"{name}.py").write_text(text)
+    plan = {}
+    stamp = datetime.datetime(2026, 11, 30, 12, 0, 0)
+    for i, recipe in enumerate(recipes(n)):
+        student = f"s{i:03d}"
+        plan[student] = recipe
+        folder = course / "submitted" / student / HW
+        folder.mkdir(parents=True)
+        shutil.copy2(release, folder / f"{NB}.ipynb")
+        if recipe.startswith("hostile:"):  # an absolute path: SUBMISSIONS / hw / it
+            recipe = str(hostile / f"{recipe.split(':', 1)[1]}.py")
+        demo_class.fill_notebook(folder / f"{NB}.ipynb", solution, recipe, HW)
+        ts = stamp + datetime.timedelta(seconds=i)
+        (folder / "timestamp.txt").write_text(ts.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    other = base / "parallel"
+    shutil.copytree(course, other)
+    return course, other, plan
+
+
+def timed(cmd, cwd) -> float:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    (Path(cwd) / "bench.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return seconds
+
+
+def scores(course: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: s.score for s in gb.find_assignment(HW).submissions}
+
+
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--students", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep", default=None, help="build the courses here and keep them")
+    args = ap.parse_args(argv)
+    base = Path(args.keep or tempfile.mkdtemp(prefix="emcourse-bench-grading-"))
+    if base.exists() and args.keep:
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    n = args.students
+    print(f"machine: {machine()}; load before: {load()}")
+    serial, par, plan = build(base, n)
+    kinds = {}
+    for r in plan.values():
+        kinds[r] = kinds.get(r, 0) + 1
+    print(f"class: {n} submissions of {HW}: " +
+          ", ".join(f"{v} {k.split('/')[-1]}" for k, v in sorted(kinds.items())))
+
+    load_serial = load()
+    t_serial = timed([sys.executable, "-m", "nbgrader", "autograde", HW], serial)
+    print(f"serial nbgrader autograde: {t_serial:.1f} s, {t_serial / n:.2f} s per submission "
+          f"(load before {load_serial})")
+    load_par = load()
+    t_par = timed([sys.executable, "-m", "emcourse_grader", "grade", HW,
+                   "--workers", str(args.workers)], par)
+    stats = json.loads((par / "grading_summary" / f"{HW}.json").read_text())
+    busy = sum(o["seconds"] for o in stats["outcomes"])
+    commit = stats["commit_seconds"]
+    overhead = (t_par - busy / args.workers) / n
+    speedup = t_serial / t_par
+    print(f"parallel ({args.workers} workers): {t_par:.1f} s, {t_par / n:.2f} s per submission "
+          f"(load before {load_par})")
+    print(f"speed-up {speedup:.2f} (target >= 1.7); engine overhead {overhead:.2f} s per "
+          f"submission (target < 0.5); inside the tasks {busy / n:.2f} s per submission; "
+          f"coordinator writes {commit / n * 1000:.0f} ms per submission")
+
+    a, b = scores(serial), scores(par)
+    same = a == b and len(a) == n
+    diff = {s: (a.get(s), b.get(s)) for s in set(a) | set(b) if a.get(s) != b.get(s)}
+    print(f"same scores for all {n} submissions: {same}" + (f" (differences: {diff})"
+                                                           if diff else ""))
+    per = t_par / n
+    startup = stats.get("startup_seconds", 0.0)
+    for m in (1, 4, 16):
+        total = max(1500 * per / m, 1500 * commit / n) + startup
+        print(f"projected 500 students x 3 homeworks on {m:2d} machine(s) of this size: "
+              f"{total / 60:.0f} min (serial on one: {1500 * t_serial / n / 60:.0f} min)")
+    print(f"courses in {base}" if args.keep else "")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
