@@ -230,14 +230,14 @@ def test_missing_and_malformed_notebooks_get_zero_and_a_reason(serial, client, t
     assert score(course, "ghost") == 0 and score(course, "broken") == 0
     reasons = {(r[0], r[3]) for r in report(course, ["ghost", "broken"])}
     assert ("ghost", "no notebook handed in; graded as 0") in reasons
-    assert ("broken", "the submitted notebook could not be read; graded as empty") in reasons
+    assert ("broken", "the submitted notebook could not be read; graded as unanswered") in reasons
     if status["broken"] == "graded":
         kept = course / "autograded" / "broken" / HW / f"{NB}.ipynb.unreadable"
         assert kept.read_text() == '{"cells": [oops'
     else:
-        # Today nbgrader itself fails on the empty notebook put in its place (OverwriteCells
-        # with add_missing_cells; `nbgrader autograde` exits 1 on it, see CLASS_BREAKERS in
-        # test_redteam.py): here it costs only this submission, with the reason, no retry.
+        # Where the worker's scratch course has no release to put in its place, the empty
+        # notebook makes nbgrader's OverwriteCells fail: it costs only this submission, with
+        # the reason, no retry.
         [o] = result.failed
         assert o.student == "broken" and o.tries == 1 and "KeyError" in o.reason
         assert ("broken", "could not be graded (0 points until regraded)") in reasons
