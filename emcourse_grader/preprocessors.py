@@ -152,7 +152,7 @@ class _Base(NbGraderPreprocessor):
 
 
 # --------------------------------------------------------------------------------------------
-# 1. Unreadable notebooks: graded as empty, with a reason
+# 1. Unreadable notebooks: graded as the unanswered release, with a reason
 # --------------------------------------------------------------------------------------------
 
 UNREADABLE: dict[str, str] = {}  # real path of a submitted notebook -> why it was set aside
