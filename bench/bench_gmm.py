@@ -7,12 +7,11 @@ and run exactly 10 iterations (tol = 0). Target: emref's time <= 0.33 x scikit-l
 import warnings
 
 import numpy as np
+from _common import best_time, machine, report
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from emref import gmm
-
-from _common import best_time, machine, report
 
 N, D, K, ITERS = 100_000, 8, 8, 10
 

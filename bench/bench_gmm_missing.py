@@ -22,10 +22,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np
+from _common import machine
 
 from emref import gmm
-
-from _common import machine
 
 N, D, K, MISSING, N_TEST = 100_000, 8, 8, 0.2, 20_000
 

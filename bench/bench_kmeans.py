@@ -6,13 +6,11 @@ compiled, threaded implementation.
 """
 
 import numpy as np
+from _common import best_time, machine, report
+from bench_gmm import problem
 from sklearn.cluster import KMeans
 
 from emref import kmeans
-
-from _common import best_time, machine, report
-
-from bench_gmm import problem
 
 ITERS = 20
 

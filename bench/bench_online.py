@@ -77,6 +77,7 @@ def child_sklearn(n_points):
     import warnings
 
     from sklearn.mixture import GaussianMixture
+
     from emref import gmm
     params = truth()
     X = np.concatenate(list(stream(params, n_points, seed=2)))

@@ -108,7 +108,7 @@ def test_fit_on_incomplete_data_equals_the_readable_statistics_loop(covariance_t
     params, history = p0, []
     shift = np.nanmean(X, axis=0)
     for _ in range(6):
-        stats, resp, loglik = gmm.expected_statistics(X, params, shift=shift)
+        stats, _resp, loglik = gmm.expected_statistics(X, params, shift=shift)
         history.append(loglik)
         params = gmm.m_step_statistics(stats, covariance_type=covariance_type)
     assert np.allclose(history, ref.loglik_history[:6], rtol=1e-12, atol=0)
