@@ -54,10 +54,13 @@ DEMO_CLASS = {
 }
 
 # The automatic points each student must get (the written answers wait for a human).
+# The cheater's hw2 log_gaussian is scipy.stats' density: correct work with a library the
+# notebook asks students not to use, not a way around the grader (emref's algorithms are
+# absent from the sandbox; scipy is not), so its 15 points stand; the other parts call emref.
 EXPECTED = {
     "hw1": {"ada": 90, "blank": 0, "partial": 40, "looper": 0, "warner": 90, "cheater": 0,
             "naive": 65},
-    "hw2": {"ada": 85, "blank": 0, "partial": 45, "looper": 0, "warner": 85, "cheater": 0,
+    "hw2": {"ada": 85, "blank": 0, "partial": 45, "looper": 0, "warner": 85, "cheater": 15,
             "naive": 55},
     "hw3": {"ada": 90, "blank": 0, "partial": 45, "looper": 0, "warner": 90, "cheater": 0,
             "naive": 75},

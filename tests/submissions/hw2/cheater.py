@@ -1,4 +1,5 @@
-# Calls emref.gmm (and scipy.stats for the density): visible tests pass, hidden ones refuse.
+# Calls emref.gmm, which is absent while grading: those parts score 0. Its log_gaussian is
+# scipy.stats' density, which is correct (15 points; the notebook asks for a hand-written one).
 # %% log_gaussian
 from scipy.stats import multivariate_normal
 
