@@ -1,4 +1,5 @@
-"""Timing helpers shared by the benchmarks: best-of-n wall time, the machine's description."""
+"""Helpers shared by the benchmarks: best-of-n wall time, the machine's description, a known
+mixture to draw data from."""
 
 from __future__ import annotations
 
@@ -35,3 +36,18 @@ def report(name: str, ours: float, peer: float, peer_name: str, target: float) -
     verdict = "meets" if ratio <= target else "MISSES"
     print(f"{name}: emref {ours * 1e3:.1f} ms, {peer_name} {peer * 1e3:.1f} ms, "
           f"ratio {ratio:.3f} ({verdict} target <= {target})")
+
+
+def random_mixture(K: int, D: int, seed: int = 0):
+    """A GMM to draw benchmark data from: K random centres, random full covariances."""
+    import numpy as np
+
+    from emref import gmm
+
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=3.0, size=(K, D))
+    covs = []
+    for _ in range(K):
+        q, _ = np.linalg.qr(rng.normal(size=(D, D)))
+        covs.append((q * rng.uniform(0.3, 2.0, size=D)) @ q.T)
+    return gmm.GMMParams(rng.dirichlet(np.full(K, 5.0)), means, np.stack(covs))

@@ -22,7 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np
-from _common import machine
+from _common import machine, random_mixture
 
 from emref import gmm
 
@@ -30,14 +30,8 @@ N, D, K, MISSING, N_TEST = 100_000, 8, 8, 0.2, 20_000
 
 
 def truth(seed=0):
-    """The mixture the data come from: K random centres, random full covariances."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(scale=3.0, size=(K, D))
-    covs = []
-    for _ in range(K):
-        q, _ = np.linalg.qr(rng.normal(size=(D, D)))
-        covs.append((q * rng.uniform(0.3, 2.0, size=D)) @ q.T)
-    return gmm.GMMParams(rng.dirichlet(np.full(K, 5.0)), means, np.stack(covs))
+    """The mixture the data come from."""
+    return random_mixture(K, D, seed)
 
 
 def problem(seed=0):

@@ -29,14 +29,9 @@ D, K, BATCH, N_TEST, N_SUB = 8, 8, 10_000, 100_000, 1_000_000
 
 
 def truth():
-    from emref import gmm
-    rng = np.random.default_rng(0)
-    means = rng.normal(scale=3.0, size=(K, D))
-    covs = []
-    for _ in range(K):
-        q, _ = np.linalg.qr(rng.normal(size=(D, D)))
-        covs.append((q * rng.uniform(0.3, 2.0, size=D)) @ q.T)
-    return gmm.GMMParams(rng.dirichlet(np.full(K, 5.0)), means, np.stack(covs))
+    """The mixture the stream comes from (the one bench_gmm_missing.py uses)."""
+    from _common import random_mixture  # bench/ is on sys.path when run as a script
+    return random_mixture(K, D, 0)
 
 
 def draw(params, n, rng):
