@@ -480,35 +480,29 @@ class _Writer:
         return scores
 
     def fail(self, student, reason, rows=()):
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
-            self._submission(gb, student)
-            for n in self.notebooks:
-                self._zero(gb, student, n, True)
-        now = time.strftime("%Y-%m-%d %H:%M:%S")
-        self._report(student, [{"time": now, "student": student, "assignment": self.hw,
-                                "notebook": n, "part": "",
-                                "reason": "could not be graded (0 points until regraded)",
-                                "detail": reason} for n in self.notebooks] + list(rows))
+        self._zero_all(student, True, "could not be graded (0 points until regraded)",
+                       lambda n: reason, rows)
         dest = self.cd.format_path(self.cd.autograded_directory, student, self.hw)
         if os.path.isdir(dest):  # as nbgrader after a failure: no stale autograded copy
             shutil.rmtree(dest)
 
     def missing(self, student, files):
+        self._zero_all(student, False, "no notebook handed in; graded as 0",
+                       lambda n: f"{n}.ipynb is not in the submission")
+        self._place(student, {k: v for k, v in files.items() if not k.endswith(".ipynb")})
+
+    def _zero_all(self, student, needs_manual, reason, detail, rows=()):
+        """0 for every notebook of the assignment, one report row each (plus ``rows``)."""
         from nbgrader.api import Gradebook
 
         with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
             self._submission(gb, student)
             for n in self.notebooks:
-                self._zero(gb, student, n, False)
+                self._zero(gb, student, n, needs_manual)
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         self._report(student, [{"time": now, "student": student, "assignment": self.hw,
-                                "notebook": n, "part": "",
-                                "reason": "no notebook handed in; graded as 0",
-                                "detail": f"{n}.ipynb is not in the submission"}
-                               for n in self.notebooks])
-        self._place(student, {k: v for k, v in files.items() if not k.endswith(".ipynb")})
+                                "notebook": n, "part": "", "reason": reason,
+                                "detail": detail(n)} for n in self.notebooks] + list(rows))
 
     def _report(self, student, rows):
         from emcourse_grader.preprocessors import reset_report, write_rows
