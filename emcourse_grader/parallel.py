@@ -396,6 +396,37 @@ def needs_grading(coursedir, assignment, student, force) -> bool:
     return new is not None and old is not None and new > old
 
 
+def queue_order(students, files, history) -> list:
+    """The students to grade, the costliest first (longest-processing-time first).
+
+    A class's grading time is its slowest worker's: with the queue in arrival order, one
+    notebook that runs into its time budget near the end leaves every other worker idle while
+    it finishes. So the queue starts with the submissions expected to take longest: by the
+    seconds each took in the previous run of this assignment (``history``: student -> s, from
+    grading_summary/<hw>.json); a student without history is expected to take the median of
+    those that have one, and ties (a first run has no history at all) go to the larger
+    notebook, which usually holds more code to run.
+    """
+    known = sorted(history.values())
+    typical = known[len(known) // 2] if known else 0.0
+
+    def cost(s):
+        size = sum(len(data) for name, data in files[s].items() if name.endswith(".ipynb"))
+        return (history.get(s, typical), size)
+
+    return sorted(students, key=cost, reverse=True)
+
+
+def previous_seconds(app, assignment) -> dict:
+    """student -> seconds their last grading took (grading_summary/<hw>.json; {} if none)."""
+    path = summary_dir(app) / f"{assignment}.json"
+    try:
+        seconds = json.loads(path.read_text()).get("seconds_by_student", {})
+        return {str(s): float(t) for s, t in seconds.items() if isinstance(t, (int, float))}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _submission_files(folder: str, ignore) -> dict:
     """The files of a submission, with nbgrader's ignore patterns (regular files only)."""
     from nbgrader.utils import find_all_files
@@ -696,15 +727,21 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             futures = {}
             tries = {}
 
+            # Dask runs higher priorities first: the costliest submission has the highest,
+            # and a retry goes before all of the queue.
+            order = queue_order(list(tasks), {s: t["files"] for s, t in tasks.items()},
+                                previous_seconds(app, assignment))
+            rank = {s: len(order) - i for i, s in enumerate(order)}
+
             def submit(s):
                 tries[s] = tries.get(s, 0) + 1
                 fut = cl.submit(grade_submission, tasks[s], pure=False,
-                                priority=tries[s] - 1,  # a retry before the rest of the queue
+                                priority=rank[s] if tries[s] == 1 else len(order) + 1,
                                 key=f"grade-{assignment}-{s}-{tries[s]}-{time.time_ns()}")
                 futures[fut] = s
                 return fut
 
-            pending = as_completed([submit(s) for s in tasks])
+            pending = as_completed([submit(s) for s in order])
             stop = threading.Event()
 
             def ticker():
@@ -879,12 +916,17 @@ def write_run(app, run: RunResult) -> Path:
     out = summary_dir(app)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{run.assignment}.json"
+    # Each student's last grading time, kept across runs that grade only some students:
+    # the next run orders its queue by it (queue_order).
+    seconds = previous_seconds(app, run.assignment)
+    seconds.update({o.student: o.seconds for o in run.graded if o.status == "graded"})
     path.write_text(json.dumps({
         "assignment": run.assignment, "seconds": run.seconds, "workers": run.workers,
         "startup_seconds": run.startup_seconds, "commit_seconds": run.commit_seconds,
         "skipped": run.skipped,
         "outcomes": [{"student": o.student, "status": o.status, "seconds": o.seconds,
-                      "tries": o.tries, "reason": o.reason} for o in run.graded]}, indent=1))
+                      "tries": o.tries, "reason": o.reason} for o in run.graded],
+        "seconds_by_student": seconds}, indent=1))
     return path
 
 

@@ -271,3 +271,40 @@ def test_the_command_line_refuses_unknown_arguments():
         main(["grade", HW, "--bogus"])
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# The queue: the costliest submissions first (no cluster needed)
+# --------------------------------------------------------------------------------------------
+
+def _notebook_files(size: int) -> dict:
+    return {f"{NB}.ipynb": b"x" * size, "timestamp.txt": b"2026-01-01 00:00:00"}
+
+
+def test_the_queue_starts_with_the_submissions_that_took_longest_last_time():
+    files = {s: _notebook_files(100) for s in ("a", "b", "c", "d")}
+    files["d"] = _notebook_files(5000)  # new this time: expected to take the median (4 s)
+    history = {"a": 2.0, "b": 90.0, "c": 4.0, "gone": 1.0}
+    assert parallel.queue_order(list(files), files, history) == ["b", "d", "c", "a"]
+
+
+def test_without_history_the_larger_notebook_goes_first():
+    files = {"small": _notebook_files(10), "big": _notebook_files(10_000),
+             "mid": _notebook_files(1_000)}
+    assert parallel.queue_order(list(files), files, {}) == ["big", "mid", "small"]
+
+
+def test_each_students_grading_time_is_kept_across_partial_runs(tmp_path):
+    from types import SimpleNamespace
+
+    app = SimpleNamespace(coursedir=SimpleNamespace(db_url=f"sqlite:///{tmp_path}/gradebook.db",
+                                                    root=str(tmp_path)))
+    first = parallel.RunResult(HW, [parallel.Outcome("a", "graded", seconds=3.0),
+                                    parallel.Outcome("b", "graded", seconds=40.0)], [], 45.0, 2)
+    parallel.write_run(app, first)
+    second = parallel.RunResult(HW, [parallel.Outcome("a", "graded", seconds=5.0),
+                                     parallel.Outcome("c", "failed", reason="hung")],
+                                ["b"], 6.0, 2)
+    parallel.write_run(app, second)
+    # b was up to date (kept from the first run); a was regraded; a failure teaches nothing.
+    assert parallel.previous_seconds(app, HW) == {"a": 5.0, "b": 40.0}
