@@ -17,7 +17,9 @@ check's name (``zlib.crc32``), so the same submission graded twice gets the same
 the same message; pass ``seed=`` to draw other problems.
 
 One registry, :data:`CHECKS`, name -> :class:`Check`; one module per assignment registers its
-checks (:mod:`.hw1_kmeans`, :mod:`.hw2_gmm`, :mod:`.hw3_hmm`). A check's ``uses`` lists the
+checks: the module that the course's manifest (course.toml, :mod:`emcourse_grader.course`)
+names for it, imported at the end of this package (:mod:`.hw1_kmeans`, :mod:`.hw2_gmm`,
+:mod:`.hw3_hmm`, or a module of the course's own). A check's ``uses`` lists the
 course's own versions of the earlier parts that the graded function calls (for
 ``kmeans.fit``: ``assign`` and ``update``), so a grader can put them in place of the
 student's while it grades that part: one bug in ``assign`` then costs ``assign`` only.
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _common, hw1_kmeans, hw2_gmm, hw3_hmm  # noqa: F401 - they register the checks
+from . import _common
 from ._common import Check, Fail
 
 __all__ = ["CHECKS", "Check", "GradingError", "Verdict", "checks_in", "require", "verify"]
@@ -155,3 +157,10 @@ def checks_in(source: str) -> list[str]:
                 and first.value not in found:
             found.append(first.value)
     return found
+
+
+# Last, so that a course's own checks module may import anything above: the checks modules
+# the course's manifest names register their checks (an unknown module is an error here).
+from .. import course as _course
+
+_course.import_checks(_course.load())
