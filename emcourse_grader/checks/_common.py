@@ -223,6 +223,23 @@ def close(a, b, rtol=1e-6, atol=1e-8) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
+def same_value(got, expected, name: str, returned: str, slips=(), rtol: float = 1e-6,
+               atol: float = 1e-8) -> None:
+    """A message unless ``got`` (a number or an array) is close to ``expected``.
+
+    ``returned`` words what follows "`name` returned ", with ``{got}`` and ``{expected}``
+    standing for the two values, shown with the digits it takes to tell them apart. ``slips``
+    lists known mistakes as ``(value, returned)``: when ``got`` is close to such a value, that
+    wording, which names the mistake, is used instead.
+    """
+    if close(got, expected, rtol=rtol, atol=atol):
+        return
+    g, e = got_expected(got, expected)
+    wording = next((slip for value, slip in slips if close(got, value, rtol=rtol, atol=atol)),
+                   returned)
+    raise Fail(f"{q(name)} returned " + wording.format(got=g, expected=e))
+
+
 def rows_sum_to_one(arr: np.ndarray, name: str, what: str, over: str, axes=1) -> None:
     """A message with the worst row sum if the rows (over ``axes``) do not sum to 1."""
     sums = arr.sum(axis=axes)

@@ -13,6 +13,9 @@ for any length). They are also the reference the checks of those parts compare w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from emref import hmm
@@ -25,11 +28,11 @@ from ._common import (
     call,
     close,
     finite,
-    got_expected,
     num,
     q,
     register,
     rows_sum_to_one,
+    same_value,
     show,
     worst_entry,
     worst_row,
@@ -141,73 +144,89 @@ def _long(T):
 # The checks
 # --------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Recursion:
+    """What the check of the forward or the backward recursion needs to know of it."""
+
+    name: str             # the student's function: "forward" or "backward"
+    returns: str          # what it returns beside the loglik: "alpha" or "beta"
+    reference: Callable   # the course's version, with the same signature
+    advice: str           # how to keep the messages from underflowing on long sequences
+    rows: str             # what each row of the messages is normalised over
+    loglik: str           # what the loglik is, after "expected <value>"
+    mismatch: Callable    # mismatch(got, expected, problem): how got differs, naming slips
+
+
+def _check_recursion(rec: _Recursion, fn, rng):
+    name = rec.name
+    for problem in _problems(rng):
+        T, K, pi, A, B, x = problem
+        expected, ll_ref = rec.reference(x, pi, A, B)
+        got, ll = as_tuple(call(name, fn, x, pi, A, B), name, (rec.returns, "loglik"))
+        what = rec.returns + _long(T)
+        got = as_array(got, name, what, shape=(T, K))
+        ll = as_number(ll, name, "loglik")
+        hint = (f": unscaled {name} probabilities underflow to 0 after a few hundred steps. "
+                f"{rec.advice}" if T >= 300 else "")
+        finite(got, name, what, hint)
+        rows_sum_to_one(got, name, what, rec.rows)
+        if not close(got, expected, rtol=1e-6, atol=1e-9):
+            raise Fail(rec.mismatch(got, expected, problem))
+        same_value(ll, ll_ref, name, "the loglik {got}" + _long(T) + "; expected {expected}"
+                   + rec.loglik, **_LL)
+
+
+def _alpha_mismatch(alpha, alpha_ref, problem) -> str:
+    _, K, pi, A, B, x = problem
+    first = int(np.flatnonzero(~np.all(np.isclose(alpha, alpha_ref, rtol=1e-6, atol=1e-9),
+                                       axis=1))[0])
+    got = f"alpha[{first}] is {show(alpha[first])}; expected {show(alpha_ref[first])}"
+    if K > 1 and close(alpha, _forward_transposed(x, pi, A, B), rtol=1e-6, atol=1e-9):
+        return (f"{q('forward')} uses the transition matrix transposed ({got}): α(z_nk) = "
+                f"p(x_n|z_n=k) Σ_j α(z_n-1,j) A_jk, where A_jk = p(z_n = k | z_n-1 = j): sum "
+                f"over the previous state, down the columns of A")
+    if first > 0:
+        return (f"the first step of {q('forward')} is right but a later one is not ({got}): "
+                f"α(z_nk) = p(x_n|z_n=k) Σ_j α(z_n-1,j) A_jk, then normalise")
+    return (f"{q('forward')} starts wrong ({got}): α(z_1k) = π_k p(x_1|z_1 = k), then "
+            f"normalise")
+
+
+def _beta_mismatch(beta, beta_ref, problem) -> str:
+    _, K, pi, A, B, x = problem
+    got = worst_row(beta, beta_ref, "beta")
+    if K > 1 and close(beta, backward(x, pi, A.T, B)[0], rtol=1e-6, atol=1e-9):
+        return (f"{q('backward')} uses the transition matrix transposed ({got}): β(z_n,j) = "
+                f"Σ_k A_jk p(x_n+1|z_n+1 = k) β(z_n+1,k) sums over the next state, along the "
+                f"rows of A")
+    return (f"{q('backward')} returned beta not proportional to β(z_n) = p(x_n+1..x_T | z_n) "
+            f"({got}): β(z_n,j) = Σ_k A_jk p(x_n+1|z_n+1 = k) β(z_n+1,k)")
+
+
+_FORWARD = _Recursion(
+    "forward", "alpha", forward,
+    advice="Normalise α(z_n) at every step and keep the logs of the normalisers c_n",
+    rows="the states: return the scaled α̂(z_n), each row divided by its sum c_n",
+    loglik=" = Σ_n log c_n, the sum of the logs of the normalisers",
+    mismatch=_alpha_mismatch)
+
+_BACKWARD = _Recursion(
+    "backward", "beta", backward,
+    advice="Normalise β(z_n) at every step and keep the logs of the normalisers",
+    rows="the states (β(z_T) = 1 for every state becomes 1/K)",
+    loglik=", the same as the forward one: log p(X) = log Σ_k π_k p(x_1|k) β(z_1k) plus the "
+           "logs of your normalisers",
+    mismatch=_beta_mismatch)
+
+
 @register("hmm.forward", function="forward", assignment="hw3")
 def check_forward(fn, rng):
-    name = "forward"
-    for T, K, pi, A, B, x in _problems(rng):
-        alpha_ref, ll_ref = forward(x, pi, A, B)
-        alpha, ll = as_tuple(call(name, fn, x, pi, A, B), name, ("alpha", "loglik"))
-        long = _long(T)
-        alpha = as_array(alpha, name, "alpha" + long, shape=(T, K))
-        ll = as_number(ll, name, "loglik")
-        hint = (": unscaled forward probabilities underflow to 0 after a few hundred steps. "
-                "Normalise α(z_n) at every step and keep the logs of the normalisers c_n"
-                if T >= 300 else "")
-        finite(alpha, name, "alpha" + long, hint)
-        rows_sum_to_one(alpha, name, "alpha" + long,
-                        "the states: return the scaled α̂(z_n), each row divided by its "
-                        "sum c_n")
-        if not close(alpha, alpha_ref, rtol=1e-6, atol=1e-9):
-            first = int(np.flatnonzero(~np.all(np.isclose(alpha, alpha_ref, rtol=1e-6,
-                                                          atol=1e-9), axis=1))[0])
-            got = (f"alpha[{first}] is {show(alpha[first])}; expected "
-                   f"{show(alpha_ref[first])}")
-            if K > 1 and close(alpha, _forward_transposed(x, pi, A, B), rtol=1e-6, atol=1e-9):
-                raise Fail(f"{q(name)} uses the transition matrix transposed ({got}): α(z_nk) "
-                           f"= p(x_n|z_n=k) Σ_j α(z_n-1,j) A_jk, where A_jk = p(z_n = k | "
-                           f"z_n-1 = j): sum over the previous state, down the columns of A")
-            if first > 0:
-                raise Fail(f"the first step of {q(name)} is right but a later one is not "
-                           f"({got}): α(z_nk) = p(x_n|z_n=k) Σ_j α(z_n-1,j) A_jk, then "
-                           f"normalise")
-            raise Fail(f"{q(name)} starts wrong ({got}): α(z_1k) = π_k p(x_1|z_1 = k), then "
-                       f"normalise")
-        if not np.isfinite(ll) or not np.isclose(ll, ll_ref, **_LL):
-            g, e = got_expected(ll, ll_ref)
-            raise Fail(f"{q(name)} returned the loglik {g}{long}; expected "
-                       f"{e} = Σ_n log c_n, the sum of the logs of the "
-                       f"normalisers")
+    _check_recursion(_FORWARD, fn, rng)
 
 
 @register("hmm.backward", function="backward", assignment="hw3")
 def check_backward(fn, rng):
-    name = "backward"
-    for T, K, pi, A, B, x in _problems(rng):
-        beta_ref, ll_ref = backward(x, pi, A, B)
-        beta, ll = as_tuple(call(name, fn, x, pi, A, B), name, ("beta", "loglik"))
-        long = _long(T)
-        beta = as_array(beta, name, "beta" + long, shape=(T, K))
-        hint = (": unscaled backward probabilities underflow to 0 after a few hundred steps. "
-                "Normalise β(z_n) at every step and keep the logs of the normalisers"
-                if T >= 300 else "")
-        finite(beta, name, "beta" + long, hint)
-        rows_sum_to_one(beta, name, "beta" + long,
-                        "the states (β(z_T) = 1 for every state becomes 1/K)")
-        if not close(beta, beta_ref, rtol=1e-6, atol=1e-9):
-            got = worst_row(beta, beta_ref, "beta")
-            if K > 1 and close(beta, backward(x, pi, A.T, B)[0], rtol=1e-6, atol=1e-9):
-                raise Fail(f"{q(name)} uses the transition matrix transposed ({got}): "
-                           f"β(z_n,j) = Σ_k A_jk p(x_n+1|z_n+1 = k) β(z_n+1,k) sums over the "
-                           f"next state, along the rows of A")
-            raise Fail(f"{q(name)} returned beta not proportional to β(z_n) = "
-                       f"p(x_n+1..x_T | z_n) ({got}): β(z_n,j) = Σ_k A_jk p(x_n+1|z_n+1 = k) "
-                       f"β(z_n+1,k)")
-        ll = as_number(ll, name, "loglik")
-        if not np.isfinite(ll) or not np.isclose(ll, ll_ref, **_LL):
-            g, e = got_expected(ll, ll_ref)
-            raise Fail(f"{q(name)} returned the loglik {g}{long}; expected "
-                       f"{e}, the same as the forward one: log p(X) = "
-                       f"log Σ_k π_k p(x_1|k) β(z_1k) plus the logs of your normalisers")
+    _check_recursion(_BACKWARD, fn, rng)
 
 
 @register("hmm.posteriors", function="posteriors", assignment="hw3")
@@ -247,10 +266,8 @@ def _compare_hmm(name, pi, A, B, ref, K, M):
     B = as_array(B, name, "emissionprob", shape=(K, M))
     for what, val in (("startprob", pi), ("transmat", A), ("emissionprob", B)):
         finite(val, name, what, ": is a count divided by zero?")
-    if not close(pi, ref.startprob, atol=1e-8):
-        g, e = got_expected(pi, ref.startprob)
-        raise Fail(f"{q(name)} returned startprob {g}; expected {e}: "
-                   f"π_k is the (expected) share of sequences that start in state k")
+    same_value(pi, ref.startprob, name, "startprob {got}; expected {expected}: π_k is the "
+               "(expected) share of sequences that start in state k")
     if not close(A, ref.transmat, atol=1e-8):
         got = worst_row(A, ref.transmat, "transmat")
         if close(A.T, ref.transmat, atol=1e-8):
@@ -277,17 +294,11 @@ def check_baum_welch_step(fn, rng):
         out = as_tuple(call(name, fn, x, pi, A, B), name,
                        ("startprob", "transmat", "emissionprob", "loglik"))
         _compare_hmm(name, out[0], out[1], out[2], ref, K, B.shape[1])
-        ll = as_number(out[3], name, "loglik")
-        if not np.isclose(ll, ll_ref, **_LL):
-            ll_new = hmm.score(x, ref)
-            if np.isclose(ll, ll_new, **_LL):
-                g, e = got_expected(ll, ll_ref)
-                raise Fail(f"{q(name)} returned the loglik {g} of the new parameters; "
-                           f"expected {e}, that of the parameters it was given "
-                           f"(before the update)")
-            g, e = got_expected(ll, ll_ref)
-            raise Fail(f"{q(name)} returned the loglik {g}{_long(T)}; expected "
-                       f"{e} = log p(X) under the parameters it was given")
+        late = "the loglik {got} of the new parameters; expected {expected}, that of the " \
+               "parameters it was given (before the update)"
+        same_value(as_number(out[3], name, "loglik"), ll_ref, name,
+                   "the loglik {got}" + _long(T) + "; expected {expected} = log p(X) under the "
+                   "parameters it was given", slips=[(hmm.score(x, ref), late)], **_LL)
 
 
 @register("hmm.count_estimate", function="count_estimate", assignment="hw3")
@@ -334,14 +345,10 @@ def check_viterbi(fn, rng):
                     f"log-probabilities (sums, not products)" if T >= 300 else "")
             raise Fail(f"{q(name)} returned the log_prob {num(lp)}{long}; expected "
                        f"{num(ref_lp)}{hint}")
-        if not np.isclose(lp, own, **_LL):
-            g, e = got_expected(lp, own)
-            raise Fail(f"{q(name)} returned the log_prob {g}{long}, but the path it "
-                       f"returns has log p(x, z) = {e}: return the joint "
-                       f"log-probability of that path")
-        if not np.isclose(own, ref_lp, rtol=1e-9, atol=1e-9):
-            g, e = got_expected(own, ref_lp)
-            raise Fail(f"{q(name)} returned a path with log p(x, z) = {g}{long}; the "
-                       f"most probable path has {e}: keep, for every state, the "
-                       f"best log-probability of a path ending there and its best "
-                       f"predecessor, then trace back from the best last state")
+        same_value(lp, own, name, "the log_prob {got}" + long + ", but the path it returns "
+                   "has log p(x, z) = {expected}: return the joint log-probability of that path",
+                   **_LL)
+        same_value(own, ref_lp, name, "a path with log p(x, z) = {got}" + long + "; the most "
+                   "probable path has {expected}: keep, for every state, the best "
+                   "log-probability of a path ending there and its best predecessor, then "
+                   "trace back from the best last state", rtol=1e-9, atol=1e-9)
