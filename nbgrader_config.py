@@ -4,9 +4,14 @@ Every nbgrader command reads this file from the current directory only, so run t
 repository root (scripts/demo_class.py and the tests do). See docs/teaching.md.
 """
 
+import os
+
+from emcourse_grader import course as _course
+
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
-c.CourseDirectory.course_id = "emcourse"
+# The course id is the manifest's (course.toml, beside this file).
+c.CourseDirectory.course_id = _course.load(os.path.dirname(os.path.abspath(__file__))).id
 # Notebooks with solutions and hidden tests (the instructor's version) ...
 c.CourseDirectory.source_directory = "solutions"
 # ... and the student version generated from them, checked in.

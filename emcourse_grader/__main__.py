@@ -8,6 +8,7 @@ would be on ``nbgrader autograde``'s command line (e.g. ``--CourseDirectory.db_u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -42,8 +43,12 @@ def main(argv=None) -> int:
     bad = [a for a in extra if not (a.startswith("--") and "." in a.split("=")[0])]
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    from . import course
     from .parallel import grade
 
+    # The local Dask workers grade in scratch directories outside the course: they find its
+    # manifest (course.toml), and so its checks modules, through this variable.
+    os.environ[course.ENV] = os.path.abspath(args.root)
     try:
         run = grade(args.assignment, root=args.root, workers=args.workers,
                     scheduler=args.scheduler, students=args.student, force=args.force,

@@ -57,7 +57,7 @@ class Assignment:
     title: str
     after: str           # the id of the lecture it follows
     summary: str
-    auto_points: float   # the test cells' points
+    auto_points: float   # the test cells' points (an int if written as one)
     manual_points: float  # the written answers' points (graded by hand)
     checks: str          # the module that registers its checks
     parts: dict          # autograded test cell (grade_id) -> tuple of the checks it calls
@@ -154,7 +154,7 @@ def _points(value, where: str, problems: list):
         problems.append(f"{where}: 'points' must be {{ auto = <points>, manual = <points> }}, "
                         f"found {value!r}")
         return None
-    return float(value["auto"]), float(value["manual"])
+    return value["auto"], value["manual"]  # as written: 90 stays an int
 
 
 def _parts(value, where: str, problems: list):

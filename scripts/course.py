@@ -1,45 +1,143 @@
 """`make course`: build and run the whole course, step by step.
 
 Each step is a module in scripts/ with a ``main()``, or a function of this file; a step that
-fails stops the build with its error. Steps, in order:
+fails stops the build with its error, and a step that does not exist is an error. Steps, in
+order:
 
-1. demo_emref   - fit k-means and a GMM to Old Faithful and print them (a smoke test a
-                  teacher can read).
-2. site         - render the lectures, from their committed outputs, to an offline static
-                  site in _build/site with Jupyter Book (configuration: docs/site/).
-3. demo_class   - regenerate the student releases and grade a simulated class end to end.
+1. check       - the manifest (course.toml) against the course on disk: every lecture and
+                 assignment notebook it names is there, none is extra, the points and the
+                 checks of each part agree with the solution notebooks
+                 (emcourse_grader.course.check).
+2. demo_emref  - fit k-means and a GMM to Old Faithful and print them (a smoke test a
+                 teacher can read).
+3. docs        - write the table of assignments in docs/teaching.md from the manifest.
+4. site        - render the lectures, from their committed outputs, to an offline static
+                 site in _build/site with Jupyter Book (configuration: docs/site/; navigation
+                 and the syllabus' lists of lectures and assignments: from the manifest).
+5. demo_class  - regenerate the student releases and grade a simulated class end to end.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-STEPS = ["demo_emref", "site", "demo_class"]
+import yaml
 
-BOOK = ROOT / "docs" / "site"  # _config.yml, _toc.yml and the syllabus (index.md)
+from emcourse_grader import course as manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = ["check", "demo_emref", "docs", "site", "demo_class"]
+
+BOOK = ROOT / "docs" / "site"  # _config.yml and the syllabus (index.md)
 SITE = ROOT / "_build" / "site"
+TEACHING = ROOT / "docs" / "teaching.md"
+
+
+def check_course() -> manifest.Course:
+    course = manifest.check(ROOT)
+    print(f"   {course.manifest}: {len(course.lectures)} lectures, "
+          f"{len(course.assignments)} assignments, as on disk")
+    return course
+
+
+# --------------------------------------------------------------------------------------------
+# What the manifest writes: the site's navigation and syllabus lists, the docs' table
+# --------------------------------------------------------------------------------------------
+
+def _line(text: str) -> str:
+    """A summary of the manifest on one line (a list item, a table cell)."""
+    return " ".join(text.split())
+
+
+def toc(course: manifest.Course) -> dict:
+    """Jupyter Book's _toc.yml: the syllabus, then the lectures in teaching order."""
+    return {"format": "jb-book", "root": "index",
+            "parts": [{"caption": "Lectures",
+                       "chapters": [{"file": f"lectures/{lec.id}"} for lec in course.lectures]}]}
+
+
+def syllabus(course: manifest.Course) -> dict:
+    """The syllabus' generated blocks (MyST substitutions of docs/site/index.md): the numbered
+    lectures, each linked, and the table of assignments, each student notebook a download."""
+    lectures = "\n".join(f"{i}. [{lec.title}]({lec.path}): {_line(lec.summary)}"
+                          for i, lec in enumerate(course.lectures, 1))
+    rows = ["| assignment | after lecture | points | notebook |", "| --- | --- | --- | --- |"]
+    for a in course.assignments:
+        name = f"{a.notebook}.ipynb"
+        rows.append(f"| {a.title} | {course.lecture_number(a.after)} | {_points(a)} | "
+                    f"{{download}}`{name} <{a.release}>` |")
+    return {"lectures": lectures, "assignments": "\n".join(rows)}
+
+
+def _points(a: manifest.Assignment) -> str:
+    return f"{a.points:g} ({a.manual_points:g} by hand)" if a.manual_points else f"{a.points:g}"
+
+
+TABLE_START = ("<!-- the assignments of course.toml, written by `python scripts/course.py docs`: "
+               "edit course.toml, not this table -->")
+TABLE_END = "<!-- end of the assignments of course.toml -->"
+
+
+def assignment_table(course: manifest.Course) -> str:
+    """docs/teaching.md's table of assignments, between its markers."""
+    rows = ["| assignment | notebook | points | what |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{a.id}` | `{a.notebook}.ipynb` | {_points(a)} | {_line(a.summary)} |"
+             for a in course.assignments]
+    return "\n".join([TABLE_START, *rows, TABLE_END])
+
+
+def teaching_with_table(text: str, course: manifest.Course) -> str:
+    """docs/teaching.md's text with its table of assignments written from the manifest."""
+    pattern = re.compile(re.escape(TABLE_START) + r".*?" + re.escape(TABLE_END), re.DOTALL)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit(f"{TEACHING}: expected one table of assignments between\n"
+                         f"  {TABLE_START}\nand\n  {TABLE_END}")
+    return pattern.sub(lambda m: assignment_table(course), text)
+
+
+def write_docs(course: manifest.Course | None = None) -> None:
+    course = course or manifest.load(ROOT)
+    text = TEACHING.read_text(encoding="utf-8")
+    new = teaching_with_table(text, course)
+    if new != text:
+        TEACHING.write_text(new, encoding="utf-8")
+    print(f"   {TEACHING}: the table of assignments {'rewritten' if new != text else 'is up to date'}")
 
 
 def build_site(out: Path = SITE, *, work: Path | None = None) -> Path:
     """Build the lecture site with Jupyter Book into ``out`` (replaced) and return its index.
 
+    The book is docs/site/ (its _config.yml and the syllabus, index.md); the navigation
+    (_toc.yml) and the syllabus' lists of lectures and assignments (the substitutions
+    ``{{ lectures }}`` and ``{{ assignments }}`` of index.md) are written from the manifest
+    into ``work`` and handed to Jupyter Book with ``--toc`` and ``--config``, after the
+    manifest has been checked against the course (a lecture missing or extra is an error).
     The lectures are not executed (``execute_notebooks: "off"`` in docs/site/_config.yml):
     the site shows the outputs committed with them, which nbval in `make test` keeps honest.
-    Any Sphinx warning (a lecture missing from _toc.yml, a broken link) fails the build.
-    ``work`` holds Jupyter Book's own build folder (doctrees and the HTML before copying).
+    Any Sphinx warning (a broken link) fails the build. ``work`` also holds Jupyter Book's
+    own build folder (doctrees and the HTML before copying).
     """
-    out = Path(out)
-    work = Path(work) if work is not None else out.parent / (out.name + ".jupyterbook")
+    out = Path(out).resolve()
+    work = Path(work).resolve() if work is not None else \
+        out.parent / (out.name + ".jupyterbook")
+    course = manifest.check(ROOT)
+    shutil.rmtree(work, ignore_errors=True)  # a clean build: no page of a removed lecture stays
+    work.mkdir(parents=True)
+    config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
+    config.setdefault("parse", {})["myst_substitutions"] = syllabus(course)
+    (work / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    (work / "_toc.yml").write_text(yaml.safe_dump(toc(course), sort_keys=False),
+                                   encoding="utf-8")
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(BOOK),
+           "--config", str(work / "_config.yml"), "--toc", str(work / "_toc.yml"),
            "--path-output", str(work), "--warningiserror", "--keep-going", "--quiet"]
-    shutil.rmtree(work, ignore_errors=True)  # a clean build: no page of a removed lecture stays
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"the lecture site did not build (`{' '.join(cmd)}`):\n"
@@ -53,21 +151,21 @@ def build_site(out: Path = SITE, *, work: Path | None = None) -> Path:
 
 
 def _step(name: str):
-    if name == "site":
-        return build_site
+    """The function that runs the step ``name``; an unknown step is an error."""
+    functions = {"check": check_course, "docs": write_docs, "site": build_site}
+    if name in functions:
+        return functions[name]
     if not (ROOT / "scripts" / f"{name}.py").exists():
-        return None
+        raise SystemExit(f"`make course`: no step {name!r} (the steps are {', '.join(STEPS)}; "
+                         f"scripts/{name}.py does not exist)")
     return importlib.import_module(name).main
 
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT / "scripts"))
     wanted = (argv if argv is not None else sys.argv[1:]) or STEPS
-    for name in wanted:
-        step = _step(name)
-        if step is None:
-            print(f"== {name}: not part of this checkout yet, skipped")
-            continue
+    steps = [(name, _step(name)) for name in wanted]  # every name known before anything runs
+    for name, step in steps:
         print(f"== {name}")
         start = time.perf_counter()
         step()

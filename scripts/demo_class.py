@@ -1,9 +1,12 @@
-"""`make course` step 3: regenerate the student releases, then grade a simulated class.
+"""`make course`'s last step: regenerate the student releases, then grade a simulated class.
+
+The assignments are the manifest's (course.toml); the students' work and their expected
+scores below are checked against it when this module is imported.
 
 1. ``nbgrader generate_assignment --force`` for every assignment, in the repository (the
    releases in ``assignments/`` are checked in; a throwaway gradebook is used).
 2. A demo class in ``_build/demo_class/`` (a fresh copy of the course: nbgrader_config.py,
-   solutions/, assignments/; a fresh gradebook; a temporary exchange directory):
+   course.toml, solutions/, assignments/; a fresh gradebook; a temporary exchange directory):
    ``release_assignment`` -> each student fetches, works (their notebook is filled
    programmatically, from the solution cells or from ``tests/submissions/<hw>/<name>.py``)
    and submits -> ``collect`` -> ``autograde`` -> ``generate_feedback`` -> ``export``.
@@ -31,21 +34,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emcourse_grader import course as manifest
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
-COURSE_ID = "emcourse"
 
-# assignment id -> notebook name (one notebook per assignment)
-ASSIGNMENTS = {"hw1": "hw1_kmeans", "hw2": "hw2_gmm"}
-if (ROOT / "solutions" / "hw3").is_dir():
-    ASSIGNMENTS["hw3"] = "hw3_hmm"
+# The course's assignments and their notebooks, from its manifest (course.toml).
+COURSE = manifest.load(ROOT)
+COURSE_ID = COURSE.id
+ASSIGNMENTS = {a.id: a.notebook for a in COURSE.assignments}  # id -> notebook name
 
 # What each simulated student hands in, per assignment: "solution" (every answer cell from
 # the instructor's notebook), "blank" (the release untouched), a file name in
-# tests/submissions/<hw>/, or None (does not submit).
+# tests/submissions/<hw>/, or None (does not submit). ada (the solution) and blank hand in
+# every assignment of the manifest; the others what is listed here.
 DEMO_CLASS = {
-    "ada": {"hw1": "solution", "hw2": "solution", "hw3": "solution"},
-    "blank": {"hw1": "blank", "hw2": "blank", "hw3": "blank"},
+    "ada": {hw: "solution" for hw in ASSIGNMENTS},
+    "blank": {hw: "blank" for hw in ASSIGNMENTS},
     "partial": {"hw1": "partial.py", "hw2": "partial.py", "hw3": "partial.py"},
     "looper": {"hw1": "loop.py", "hw2": "blank", "hw3": "blank"},
     "warner": {"hw1": "warner.py", "hw2": "warner.py", "hw3": "solution"},
@@ -53,18 +58,40 @@ DEMO_CLASS = {
     "naive": {"hw1": "naive.py", "hw2": "naive.py", "hw3": "naive.py"},
 }
 
-# The automatic points each student must get (the written answers wait for a human).
+# The automatic points each student must get (the written answers wait for a human): ada
+# every automatic point of the manifest, blank 0, the others as listed.
 # The cheater's hw2 log_gaussian is scipy.stats' density: correct work with a library the
 # notebook asks students not to use, not a way around the grader (emref's algorithms are
 # absent from the sandbox; scipy is not), so its 15 points stand; the other parts call emref.
-EXPECTED = {
-    "hw1": {"ada": 90, "blank": 0, "partial": 40, "looper": 0, "warner": 90, "cheater": 0,
-            "naive": 65},
-    "hw2": {"ada": 85, "blank": 0, "partial": 45, "looper": 0, "warner": 85, "cheater": 15,
-            "naive": 55},
-    "hw3": {"ada": 90, "blank": 0, "partial": 45, "looper": 0, "warner": 90, "cheater": 0,
-            "naive": 75},
+_SCORES = {
+    "hw1": {"partial": 40, "looper": 0, "warner": 90, "cheater": 0, "naive": 65},
+    "hw2": {"partial": 45, "looper": 0, "warner": 85, "cheater": 15, "naive": 55},
+    "hw3": {"partial": 45, "looper": 0, "warner": 90, "cheater": 0, "naive": 75},
 }
+EXPECTED = {a.id: {"ada": a.auto_points, "blank": 0, **_SCORES.get(a.id, {})}
+            for a in COURSE.assignments}
+
+
+def _check_demo_class() -> None:
+    """The plans and scores above name only assignments of the manifest, and every student who
+    hands an assignment in has an expected score for it (and no one else has)."""
+    problems = []
+    for where, table in [("_SCORES", _SCORES)] + [(f"DEMO_CLASS[{s!r}]", plan)
+                                                   for s, plan in DEMO_CLASS.items()]:
+        for hw in sorted(set(table) - set(ASSIGNMENTS)):
+            problems.append(f"{where} names {hw!r}, which {COURSE.manifest} does not list")
+    for hw, scores in EXPECTED.items():
+        handed_in = {s for s, plan in DEMO_CLASS.items() if plan.get(hw)}
+        for s in sorted(handed_in - set(scores)):
+            problems.append(f"{s} hands in {hw} but has no expected score in _SCORES")
+        for s in sorted(set(scores) - handed_in):
+            problems.append(f"{s} has an expected score for {hw} but hands nothing in")
+    if problems:
+        raise ValueError(f"{__file__}: the demo class disagrees with the course:\n"
+                         + "\n".join(problems))
+
+
+_check_demo_class()
 
 
 def _env() -> dict:
@@ -122,7 +149,8 @@ def regenerate_releases(course: Path = ROOT, log=print) -> None:
 
 
 def copy_course(dest: Path, assignments=None) -> Path:
-    """A fresh course directory: the config and the sources of ``assignments``, nothing else.
+    """A fresh course directory to grade in: the config, the manifest and the sources of
+    ``assignments`` (every assignment of the manifest if None), nothing else.
 
     The releases are generated again there by :func:`run_class` (so they can be compared with
     the ones checked in), and the gradebook starts empty.
@@ -130,7 +158,8 @@ def copy_course(dest: Path, assignments=None) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "solutions").mkdir(parents=True)
-    shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    for name in ("nbgrader_config.py", manifest.MANIFEST):
+        shutil.copy2(ROOT / name, dest / name)
     for hw in assignments or ASSIGNMENTS:
         shutil.copytree(ROOT / "solutions" / hw, dest / "solutions" / hw,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -382,14 +411,15 @@ def run_class(course: Path, students=None, log=print, autograde_args=(),
               grader: str = "nbgrader", workers: int | None = None) -> ClassResult:
     """Generate, release, fetch, work, submit, collect, autograde, give feedback, export.
 
-    ``course`` comes from :func:`copy_course`: every assignment in its solutions/ is run.
+    ``course`` comes from :func:`copy_course`: every assignment of its manifest is run.
     Commands that take a glob ("*") run once for all assignments. ``grader``: "nbgrader"
     (``nbgrader autograde "*"``), "parallel" (``python -m emcourse_grader grade hwN`` per
     assignment, on ``workers`` local Dask workers) or "none" (stop after collect).
     """
     start = time.perf_counter()
     students = DEMO_CLASS if students is None else students
-    assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+    notebooks = {a.id: a.notebook for a in manifest.load(course).assignments}
+    assignments = list(notebooks)
     exchange = Exchange(course / "_exchange")
     xroot = f"--Exchange.root={exchange.root}"
     log(f"-- {', '.join(assignments)}: generate (fresh gradebook)")
@@ -403,8 +433,8 @@ def run_class(course: Path, students=None, log=print, autograde_args=(),
             if recipe is None:
                 continue
             folder = exchange.fetch(student, hw)
-            fill_notebook(folder / f"{ASSIGNMENTS[hw]}.ipynb",
-                          course / "solutions" / hw / f"{ASSIGNMENTS[hw]}.ipynb", recipe, hw)
+            fill_notebook(folder / f"{notebooks[hw]}.ipynb",
+                          course / "solutions" / hw / f"{notebooks[hw]}.ipynb", recipe, hw)
             exchange.submit(student, hw)
             handed_in.append(f"{student} ({recipe})")
         log(f"   fetched, filled and submitted: {', '.join(handed_in)}")
@@ -453,7 +483,7 @@ def main() -> None:
     print("\nGrades (automatic points so far; written answers wait for manual grading):")
     print(grade_table(result, DEMO_CLASS, assignments))
     bad = [f"{s} {hw}: {result.score(hw, s):g} (expected {pts})"
-           for hw, exp in EXPECTED.items() if hw in assignments
+           for hw, exp in EXPECTED.items()
            for s, pts in exp.items() if abs(result.score(hw, s) - pts) > 1e-9]
     report = course / "integrity_report.csv"
     if report.exists():

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 
 from emcourse_grader import checks
+from emcourse_grader import course as manifest
 from emcourse_grader.checks import CHECKS, Check, GradingError, Verdict, checks_in, require, verify
 from emref import hmm
 from emref.gmm import GMMParams
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = {"hw1": ROOT / "solutions" / "hw1" / "hw1_kmeans.ipynb",
-             "hw2": ROOT / "solutions" / "hw2" / "hw2_gmm.ipynb",
-             "hw3": ROOT / "solutions" / "hw3" / "hw3_hmm.ipynb"}
+# The solution notebook of every assignment of the manifest (course.toml).
+NOTEBOOKS = {a.id: ROOT / a.solution for a in manifest.load(ROOT).assignments}
 
 
 def _cells(hw):

@@ -54,7 +54,8 @@ def fresh_course(serial: Path, dest: Path, students, exchange=False) -> Path:
     from nbgrader.api import Gradebook
 
     dest.mkdir(parents=True)
-    shutil.copy2(serial / "nbgrader_config.py", dest)
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy2(serial / name, dest)
     shutil.copy2(serial / "gradebook.db", dest)
     shutil.copytree(serial / "solutions", dest / "solutions")
     for s in students:

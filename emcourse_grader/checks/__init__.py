@@ -45,9 +45,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _common
-from ._common import Check, Fail
+from ._common import Check, Fail, register
 
-__all__ = ["CHECKS", "Check", "GradingError", "Verdict", "checks_in", "require", "verify"]
+# register and Fail: what a checks module of a course's own needs (docs/teaching.md, "Adding
+# an assignment"); the helpers of this package's modules stay in ._common.
+__all__ = ["CHECKS", "Check", "Fail", "GradingError", "Verdict", "checks_in", "register",
+           "require", "verify"]
 
 #: Every check, by name ("kmeans.assign", "gmm.e_step", "hmm.forward", ...).
 CHECKS: dict[str, Check] = _common.REGISTRY
