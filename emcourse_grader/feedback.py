@@ -179,49 +179,46 @@ FEEDBACK_TEMPLATE = r"""
 </div>
 {%- endmacro %}
 
+{# A cell's rendered source, wrapped by the caller in a div of class ``area``: in nbgrader's
+   panel (heading with the score, the grader's comments below) when ``graded``, else plain. #}
+{% macro emc_cell_body(cell, graded, area) -%}
+  {%- if graded -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ emc_nbgrader_heading(cell) }}
+    <div class="panel-body">
+      <div class="{{ area }}">
+        {{ caller() }}
+      </div>
+    </div>
+    {{ emc_nbgrader_footer(cell) }}
+  </div>
+  {%- else -%}
+  <div class="inner_cell">
+    <div class="{{ area }}">
+      {{ caller() }}
+    </div>
+  </div>
+  {%- endif -%}
+{%- endmacro %}
+
 {# nbgrader's two blocks, calling the macros above. The macros have names of their own: a
    parent template's top-level macros run after the child's and would replace same-named ones. #}
 {% block markdowncell scoped %}
 <div class="cell border-box-sizing text_cell rendered">
   {{ self.empty_in_prompt() }}
-  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade or cell.metadata.nbgrader.task) -%}
-  <div class="panel panel-primary nbgrader_cell">
-    {{ emc_nbgrader_heading(cell) }}
-    <div class="panel-body">
-      <div class="text_cell_render border-box-sizing rendered_html">
-        {{ cell.source | markdown2html | strip_files_prefix }}
-      </div>
-    </div>
-    {{ emc_nbgrader_footer(cell) }}
-  </div>
-  {%- else -%}
-  <div class="inner_cell">
-    <div class="text_cell_render border-box-sizing rendered_html">
-      {{ cell.source | markdown2html | strip_files_prefix }}
-    </div>
-  </div>
-  {%- endif -%}
+  {%- set nbg = cell.metadata.nbgrader if 'nbgrader' in cell.metadata else {} -%}
+  {%- call emc_cell_body(cell, nbg.solution or nbg.grade or nbg.task,
+                         'text_cell_render border-box-sizing rendered_html') -%}
+  {{ cell.source | markdown2html | strip_files_prefix }}
+  {%- endcall -%}
 </div>
 {% endblock markdowncell %}
 
 {% block input %}
-  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade) -%}
-  <div class="panel panel-primary nbgrader_cell">
-    {{ emc_nbgrader_heading(cell) }}
-    <div class="panel-body">
-      <div class="input_area">
-        {{ cell.source | highlight_code(metadata=cell.metadata) }}
-      </div>
-    </div>
-    {{ emc_nbgrader_footer(cell) }}
-  </div>
-  {%- else -%}
-  <div class="inner_cell">
-    <div class="input_area">
-      {{ cell.source | highlight_code(metadata=cell.metadata) }}
-    </div>
-  </div>
-  {%- endif -%}
+  {%- set nbg = cell.metadata.nbgrader if 'nbgrader' in cell.metadata else {} -%}
+  {%- call emc_cell_body(cell, nbg.solution or nbg.grade, 'input_area') -%}
+  {{ cell.source | highlight_code(metadata=cell.metadata) }}
+  {%- endcall -%}
 {% endblock input %}
 
 {% macro emc_nbgrader_footer(cell) -%}
