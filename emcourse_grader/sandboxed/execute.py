@@ -19,6 +19,7 @@ import sys
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError
 from nbformat.notebooknode import NotebookNode
 
 CUT = "\n[output cut by the grader: this cell printed more than {} bytes]\n"
@@ -32,6 +33,7 @@ class _Client(NotebookClient):
         self.used = {}
         self.cut = set()
         self.current = None
+        self.interrupted = set()
 
     def output(self, outs, msg, display_id, cell_index):
         self.current = cell_index
@@ -52,6 +54,18 @@ class _Client(NotebookClient):
                                          text=CUT.format(self.max_output_bytes)))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # nbclient interrupts a cell that runs out of time and then waits again, as often as
+        # it takes: a loop that swallows KeyboardInterrupt would hold the whole notebook until
+        # the grader's cap ends it, and the student's feedback would lose every output. A
+        # cell still running one timeout after its interrupt ends this run instead; run()
+        # then skips it and runs the notebook again.
+        if self.current in self.interrupted:
+            raise CellTimeoutError.error_from_timeout_and_cell(
+                "the cell went on after an interrupt", timeout, cell)
+        self.interrupted.add(self.current)
+        return await super()._async_handle_timeout(timeout, cell)
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
         self.current = cell_index

@@ -1,12 +1,12 @@
 # No answer is written. It exhausts what it can, each stage going on to the next when it is
 # interrupted: the first answer cell fills the disk (64 MB files in the home directory and
-# /tmp until a write fails, at most 1 GB), starts a fork bomb (children that live 5 s: all
-# sandboxes share one user's process limit, so a bomb that held on would also starve other
-# graders on this machine, see tests/test_sandbox.py) and a memory bomb, then loops forever
-# swallowing KeyboardInterrupt; every function sleeps for an hour. The notebook must
-# be stopped within its budget, score 0, and the rest of the class be graded.
+# /tmp until a write fails, at most 1 GB), starts a fork bomb (children that live 5 s; each
+# sandbox has a uid and a process limit of its own, see tests/test_sandbox.py) and a memory
+# bomb, then loops forever swallowing KeyboardInterrupt; every function sleeps for an hour.
+# The notebook must be stopped within its budget, score 0, and the rest of the class be
+# graded; the kernel run skips the swallowing cell and says so.
 # expect: 0
-# flag: did not finish executing in time | could not be executed
+# flag: hangs through an interrupt
 # flag: stops or kills the process
 # %% preamble
 import os
@@ -33,7 +33,7 @@ def fork_bomb():
     for _ in range(100_000):  # stops at the process limit
         try:
             if os.fork() == 0:
-                time.sleep(5)  # not longer: every sandbox shares the user's process limit
+                time.sleep(5)
                 os._exit(0)
             children += 1
         except OSError as exc:
