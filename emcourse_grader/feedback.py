@@ -325,11 +325,14 @@ class FeedbackExporter(HTMLExporter):
 NO_FEEDBACK_YET = "no feedback yet: your instructor has not released it, try again later"
 
 
-def _mark_no_feedback(listing: dict, assignment_id: str) -> bool:
+def mark_no_feedback(listing: dict, assignment_id: str) -> bool:
     """Say "no feedback yet" next to the latest submission of ``assignment_id``, in place.
 
-    Returns False when the student already has feedback for that submission.
-    nbgrader's list shows each submission's ``timestamp`` as text, so the note goes there.
+    ``listing`` is what nbgrader's ``list_assignments`` answers, ``{"success": bool, "value":
+    [assignment, ...]}``: the Fetch Feedback handler marks it before sending it back. Returns
+    True if it added the note; False when the listing failed, the assignment has no
+    submission, or the student already has feedback for the latest one. nbgrader's list shows
+    each submission's ``timestamp`` as text, so the note goes there.
     """
     if not listing.get("success"):
         return False
@@ -364,7 +367,7 @@ def _handlers():
             course_id, assignment_id = data["course_id"], data["assignment_id"]
             result = self.manager.fetch_feedback(course_id, assignment_id)
             listing = self.manager.list_assignments(course_id=course_id)
-            if _mark_no_feedback(listing, assignment_id):
+            if mark_no_feedback(listing, assignment_id):
                 self.log.info("emcourse: no feedback to fetch for %s (%s)", assignment_id,
                               "none released" if result.get("success") else
                               "nothing in the exchange")

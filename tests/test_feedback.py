@@ -83,14 +83,14 @@ def test_no_feedback_yet_note_goes_next_to_the_latest_submission():
             {"timestamp": "2026-12-01 10:00:00 UTC", "has_local_feedback": False},
             {"timestamp": "2026-12-01 11:00:00 UTC", "has_local_feedback": False}]},
         {"assignment_id": "hw2", "status": "released"}]}
-    assert feedback._mark_no_feedback(listing, "hw1")
+    assert feedback.mark_no_feedback(listing, "hw1")
     stamps = [s["timestamp"] for s in listing["value"][0]["submissions"]]
     assert stamps[0] == "2026-12-01 10:00:00 UTC"
     assert stamps[1].startswith("2026-12-01 11:00:00 UTC") and "no feedback yet" in stamps[1]
     # feedback already fetched for the latest submission: nothing to say
     listing["value"][0]["submissions"][1]["has_local_feedback"] = True
-    assert not feedback._mark_no_feedback(listing, "hw1")
-    assert not feedback._mark_no_feedback({"success": False, "value": "x"}, "hw1")
+    assert not feedback.mark_no_feedback(listing, "hw1")
+    assert not feedback.mark_no_feedback({"success": False, "value": "x"}, "hw1")
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")
