@@ -1,5 +1,6 @@
-"""emref's public surface: tests use public names only, public result types hold public fields
-only, and every private fast module is exercised through (and checked against) a reference."""
+"""emref's public surface: tests use public names only (and share helpers through helpers.py,
+not conftest.py or each other), public result types hold public fields only, and every
+private fast module is exercised through (and checked against) a reference."""
 
 import ast
 import dataclasses
@@ -13,23 +14,89 @@ import emref
 
 TESTS = Path(__file__).resolve().parent
 PRIVATE_FAST_MODULES = ("emref._hmm_batched", "emref._kmeans_fast", "emref._gmm_fast")
+# test_assignments.py and test_parallel_grading.py reuse the one serial grading of the demo
+# class that test_grading_roundtrip.py runs per session (minutes of nbgrader): the one test
+# module that others may import from.
+SHARED_TEST_MODULE = "test_grading_roundtrip"
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _is_shared_wrongly(module: str) -> bool:
+    """conftest.py or another test module, imported by a test module."""
+    top = module.split(".")[0]
+    return top == "conftest" or (top.startswith("test_") and top != SHARED_TEST_MODULE)
+
+
+def _is_module(module: str, name: str) -> bool:
+    return inspect.ismodule(getattr(importlib.import_module(module), name, None))
+
+
+def _root(node: ast.expr):
+    """The name an attribute chain such as ``hmm.Gaussian._x`` starts from, or None."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def private_imports(path: Path):
-    """`from X import _y` in a test file, for X in emref, conftest or another test module."""
+    """What a test file takes that it should not: a private name of emref (imported, or an
+    attribute of an emref module), anything from conftest.py, anything from another test
+    module. The private fast modules may be imported whole: tests check them against the
+    readable path."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+
+    def hit(node, text):
+        return f"{path.name}:{node.lineno}: {text}"
+
+    emref_modules = set()  # local names bound to emref or one of its modules
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            ours = node.module.split(".")[0] in ("emref", "conftest") or \
-                node.module.startswith("test_")
+        if isinstance(node, ast.Import):
             for alias in node.names:
-                if ours and alias.name.startswith("_"):
-                    yield f"{path.name}:{node.lineno}: from {node.module} import {alias.name}"
+                top = alias.name.split(".")[0]
+                if _is_shared_wrongly(alias.name):
+                    yield hit(node, f"import {alias.name}")
+                elif top == "emref":
+                    if any(map(_is_private, alias.name.split("."))) \
+                            and alias.name not in PRIVATE_FAST_MODULES:
+                        yield hit(node, f"import {alias.name}")
+                    emref_modules.add(alias.asname or top)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if _is_shared_wrongly(node.module):
+                yield hit(node, f"from {node.module} import ...")
+            elif node.module.split(".")[0] == "emref":
+                for alias in node.names:
+                    if _is_private(alias.name):
+                        yield hit(node, f"from {node.module} import {alias.name}")
+                    elif _is_module(node.module, alias.name):
+                        emref_modules.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _is_private(node.attr) \
+                and _root(node.value) in emref_modules:
+            yield hit(node, ast.unparse(node))
 
 
 def test_tests_import_no_private_helpers():
     found = [hit for path in sorted(TESTS.glob("*.py")) for hit in private_imports(path)]
     assert not found, "\n".join(found)
+
+
+def test_the_hygiene_check_sees_what_it_forbids(tmp_path):
+    """private_imports finds each kind of forbidden import (so that its silence means something)."""
+    bad = tmp_path / "test_bad.py"
+    bad.write_text("import emref._validation\n"
+                   "from emref.hmm import _normalise\n"
+                   "from conftest import blob_data\n"
+                   "from test_hmm import brute_force\n"
+                   "from emref import hmm\n"
+                   "hmm._forward_blocks(1)\n"
+                   "import emref._hmm_batched as batched\n"
+                   "from helpers import blob_data\n"
+                   "from test_grading_roundtrip import class_run\n")
+    found = list(private_imports(bad))
+    assert [hit.split(":")[1] for hit in found] == ["1", "2", "3", "4", "6"], found
 
 
 @pytest.mark.parametrize("module", ["em", "gmm", "hmm", "kmeans", "params"])

@@ -6,11 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import emission_matrix, random_hmm_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
 
+# private on purpose: its blocks are forced short, so that the batched path is checked across
+# block seams against brute force and the readable reference
 import emref._hmm_batched as batched
 from emref import datasets, hmm
 from emref.em import LikelihoodDecreaseWarning
@@ -21,35 +23,6 @@ logging.getLogger("hmmlearn").setLevel(logging.ERROR)
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-def random_params(K, rng, *, M=4, D=None, end=False, zeros=False):
-    pi = rng.dirichlet(np.ones(K))
-    A = rng.dirichlet(np.ones(K + 1 if end else K), size=K)
-    e = None
-    if end:
-        A, e = A[:, :-1], A[:, -1]
-    if D is None:
-        B = rng.dirichlet(np.ones(M), size=K)
-        if zeros:  # state 0 can never emit symbol 0
-            B[0, 0] = 0.0
-            B[0] /= B[0].sum()
-        emission = hmm.Categorical(B)
-    else:
-        means = rng.normal(0, 2, (K, D))
-        L = rng.normal(0, 0.4, (K, D, D)) + np.eye(D)
-        covs = L @ np.swapaxes(L, 1, 2) + 0.1 * np.eye(D)
-        emission = hmm.Gaussian(means, covs)
-    return hmm.HMMParams(pi, A, emission, e)
-
-
-def emission_matrix(x, params):
-    """p(x_t | k) computed independently of emref, shape (T, K)."""
-    em = params.emission
-    if isinstance(em, hmm.Categorical):
-        return em.probs[:, x].T
-    return np.stack([multivariate_normal(em.means[k], em.covariances[k]).pdf(x).reshape(-1)
-                     for k in range(em.n_states)], axis=1)
-
 
 def brute_force(x, params):
     """Enumerate all K^T paths: loglik, gamma, xi_sum, best path and its log-probability."""
@@ -112,7 +85,7 @@ def small_blocks(monkeypatch):
 def test_brute_force(end, kind, T, log_joint):
     rng = np.random.default_rng(100 * T + 10 * end + (kind == "gaussian"))
     K = 3 if T < 5 else 2
-    params = random_params(K, rng, end=end, D=2 if kind == "gaussian" else None)
+    params = random_hmm_params(K, rng, end=end, D=2 if kind == "gaussian" else None)
     x = rng.integers(0, 4, T) if kind == "categorical" else rng.normal(0, 2, (T, 2))
     ll, gamma, xi, _, path_lp = brute_force(x, params)
     r = hmm.forward_backward(x, params)
@@ -129,7 +102,7 @@ def test_brute_force(end, kind, T, log_joint):
 @pytest.mark.parametrize("end", [False, True])
 def test_brute_force_across_block_boundaries(end, small_blocks, log_joint):
     rng = np.random.default_rng(7 + end)
-    params = random_params(2, rng, end=end, M=3)
+    params = random_hmm_params(2, rng, end=end, M=3)
     x = rng.integers(0, 3, 16)  # blocks of 7, 7, 2
     ll, gamma, xi, _, path_lp = brute_force(x, params)
     r = hmm.forward_backward(x, params)
@@ -152,8 +125,8 @@ def log_joint(path_log_joint):
 def test_q_function_is_the_expected_complete_log_likelihood(end, kind, log_joint):
     rng = np.random.default_rng(31 + end)
     D = 2 if kind == "gaussian" else None
-    old = random_params(2, rng, end=end, D=D)
-    new = random_params(2, rng, end=end, D=D)
+    old = random_hmm_params(2, rng, end=end, D=D)
+    new = random_hmm_params(2, rng, end=end, D=D)
     seqs = ([rng.integers(0, 4, n) for n in (4, 3)] if D is None
             else [rng.normal(0, 2, (n, 2)) for n in (4, 3)])
     stats, _ = hmm.e_step(seqs, old)
@@ -179,7 +152,7 @@ def test_q_function_is_the_expected_complete_log_likelihood(end, kind, log_joint
 def test_forward_and_backward_give_the_same_loglik(end, kind):
     rng = np.random.default_rng(3 + end)
     D = 3 if kind == "gaussian" else None
-    params = random_params(4, rng, end=end, D=D)
+    params = random_hmm_params(4, rng, end=end, D=D)
     x = rng.integers(0, 4, 400) if D is None else rng.normal(0, 2, (400, D))
     ll_f, ll_b, gamma = log_forward_backward(x, params)
     assert ll_f == pytest.approx(ll_b, rel=1e-12)
@@ -192,7 +165,7 @@ def test_forward_and_backward_give_the_same_loglik(end, kind):
 @pytest.mark.parametrize("end", [False, True])
 def test_blocked_long_sequence_equals_single_block(end, monkeypatch):
     rng = np.random.default_rng(11)
-    params = random_params(3, rng, end=end, M=5)
+    params = random_hmm_params(3, rng, end=end, M=5)
     x = rng.integers(0, 5, 2000)
     one = hmm.forward_backward(x, params)
     path_one = hmm.viterbi(x, params)
@@ -209,7 +182,7 @@ def test_blocked_long_sequence_equals_single_block(end, monkeypatch):
 @pytest.mark.parametrize("end", [False, True])
 def test_batch_equals_one_by_one(end, small_blocks):
     rng = np.random.default_rng(5)
-    params = random_params(3, rng, end=end, M=4)
+    params = random_hmm_params(3, rng, end=end, M=4)
     seqs = [rng.integers(0, 4, n) for n in (1, 30, 7, 8, 15, 2)]
     stats, ll = hmm.e_step(seqs, params)
     singles = [hmm.forward_backward(s, params) for s in seqs]
@@ -225,7 +198,7 @@ def test_batch_equals_one_by_one(end, small_blocks):
 def test_million_steps_finite_and_equal_to_log_space_reference():
     from hmmlearn.hmm import CategoricalHMM
     rng = np.random.default_rng(2)
-    params = random_params(2, rng, M=3)
+    params = random_hmm_params(2, rng, M=3)
     x = rng.integers(0, 3, 1_000_000)
     ll = hmm.score(x, params)
     assert np.isfinite(ll)
@@ -252,7 +225,7 @@ def test_categorical_equals_hmmlearn_step_for_step(n_iter, small_blocks, hmmlear
                                                    assert_equals_hmmlearn):
     rng = np.random.default_rng(21)
     seqs = _lengths_data(rng, "categorical")
-    p0 = random_params(3, rng, M=5)
+    p0 = random_hmm_params(3, rng, M=5)
     ref = hmmlearn_categorical(seqs, p0, n_iter)
     res = hmm.fit(seqs, 3, init=p0, max_iter=n_iter, tol=0.0)
     assert res.n_iter == n_iter
@@ -278,7 +251,7 @@ def _gaussian_ref(p0, n_iter, min_covar=1e-3, implementation="log"):
 def test_gaussian_equals_hmmlearn_step_for_step(implementation, small_blocks):
     rng = np.random.default_rng(22)
     seqs = _lengths_data(rng, "gaussian")
-    p0 = random_params(3, rng, D=2)
+    p0 = random_hmm_params(3, rng, D=2)
     ref = _gaussian_ref(p0, 5, implementation=implementation)
     ref.fit(np.concatenate(seqs), [len(s) for s in seqs])
     res = hmm.fit(seqs, 3, init=p0, max_iter=5, tol=0.0, reg_covar=0.0)
@@ -296,7 +269,7 @@ def test_hmmlearn_min_covar_is_not_reg_covar():
     rng = np.random.default_rng(23)
     seqs = _lengths_data(rng, "gaussian")
     X, lengths = np.concatenate(seqs), [len(s) for s in seqs]
-    p0 = random_params(2, rng, D=2)
+    p0 = random_hmm_params(2, rng, D=2)
     a = _gaussian_ref(p0, 1, min_covar=1e-3).fit(X, lengths)
     b = _gaussian_ref(p0, 1, min_covar=10.0).fit(X, lengths)
     np.testing.assert_array_equal(a.covars_, b.covars_)
@@ -318,7 +291,7 @@ def hmm_problems(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     lengths = draw(st.lists(st.integers(1, 30), min_size=1, max_size=5))
     rng = np.random.default_rng(seed)
-    params = random_params(K, rng, M=M, end=end)
+    params = random_hmm_params(K, rng, M=M, end=end)
     seqs = [rng.integers(0, M, n) for n in lengths]
     return params, seqs
 
@@ -397,7 +370,7 @@ def test_ice_cream_matches_eisner_spreadsheet():
 
 def test_symbol_some_state_never_emits_is_fine():
     rng = np.random.default_rng(8)
-    params = random_params(3, rng, M=4, zeros=True)
+    params = random_hmm_params(3, rng, M=4, zeros=True)
     x = np.array([0, 1, 0, 0, 2, 3, 0])
     r = hmm.forward_backward(x, params)
     assert np.isfinite(r.loglik) and np.all(np.isfinite(r.gamma))
@@ -522,7 +495,7 @@ def test_dishonest_casino_viterbi_finds_loaded_stretches():
 
 def test_sample_shapes_and_frequencies():
     rng = np.random.default_rng(6)
-    params = random_params(2, rng, D=3)
+    params = random_hmm_params(2, rng, D=3)
     x, z = hmm.sample(params, 500, seed=1)
     assert x.shape == (500, 3) and z.shape == (500,)
     c = datasets.dishonest_casino()

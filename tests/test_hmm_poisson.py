@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 import pytest
+from helpers import emission_matrix, random_hmm_params
 from scipy.special import logsumexp
-from scipy.stats import poisson
 
 from emref import hmm
 
@@ -15,22 +15,12 @@ logging.getLogger("hmmlearn").setLevel(logging.ERROR)
 
 
 def random_poisson_params(K, D, rng, *, end=False):
-    pi = rng.dirichlet(np.ones(K))
-    A = rng.dirichlet(np.ones(K + 1 if end else K), size=K)
-    e = None
-    if end:
-        A, e = A[:, :-1], A[:, -1]
-    return hmm.HMMParams(pi, A, hmm.Poisson(rng.uniform(0.5, 8.0, (K, D))), e)
+    rates = rng.uniform(0.5, 8.0, (K, D))
+    return random_hmm_params(K, rng, end=end, emission=hmm.Poisson(rates))
 
 
 def counts(rng, lengths, D, scale=4.0):
     return [rng.poisson(scale * rng.uniform(0.3, 2.0, D), size=(T, D)) for T in lengths]
-
-
-def emission_matrix(x, params):
-    """p(x_n | k) from scipy's Poisson pmf, independently of emref, shape (T, K)."""
-    return np.stack([poisson.pmf(x, rate).prod(axis=1) for rate in params.emission.rates],
-                    axis=1)
 
 
 @pytest.fixture

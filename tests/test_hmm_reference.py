@@ -11,9 +11,11 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import emission_matrix, random_hmm_params
 from scipy.special import logsumexp
-from test_hmm import emission_matrix, random_params  # the helpers of the HMM tests
 
+# private on purpose: its blocks are forced short, so that the batched path is checked across
+# block seams against brute force and the readable reference
 import emref._hmm_batched as batched
 from emref import hmm
 
@@ -21,7 +23,7 @@ from emref import hmm
 def degenerate_params(K, rng, *, end):
     """A model with zeros: a symbol state 0 never emits, a transition never taken, and (with
     a STOP state) a state that never stops."""
-    params = random_params(K, rng, M=4, end=end, zeros=True)
+    params = random_hmm_params(K, rng, M=4, end=end, zeros=True)
     A = np.array(params.transmat)
     e = None if params.endprob is None else np.array(params.endprob)
     if K > 1:
@@ -47,7 +49,7 @@ def problems():
     rng = np.random.default_rng(2024)
     for kind, end, K in itertools.product(["categorical", "gaussian"], [False, True], [1, 2, 4]):
         D = 2 if kind == "gaussian" else None
-        params = random_params(K, rng, D=D, end=end)
+        params = random_hmm_params(K, rng, D=D, end=end)
         seqs = [observations(kind, rng, T) for T in (1, 2, 9, 30, 131)]
         out.append(pytest.param(params, seqs, id=f"{kind}-K{K}-{'stop' if end else 'nostop'}"))
     for end, K in itertools.product([False, True], [2, 3]):
@@ -97,7 +99,7 @@ def joint_by_enumeration(x, params):
 @pytest.mark.parametrize("T", [1, 2, 6])
 def test_forward_messages_are_bishops_definitions(end, kind, T):
     rng = np.random.default_rng(40 + 3 * T + end)
-    params = random_params(3, rng, end=end, D=2 if kind == "gaussian" else None)
+    params = random_hmm_params(3, rng, end=end, D=2 if kind == "gaussian" else None)
     x = observations(kind, rng, T)
     alpha, p_X = joint_by_enumeration(x, params)
     prefix = alpha.sum(axis=1)                      # p(x_1..x_n)
@@ -120,7 +122,7 @@ def test_forward_messages_are_bishops_definitions(end, kind, T):
 
 def test_forward_and_backward_return_documented_named_tuples():
     rng = np.random.default_rng(1)
-    params = random_params(2, rng, end=True)
+    params = random_hmm_params(2, rng, end=True)
     x = rng.integers(0, 4, 5)
     f = hmm.forward(x, params)
     assert isinstance(f, hmm.ForwardResult) and f._fields == ("alpha_hat", "scale", "loglik",
@@ -136,7 +138,7 @@ def test_forward_and_backward_return_documented_named_tuples():
 def test_forward_matches_a_log_space_recursion_on_a_long_sequence():
     """400 steps: the scaled reference equals plain log-space recursions (no underflow)."""
     rng = np.random.default_rng(8)
-    params = random_params(3, rng, end=True)
+    params = random_hmm_params(3, rng, end=True)
     x = rng.integers(0, 4, 400)
     lb, lA = np.log(emission_matrix(x, params)), np.log(params.transmat)
     la = np.log(params.startprob) + lb[0]
@@ -201,7 +203,7 @@ def test_batched_equals_reference(params, seqs, block):
 def test_batched_equals_reference_on_a_long_sequence(end, monkeypatch):
     """A sequence cut into many blocks (block products, sweeps over blocks)."""
     rng = np.random.default_rng(77)
-    params = random_params(3, rng, end=end, M=5)
+    params = random_hmm_params(3, rng, end=end, M=5)
     x = rng.integers(0, 5, 3000)
     gamma, xi_sum, loglik = reference_posteriors(x, params)
     for L in (None, 37):
@@ -216,7 +218,7 @@ def test_batched_equals_reference_on_a_long_sequence(end, monkeypatch):
 def test_fit_runs_the_reference_steps():
     """One Baum-Welch iteration of fit equals counting with the reference's γ and ξ."""
     rng = np.random.default_rng(5)
-    params = random_params(3, rng, end=True)
+    params = random_hmm_params(3, rng, end=True)
     seqs = [rng.integers(0, 4, T) for T in (1, 12, 40)]
     posts = [reference_posteriors(x, params) for x in seqs]
     start = sum(g[0] for g, _, _ in posts)

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import blob_data
+from helpers import blob_data
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
