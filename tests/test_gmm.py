@@ -286,23 +286,29 @@ def gmm_problems(draw, min_per_component=1, scales=(1e-2, 1.0, 100.0)):
     return X, z, k, seed
 
 
-@PROPS
-@given(gmm_problems(), st.sampled_from(TYPES))
-def test_responsibilities_are_distributions(problem, covariance_type):
-    X, _, k, seed = problem
-    params = random_params(np.random.default_rng(seed), X, k, covariance_type)
+@st.composite
+def e_steps(draw):
+    """A gmm_problems problem, random parameters of a drawn covariance type and the E-step
+    there: (X, k, params, resp, loglik)."""
+    X, _, k, seed = draw(gmm_problems())
+    params = random_params(np.random.default_rng(seed), X, k, draw(st.sampled_from(TYPES)))
     resp, loglik = gmm.e_step(X, params)
+    return X, k, params, resp, loglik
+
+
+@PROPS
+@given(e_steps())
+def test_responsibilities_are_distributions(e_step):
+    X, k, _, resp, loglik = e_step
     assert resp.shape == (len(X), k) and np.isfinite(loglik)
     assert np.all((resp >= 0) & (resp <= 1))
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)
 
 
 @PROPS
-@given(gmm_problems(), st.sampled_from(TYPES))
-def test_loglik_equals_q_plus_entropy(problem, covariance_type):
-    X, _, k, seed = problem
-    params = random_params(np.random.default_rng(seed), X, k, covariance_type)
-    resp, loglik = gmm.e_step(X, params)
+@given(e_steps())
+def test_loglik_equals_q_plus_entropy(e_step):
+    X, _, params, resp, loglik = e_step
     q = gmm.q_function(X, resp, params)
     h = gmm.responsibility_entropy(resp)
     assert h >= 0
