@@ -6,8 +6,8 @@ grader reads.
 * :mod:`emcourse_grader.judge` hands a test cell the grader's own copy of a module in
   :data:`TEST_MODULES` and of a class in :data:`PARAMETER_CLASSES` when the student's
   namespace names one;
-* :mod:`emcourse_grader.scan` reports imports of emref outside :data:`STUDENT_EMREF_MODULES`
-  and of :data:`MASKED_PACKAGES`.
+* :mod:`emcourse_grader.scan` reports uses of :data:`EMREF_ALGORITHMS` (but for their
+  :data:`PARAMETER_CLASSES`) and imports of :data:`MASKED_PACKAGES`.
 
 Adding, say, a parameter container for a new assignment means adding it here (and to
 emref/params.py), nowhere else.
@@ -18,8 +18,9 @@ from __future__ import annotations
 # emref files (in emref/) that the student-facing emref inside the sandbox holds: the data
 # sets, the parameter containers and what they validate with. No algorithm.
 STUDENT_EMREF_FILES = ("_validation.py", "datasets.py", "params.py", "data")
-# Modules of that emref a student may import (emref.gmm there holds GMMParams only).
-STUDENT_EMREF_MODULES = ("emref", "emref.datasets", "emref.params", "emref.gmm")
+# emref's modules that hold algorithms: absent inside the sandbox (where emref.gmm holds
+# GMMParams only).
+EMREF_ALGORITHMS = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em")
 # Parameter containers: name -> the module that defines it (inside and outside the sandbox).
 PARAMETER_CLASSES = {"GMMParams": "emref.params"}
 # Libraries that implement the homework: absent inside the sandbox.

@@ -77,7 +77,6 @@ class PatternData:
                 x_obs = np.ascontiguousarray(self.centred_zero[start:stop][:, ~patterns[p]].T)
                 rows.append((int(p), start, stop, x_obs))                 # x_o - c, (d_o, n)
             self.groups.append((obs, mis, rows))
-        self.n_patterns = len(patterns)
 
 
 def e_step(data: PatternData, means: np.ndarray, covariances: np.ndarray,
