@@ -149,8 +149,9 @@ def regenerate_releases(course: Path = ROOT, log=print) -> None:
 
 
 def copy_course(dest: Path, assignments=None) -> Path:
-    """A fresh course directory to grade in: the config, the manifest and the sources of
-    ``assignments`` (every assignment of the manifest if None), nothing else.
+    """A fresh course directory to grade in: the config, the manifest, the sources of
+    ``assignments`` (every assignment of the manifest if None) and the checks modules the
+    course keeps outside this package (``checks = "course_checks.hw4"``), nothing else.
 
     The releases are generated again there by :func:`run_class` (so they can be compared with
     the ones checked in), and the gradebook starts empty.
@@ -160,9 +161,14 @@ def copy_course(dest: Path, assignments=None) -> Path:
     (dest / "solutions").mkdir(parents=True)
     for name in ("nbgrader_config.py", manifest.MANIFEST):
         shutil.copy2(ROOT / name, dest / name)
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    for top in {a.checks.split(".")[0] for a in COURSE.assignments} - {"emcourse_grader"}:
+        if (ROOT / top).is_dir():  # a package of the course root's own
+            shutil.copytree(ROOT / top, dest / top, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / f"{top}.py", dest / f"{top}.py")
     for hw in assignments or ASSIGNMENTS:
-        shutil.copytree(ROOT / "solutions" / hw, dest / "solutions" / hw,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(ROOT / "solutions" / hw, dest / "solutions" / hw, ignore=ignore)
     return dest
 
 
@@ -408,10 +414,12 @@ class ClassResult:
 
 
 def run_class(course: Path, students=None, log=print, autograde_args=(),
-              grader: str = "nbgrader", workers: int | None = None) -> ClassResult:
+              grader: str = "nbgrader", workers: int | None = None,
+              assignments=None) -> ClassResult:
     """Generate, release, fetch, work, submit, collect, autograde, give feedback, export.
 
-    ``course`` comes from :func:`copy_course`: every assignment of its manifest is run.
+    ``course`` comes from :func:`copy_course`: every assignment of its manifest is generated,
+    and ``assignments`` (ids; all of the manifest's if None) handed out and graded.
     Commands that take a glob ("*") run once for all assignments. ``grader``: "nbgrader"
     (``nbgrader autograde "*"``), "parallel" (``python -m emcourse_grader grade hwN`` per
     assignment, on ``workers`` local Dask workers) or "none" (stop after collect).
@@ -419,7 +427,10 @@ def run_class(course: Path, students=None, log=print, autograde_args=(),
     start = time.perf_counter()
     students = DEMO_CLASS if students is None else students
     notebooks = {a.id: a.notebook for a in manifest.load(course).assignments}
-    assignments = list(notebooks)
+    assignments = list(notebooks) if assignments is None else list(assignments)
+    unknown = sorted(set(assignments) - set(notebooks))
+    if unknown:
+        raise ValueError(f"{course / manifest.MANIFEST} has no assignment {', '.join(unknown)}")
     exchange = Exchange(course / "_exchange")
     xroot = f"--Exchange.root={exchange.root}"
     log(f"-- {', '.join(assignments)}: generate (fresh gradebook)")
