@@ -49,7 +49,8 @@ import demo_class
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-HW, NOTEBOOK = "hw1", "hw1_kmeans"
+HW = "hw1"
+NOTEBOOK = demo_class.ASSIGNMENTS[HW]  # its notebook, from the manifest (course.toml)
 VIEWPORT = {"width": 1200, "height": 760}
 TIMEOUT_MS = 60_000  # one UI step (a Validate runs the notebook on a loaded machine)
 
