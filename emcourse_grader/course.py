@@ -225,13 +225,17 @@ def _import(course: Course, a: Assignment) -> None:
                             ) from exc
 
 
-def import_checks(course: Course) -> None:
-    """Import the checks module of every assignment (they register their checks), with the
-    course root on sys.path after the installed packages: a course may keep its checks in a
-    module of its own (``checks = "course_checks.hw4_poisson"`` for
+def _on_path(course: Course) -> None:
+    """The course root on sys.path, after the installed packages: a course may keep its checks
+    in a module of its own (``checks = "course_checks.hw4_poisson"`` for
     ``<root>/course_checks/hw4_poisson.py``) as well as in this package."""
     if str(course.root) not in sys.path:
         sys.path.append(str(course.root))
+
+
+def import_checks(course: Course) -> None:
+    """Import the checks module of every assignment (they register their checks)."""
+    _on_path(course)
     for a in course.assignments:
         _import(course, a)
 
@@ -252,8 +256,7 @@ def _checks_of(course: Course, problems: list):
         _common.REGISTRY.clear()
         for name in names:
             sys.modules.pop(name, None)
-        if str(course.root) not in sys.path:
-            sys.path.append(str(course.root))
+        _on_path(course)
         for a in course.assignments:
             try:
                 _import(course, a)

@@ -307,7 +307,7 @@ def test_a_demo_class_naming_an_assignment_the_course_lacks_is_an_error(monkeypa
                                                          "hw9": "naive.py"})
     with pytest.raises(ValueError, match=r"DEMO_CLASS\['naive'\] names 'hw9', which .*course"
                                          r"\.toml does not list"):
-        demo_class._check_demo_class()
+        demo_class.check_demo_class()
 
 
 def test_a_demo_student_without_an_expected_score_is_an_error(monkeypatch):
@@ -315,7 +315,7 @@ def test_a_demo_student_without_an_expected_score_is_an_error(monkeypatch):
                                                      demo_class.EXPECTED["hw2"].items()
                                                      if k != "naive"})
     with pytest.raises(ValueError, match="naive hands in hw2 but has no expected score"):
-        demo_class._check_demo_class()
+        demo_class.check_demo_class()
 
 
 def test_make_course_refuses_a_step_that_does_not_exist():
