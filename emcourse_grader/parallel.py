@@ -681,6 +681,10 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
     stream = stream or sys.stderr
     start = time.perf_counter()
     root = os.path.abspath(root)
+    # Local Dask workers start outside the course: they find its course.toml (and the
+    # checks modules it names) through this variable, as the command line sets it.
+    from . import course as manifest
+    os.environ[manifest.ENV] = root
     app = load_course(assignment, root, extra_args)
     warnings.filterwarnings("ignore", category=SAWarning)
     cd = app.coursedir

@@ -370,7 +370,7 @@ def _clean_output(out, budget: list) -> NotebookNode | None:
     return node
 
 
-def _read_back(path: Path):
+def read_untrusted_notebook(path: Path):
     """The executed notebook written inside the sandbox, read as untrusted data (no symlinks,
     no special files, bounded size), or None."""
     try:
@@ -422,7 +422,7 @@ class SafeExecute(_LimitsConfig):
                                    stdin=subprocess_devnull(), stdout=subprocess_devnull(),
                                    stderr=subprocess_devnull()) as box:
                 code = box.wait(self.notebook_timeout)
-            executed = _read_back(scratch / "executed.ipynb")
+            executed = read_untrusted_notebook(scratch / "executed.ipynb")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if code is None:

@@ -371,7 +371,7 @@ def test_code_inside_runs_unprivileged_without_capabilities():
 
 @needs_bwrap
 def test_links_and_descriptors_in_the_scratch_cannot_make_the_grader_read_a_host_file(course):
-    from emcourse_grader.preprocessors import _read_back
+    from emcourse_grader.preprocessors import read_untrusted_notebook
 
     secret = course / "secret.ipynb"  # a host file that *is* a readable notebook
     secret.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "SECRET"}],
@@ -406,11 +406,11 @@ def test_links_and_descriptors_in_the_scratch_cannot_make_the_grader_read_a_host
         assert os.path.islink(scratch / "executed.ipynb")
         start = time.monotonic()
         for name in ("executed.ipynb", "fifo.ipynb", "root.ipynb", "missing.ipynb"):
-            assert _read_back(scratch / name) is None, name
+            assert read_untrusted_notebook(scratch / name) is None, name
         assert time.monotonic() - start < 5  # the FIFO did not block the grader
         good = scratch / "good.ipynb"
         good.write_text(secret.read_text())
-        assert _read_back(good)["cells"][0]["source"] == "SECRET"  # a real file is read
+        assert read_untrusted_notebook(good)["cells"][0]["source"] == "SECRET"  # a real file is read
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     assert secret.exists() and course.exists()

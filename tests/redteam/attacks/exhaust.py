@@ -6,7 +6,7 @@
 # The notebook must be stopped within its budget, score 0, and the rest of the class be
 # graded; the kernel run skips the swallowing cell and says so.
 # expect: 0
-# flag: hangs through an interrupt
+# flag: hangs through an interrupt | did not finish executing in time | could not be executed
 # flag: stops or kills the process
 # %% preamble
 import os
