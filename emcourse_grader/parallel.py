@@ -197,29 +197,58 @@ def _read_tree(root: str) -> dict:
     return files
 
 
-def _watchdog(task: dict, seconds: float):
+class Watchdog:
     """End this worker process if the submission outlives its time: the nanny starts a new
-    worker, the scheduler reports the task's worker as killed, the coordinator retries once."""
+    worker, the scheduler reports the task's worker as killed, the coordinator retries once.
 
-    try:
-        from distributed import get_worker
-        worker = get_worker()  # thread-local: found in the task's thread, not the timer's
-    except Exception:  # noqa: BLE001 - not inside a Dask worker
-        worker = None
+    The deadline and the end of grading race each other; one lock decides which came first.
+    Once the deadline has fired, a result that arrives during the second the event needs to
+    reach the scheduler is thrown away (:meth:`finish` raises), so a submission is either
+    graded inside its time or not at all, never both.
+    """
 
-    def fire():
+    def __init__(self, task: dict, seconds: float):
         try:
-            worker.log_event(EVENT_TOPIC, {
-                "student": task["student"], "assignment": task["assignment"],
-                "reason": f"grading did not finish within {seconds:g} s"})
-            time.sleep(1.0)
+            from distributed import get_worker
+            self.worker = get_worker()  # thread-local: found in the task's thread
+        except Exception:  # noqa: BLE001 - not inside a Dask worker
+            self.worker = None
+        self.task, self.seconds = task, seconds
+        self.reason = f"grading did not finish within {seconds:g} s"
+        self._decided = threading.Lock()
+        self._fired = self._finished = False
+        self.exit = os._exit  # what ends the process (a test puts a recorder here)
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+    def finish(self, result):
+        """The grading is done: return its result unless the deadline came first."""
+        with self._decided:
+            if self._fired:
+                raise TimeoutError(self.reason)
+            self._finished = True
+        return result
+
+    def _fire(self):
+        with self._decided:
+            if self._finished:
+                return
+            self._fired = True
+        try:
+            self.worker.log_event(EVENT_TOPIC, {
+                "student": self.task["student"], "assignment": self.task["assignment"],
+                "reason": self.reason})
+            time.sleep(1.0)  # let the event reach the scheduler before the process goes
         except Exception:  # noqa: BLE001, S110 - not inside a Dask worker
             pass
-        os._exit(70)
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    return timer
+        self.exit(70)
 
 
 def grade_submission(task: dict) -> dict:
@@ -231,13 +260,8 @@ def grade_submission(task: dict) -> dict:
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
     _ensure_path()
-    with _LOCK:
-        timer = _watchdog(task, task["timeout"])
-        timer.start()
-        try:
-            return _grade(task)
-        finally:
-            timer.cancel()
+    with _LOCK, Watchdog(task, task["timeout"]) as watchdog:
+        return watchdog.finish(_grade(task))
 
 
 def _grade(task: dict) -> dict:
@@ -837,6 +861,8 @@ def _default_timeout(config) -> float:
 def _death_reason(client, student, exc) -> str:
     from distributed.scheduler import KilledWorker
 
+    if isinstance(exc, TimeoutError):  # the watchdog's deadline beat a late result
+        return f"{exc}; the worker was restarted"
     if not isinstance(exc, KilledWorker):
         return f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
     why = "the worker grading it died (killed, out of memory or crashed)"

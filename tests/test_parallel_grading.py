@@ -253,9 +253,9 @@ def test_missing_and_malformed_notebooks_get_zero_and_a_reason(serial, client, t
 
 def test_a_submission_that_hangs_costs_only_itself(serial, client, tmp_path):
     course = fresh_course(serial, tmp_path / "course", ["ada"])
-    result = run(course, client, timeout=2.0)  # no submission is graded in 2 s
+    result = run(course, client, timeout=1.0)  # no submission is graded in 1 s
     [o] = result.failed
-    assert o.tries == 2 and "did not finish within 2 s" in o.reason
+    assert o.tries == 2 and "did not finish within 1 s" in o.reason
     assert score(course, "ada") == 0
     assert not (course / "autograded" / "ada" / HW).exists()  # tried again next time
     assert any("could not be graded" in r[3] for r in report(course, ["ada"]))
@@ -263,6 +263,32 @@ def test_a_submission_that_hangs_costs_only_itself(serial, client, tmp_path):
     # the next run tries it again (graded normally above, in the other tests)
     assert parallel.needs_grading(parallel.load_course(HW, str(course)).coursedir, HW, "ada",
                                   force=False)
+
+
+def _watchdog(seconds):
+    dog = parallel.Watchdog({"student": "ada", "assignment": HW}, seconds)
+    dog.exits = []
+    dog.exit = dog.exits.append  # record instead of ending the test's process
+    return dog
+
+
+def test_a_result_that_arrives_after_the_deadline_is_thrown_away():
+    # The deadline fires while grading is still running; the grading then finishes during
+    # the second the watchdog waits before it ends the process. That late result must not
+    # count, or a submission would be both graded and "did not finish".
+    dog = _watchdog(0.05)
+    with dog, pytest.raises(TimeoutError, match="did not finish within 0.05 s"):
+        time.sleep(0.3)
+        dog.finish({"ok": True})
+    assert dog.exits == [70]
+
+
+def test_a_result_inside_the_deadline_stands_and_the_process_lives():
+    dog = _watchdog(0.3)
+    with dog:
+        assert dog.finish({"ok": True}) == {"ok": True}
+    time.sleep(0.5)
+    assert dog.exits == []
 
 
 def test_the_command_line_refuses_unknown_arguments():
