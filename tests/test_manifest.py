@@ -274,6 +274,19 @@ def test_the_table_in_the_teaching_guide_is_the_manifests():
         "`python scripts/course.py docs` and commit docs/teaching.md")
 
 
+def test_the_readme_lists_the_manifests_lectures_in_its_order():
+    """README's lecture list is prose (more than the manifest's one-line summaries), so it is
+    written by hand; this keeps it the manifest's lectures, numbered in the manifest's order."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The lectures", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^(\d+)\. `([^`]+)`", section, re.MULTILINE)
+    lectures = [lec.id for lec in manifest.load(ROOT).lectures]
+    assert [lid for _, lid in listed] == lectures
+    assert [int(n) for n, _ in listed] == list(range(1, len(lectures) + 1))
+
+
 def test_the_teaching_guide_table_follows_the_manifest(copy):
     edit_manifest(copy, "k-means: `assign`, `update`", "k-means, renamed: `assign`, `update`")
     text = course_script.TEACHING.read_text(encoding="utf-8")

@@ -81,6 +81,7 @@ def run(nb, *, cell_timeout, attempts, max_output_bytes, extra_arguments):
     """The executed notebook and what went wrong, as {"skipped": {index: why}, "cut": [...]}."""
     skipped = {}
     cut = set()
+    done = False
     for _ in range(attempts):
         work = copy.deepcopy(nb)
         for i in skipped:
@@ -111,7 +112,18 @@ def run(nb, *, cell_timeout, attempts, max_output_bytes, extra_arguments):
             work.cells[i].outputs = [_error(
                 f"this cell hung through an interrupt or stopped the kernel, so it was "
                 f"skipped and the notebook run again without it ({why})")]
-    return work, {"skipped": {str(k): v for k, v in skipped.items()}, "cut": sorted(cut)}
+    # Every run was stopped by yet another such cell: the cells after the last one were
+    # never reached. Say so in each, rather than leave them looking like unrun cells.
+    unreached = []
+    if not done and skipped and max(skipped) >= 0:
+        for i in range(max(skipped) + 1, len(work.cells)):
+            if work.cells[i].cell_type == "code":
+                unreached.append(i)
+                work.cells[i].outputs = [_error(
+                    f"not run: the notebook was run {attempts} times and each run was stopped "
+                    f"by a cell that hung through an interrupt; this cell was never reached")]
+    return work, {"skipped": {str(k): v for k, v in skipped.items()}, "cut": sorted(cut),
+                  "unreached": unreached}
 
 
 def main(argv=None) -> int:
