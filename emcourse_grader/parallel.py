@@ -14,7 +14,8 @@ How the work is split:
   ``submitted/``, or ``--force``), and sends one task per submission. A task carries, as data,
   everything grading needs: the submission's files (notebook bytes, ``timestamp.txt``), the
   assignment's definition from the gradebook (notebooks, source, grade, solution and task cells,
-  due date) and the configuration.
+  due date), the released notebooks (an unreadable submission is graded as the unanswered
+  release) and the configuration.
 * **A worker** (:func:`grade_submission`) shares no directory with the course. It builds a
   private scratch gradebook from the assignment's definition (once per worker process and
   assignment; copied for each submission), lays the submission out in a private scratch course
@@ -255,7 +256,7 @@ def grade_submission(task: dict) -> dict:
     """Grade one submission with nbgrader's Autograde in a private scratch course.
 
     ``task``: ``student``, ``assignment``, ``files`` (path in the submission folder -> bytes),
-    ``spec`` (:func:`assignment_spec`), ``config`` (the course's nbgrader Config, pickled),
+    ``released`` (the released notebooks: name -> bytes), ``spec`` (:func:`assignment_spec`), ``config`` (the course's nbgrader Config, pickled),
     ``timeout`` (s). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
@@ -307,6 +308,10 @@ def _grade(task: dict) -> dict:
                 continue  # never outside the scratch submission folder
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", hw))
+        release.mkdir(parents=True)
+        for name, data in task.get("released", {}).items():
+            (release / os.path.basename(name)).write_bytes(data)
         converter = Autograde(coursedir=coursedir, config=cfg)
         converter.log.addHandler(handler)
         try:
@@ -449,6 +454,14 @@ def previous_seconds(app, assignment) -> dict:
         return {str(s): float(t) for s, t in seconds.items() if isinstance(t, (int, float))}
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def _released_notebooks(coursedir, assignment: str) -> dict:
+    """The assignment's released notebooks (name -> bytes): a worker's scratch course needs
+    them where the course keeps them, for ``repair_unreadable`` grades an unreadable
+    submission as the unanswered release."""
+    folder = Path(coursedir.format_path(coursedir.release_directory, ".", assignment))
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb")) if p.is_file()}
 
 
 def _submission_files(folder: str, ignore) -> dict:
@@ -727,6 +740,7 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
     if timeout is None:
         timeout = _default_timeout(app.config)
     config_bytes = pickle.dumps(_plain_config(app.config))
+    released = _released_notebooks(cd, assignment)
     outcomes: list[Outcome] = []
     print(f"{assignment}: {len(found)} submissions, {len(todo)} to grade, "
           f"{len(skipped)} up to date", file=stream)
@@ -741,7 +755,7 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             print(f"  {s}: no notebook of {assignment} handed in: 0", file=stream)
             continue
         tasks[s] = {"student": s, "assignment": assignment, "files": files, "spec": spec,
-                    "config": config_bytes, "timeout": timeout}
+                    "released": released, "config": config_bytes, "timeout": timeout}
     commit_time = startup = 0.0
     n_workers = 0
     if tasks:

@@ -49,8 +49,8 @@ def client():
 
 
 def fresh_course(serial: Path, dest: Path, students, exchange=False) -> Path:
-    """The serial course before grading: its gradebook without submissions, the submissions
-    of ``students``, no autograded/, no report."""
+    """The serial course before grading: its gradebook without submissions, the release, the
+    submissions of ``students``, no autograded/, no report."""
     from nbgrader.api import Gradebook
 
     dest.mkdir(parents=True)
@@ -58,6 +58,7 @@ def fresh_course(serial: Path, dest: Path, students, exchange=False) -> Path:
         shutil.copy2(serial / name, dest)
     shutil.copy2(serial / "gradebook.db", dest)
     shutil.copytree(serial / "solutions", dest / "solutions")
+    shutil.copytree(serial / "assignments", dest / "assignments")  # the release
     for s in students:
         shutil.copytree(serial / "submitted" / s / HW, dest / "submitted" / s / HW)
     if exchange:
@@ -232,16 +233,13 @@ def test_missing_and_malformed_notebooks_get_zero_and_a_reason(serial, client, t
     reasons = {(r[0], r[3]) for r in report(course, ["ghost", "broken"])}
     assert ("ghost", "no notebook handed in; graded as 0") in reasons
     assert ("broken", "the submitted notebook could not be read; graded as unanswered") in reasons
-    if status["broken"] == "graded":
-        kept = course / "autograded" / "broken" / HW / f"{NB}.ipynb.unreadable"
-        assert kept.read_text() == '{"cells": [oops'
-    else:
-        # Where the worker's scratch course has no release to put in its place, the empty
-        # notebook makes nbgrader's OverwriteCells fail: it costs only this submission, with
-        # the reason, no retry.
-        [o] = result.failed
-        assert o.student == "broken" and o.tries == 1 and "KeyError" in o.reason
-        assert ("broken", "could not be graded (0 points until regraded)") in reasons
+    # as nbgrader autograde does: set aside, and the unanswered release graded in its place
+    # (the worker's scratch course gets the released notebook with the task)
+    assert status["broken"] == "graded"
+    kept = course / "autograded" / "broken" / HW / f"{NB}.ipynb.unreadable"
+    assert kept.read_text() == '{"cells": [oops'
+    graded = json.loads((course / "autograded" / "broken" / HW / f"{NB}.ipynb").read_text())
+    assert any(c.get("metadata", {}).get("nbgrader", {}).get("grade") for c in graded["cells"])
     # the submission itself is left as the student handed it in
     assert (course / "submitted" / "broken" / HW / f"{NB}.ipynb").read_text() == \
         '{"cells": [oops'
