@@ -2,7 +2,8 @@
 grader reads.
 
 * :mod:`emcourse_grader.sandbox` copies :data:`STUDENT_EMREF_FILES` into the student-facing
-  emref and hides :data:`MASKED_PACKAGES` inside the sandbox;
+  emref and hides :data:`MASKED_PACKAGES` (and any installed copy of
+  :data:`COURSE_PACKAGES`) inside the sandbox;
 * :mod:`emcourse_grader.judge` hands a test cell the grader's own copy of a module in
   :data:`TEST_MODULES` and of a class in :data:`PARAMETER_CLASSES` when the student's
   namespace names one;
@@ -25,6 +26,10 @@ EMREF_ALGORITHMS = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em")
 PARAMETER_CLASSES = {"GMMParams": "emref.params"}
 # Libraries that implement the homework: absent inside the sandbox.
 MASKED_PACKAGES = ("sklearn", "hmmlearn")
+# The course's own packages. Inside the sandbox the student library stands in for them; an
+# install that copied them into site-packages (pip install without -e) would leave the real
+# ones (emref's algorithms, the checks) beside it, so they are masked there as well.
+COURSE_PACKAGES = ("emref", "emcourse_grader")
 # Modules a test cell may receive by name from the student's namespace; the grader imports
 # its own copy (whatever the student did to theirs).
 TEST_MODULES = frozenset({

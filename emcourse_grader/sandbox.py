@@ -6,7 +6,8 @@ into the ``bwrap`` command that runs it with this view of the machine:
 
 * the system (``/usr`` and its ``/bin``, ``/lib`` links), the Python installation and the
   course's virtual environment, **read-only**; the packages of ``allowlist.MASKED_PACKAGES``
-  (scikit-learn, hmmlearn: implementations of the homework) hidden behind empty directories;
+  (scikit-learn, hmmlearn: implementations of the homework) hidden behind empty directories,
+  and so is a copy of the course's own packages in site-packages (a non-editable install);
 * the **student library** (:func:`student_library`): a student-facing ``emref`` with the data
   sets and the parameter containers only (no k-means, GMM, HMM or EM code), a stub of the
   hidden checks, and the programs that run inside (:mod:`emcourse_grader.sandboxed`);
@@ -274,7 +275,7 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
                 cmd += ["--perms", "0755", "--dir", parent]
         cmd += ["--ro-bind", root, root]
     for site in {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}:
-        for pkg in allowlist.MASKED_PACKAGES:
+        for pkg in allowlist.MASKED_PACKAGES + allowlist.COURSE_PACKAGES:
             if os.path.isdir(os.path.join(site, pkg)):
                 cmd += ["--tmpfs", os.path.join(site, pkg), "--remount-ro",
                         os.path.join(site, pkg)]

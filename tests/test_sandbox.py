@@ -459,6 +459,22 @@ def test_the_command_is_bubblewrap_with_every_namespace():
             os.path.realpath(sys.prefix))) for b in binds), binds
 
 
+def test_installed_copies_of_the_course_packages_are_masked_like_sklearn(tmp_path, monkeypatch):
+    # a non-editable install puts emref (with its algorithms) and emcourse_grader (with the
+    # checks) into site-packages, which the sandbox binds read-only: they must be hidden there
+    site = tmp_path / "site-packages"
+    for pkg in ("emref", "emcourse_grader", "sklearn", "numpy"):
+        (site / pkg).mkdir(parents=True)
+    real = sysconfig.get_paths
+    monkeypatch.setattr(sysconfig, "get_paths",
+                        lambda *a, **k: {**real(*a, **k), "purelib": str(site),
+                                         "platlib": str(site)})
+    cmd = command(["python", "-c", "pass"], scratch=None)
+    masked = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--tmpfs"}
+    assert {str(site / p) for p in ("emref", "emcourse_grader", "sklearn")} <= masked
+    assert str(site / "numpy") not in masked
+
+
 @needs_bwrap
 def test_a_fork_bomb_in_one_sandbox_does_not_starve_another():
     scratch = make_scratch()
