@@ -1,10 +1,17 @@
-"""The red-team corpus, through the real ``nbgrader autograde`` of one simulated class.
+"""The red-team corpus, through the real grading of one simulated class.
 
 Every attack in tests/redteam/attacks/ and every honest variant in tests/redteam/honest/ is
 written once and handed in for *every* assignment (one student per file: ``rt_<attack>``,
 ``hv_<variant>``), next to the demo class's honest students (scripts/demo_class.py). One class
-run per session, in a temporary copy of the course: release, fetch, submit, collect,
-``nbgrader autograde "*"``, ``generate_feedback``, ``export`` (scripts/demo_class.run_class).
+run per session, in a temporary copy of the course: release, fetch, submit, collect, grade,
+``generate_feedback``, ``export`` (scripts/demo_class.run_class).
+
+The grading is ``python -m emcourse_grader grade hwN`` on two local Dask workers, each of
+which runs nbgrader's own Autograde (the same preprocessors, sandbox and verdict as
+``nbgrader autograde``) on one submission at a time: the class takes half the time on two
+cores. ``EMCOURSE_REDTEAM_GRADER=nbgrader`` runs the same class through the serial
+``nbgrader autograde "*"`` instead (``make redteam-serial``); tests/test_grading_roundtrip.py
+runs the serial command on the demo class in every ``make test``.
 
 What must hold (issue 9):
 
@@ -29,6 +36,7 @@ import atexit
 import csv
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -49,6 +57,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
 
 HW = list(demo_class.ASSIGNMENTS)
+GRADER = os.environ.get("EMCOURSE_REDTEAM_GRADER", "parallel")  # or "nbgrader" (serial)
 ATTACKS = sorted(p.stem for p in (REDTEAM / "attacks").glob("*.py"))
 HONEST = sorted(p.stem for p in (REDTEAM / "honest").glob("*.py"))
 # The demo class's honest students, with their known scores (demo_class.EXPECTED).
@@ -76,7 +85,10 @@ def header(kind: str, name: str):
 
 
 def roster() -> dict:
-    students = {name: {hw: demo_class.DEMO_CLASS[name][hw] for hw in HW} for name in DEMO}
+    # The demo students hand in what demo_class plans for them (an assignment added to the
+    # manifest without plans has only the red-team's submissions).
+    students = {name: {hw: plan for hw, plan in demo_class.DEMO_CLASS[name].items() if hw in HW}
+                for name in DEMO}
     for kind, prefix, names in (("attacks", "rt_", ATTACKS), ("honest", "hv_", HONEST)):
         for name in names:
             students[prefix + name] = {hw: str(REDTEAM / kind / f"{name}.py") for hw in HW}
@@ -203,6 +215,8 @@ def class_run():
     tmp = Path(tempfile.mkdtemp(prefix="emcourse-redteam-"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     course = demo_class.copy_course(tmp / "course", assignments=HW)
+    (course / "course_checks").mkdir(exist_ok=True)
+    (course / "course_checks" / "__init__.py").write_text(f'"""{CHECKS_MARK}"""\n')
     before, log, marks = {}, [], {}
 
     def on_log(line):
@@ -210,11 +224,9 @@ def class_run():
         if line.startswith("-- grading"):  # collected, nothing graded yet
             before.update(snapshot(course))
             marks["autograde"] = time.time()
-        if "$ nbgrader autograde" in line:
-            marks["autograded"] = time.time()
 
     result = demo_class.run_class(course, students=roster(), log=on_log,
-                                  autograde_args=AUTOGRADE_ARGS)
+                                  autograde_args=AUTOGRADE_ARGS, grader=GRADER, workers=2)
     strays = stray_processes()
     report = course / "integrity_report.csv"
     with open(report, newline="") as f:
@@ -269,7 +281,8 @@ def test_honest_variant_keeps_every_point_and_is_not_reported(run, hw, variant):
     assert not mine, f"{hw}/{variant} is in the integrity report:\n{_text(mine)}"
 
 
-@pytest.mark.parametrize("hw,student", [(hw, s) for s in DEMO for hw in HW])
+@pytest.mark.parametrize("hw,student", [(hw, s) for s in DEMO for hw in HW
+                                        if hw in demo_class.DEMO_CLASS[s]])
 def test_demo_students_keep_their_scores_and_are_not_reported(run, hw, student):
     mine = _rows(run["rows"], student, hw)
     got = run["result"].score(hw, student)
@@ -337,17 +350,20 @@ def test_no_escapee_nor_sandbox_process_is_left(run):
 
 def _outputs(path: Path) -> str:
     """Everything the code cells of a notebook output (not their sources)."""
-    import json
-
     nb = json.loads(path.read_text(errors="replace"))
     return json.dumps([c.get("outputs", []) for c in nb.get("cells", [])])
 
+
+# A course's own checks package (docs/teaching.md, "Adding an assignment"), planted in the
+# class's course: nothing in a sandbox may read it.
+CHECKS_MARK = "the course's own checks: a red-team marker"
 
 # What a student's outputs and feedback must never carry. The autograded notebooks are the
 # instructor's (they hold the hidden tests), so only their outputs are searched; the
 # feedback is the student's, searched whole.
 SECRETS = ("SQLite format", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from emcourse_grader.checks",
-           "CourseDirectory.source_directory", "SNOOPED", "REFERENCE-FOUND", "('found'")
+           "CourseDirectory.source_directory", "SNOOPED", "REFERENCE-FOUND", "('found'",
+           "CHECKS-FOUND", CHECKS_MARK)
 
 
 @pytest.mark.parametrize("student", ["rt_intruder", "rt_reference", "rt_links", "rt_decoy"])
@@ -366,21 +382,31 @@ def test_nothing_secret_reaches_the_students_outputs_or_feedback(run, student):
 
 
 def test_every_notebook_is_graded_within_its_budget(run):
-    """Per notebook, from the autograded notebooks' modification times (nbgrader grades one
-    after the other): the time since the previous one finished."""
+    """Per notebook: the worker's own time (grading_summary/<hw>.json) when graded in
+    parallel; from the autograded notebooks' modification times when serial (nbgrader grades
+    one after the other: the time since the previous one finished)."""
     course = run["result"].course
-    done = sorted((p.stat().st_mtime, f"{p.parts[-3]}/{p.parts[-2]}")
-                  for p in course.glob("autograded/*/*/*.ipynb"))
-    start = run["marks"]["autograde"]
-    took, previous = [], start
-    for mtime, name in done:
-        took.append((mtime - previous, name))
-        previous = mtime
+    if GRADER == "parallel":
+        took = []
+        for hw in HW:
+            seconds = json.loads((course / "grading_summary" / f"{hw}.json").read_text())
+            took += [(s, f"{student}/{hw}")
+                     for student, s in seconds["seconds_by_student"].items()]
+        handed_in = sum(len(plans) for plans in roster().values())
+        assert len(took) == handed_in  # every one was graded, none failed
+    else:
+        done = sorted((p.stat().st_mtime, f"{p.parts[-3]}/{p.parts[-2]}")
+                      for p in course.glob("autograded/*/*/*.ipynb"))
+        took, previous = [], run["marks"]["autograde"]
+        for mtime, name in done:
+            took.append((mtime - previous, name))
+            previous = mtime
+        took = took[1:]  # the first also carries nbgrader's start-up
     slowest = sorted(took, reverse=True)[:8]
     print("slowest notebooks:", ", ".join(f"{n} {s:.0f} s" for s, n in slowest))
-    print(f"autograde of {len(done)} notebooks: {previous - start:.0f} s; the whole class: "
+    print(f"{len(took)} notebooks graded ({GRADER}); the whole class: "
           f"{run['result'].seconds:.0f} s")
-    over = [(round(s), n) for s, n in took[1:] if s > NOTEBOOK_BUDGET]
+    over = [(round(s), n) for s, n in took if s > NOTEBOOK_BUDGET]
     assert not over, f"over {NOTEBOOK_BUDGET} s: {over}"
 
 
