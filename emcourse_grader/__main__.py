@@ -1,5 +1,6 @@
-"""``python -m emcourse_grader grade hwN [--workers N | --scheduler ADDRESS] [--student ID ...]
-[--force]``: grade a class in parallel on Dask (emcourse_grader.parallel), in the course root.
+"""``python -m emcourse_grader grade hwN [hwM ...] [--workers N | --scheduler ADDRESS]
+[--student ID ...] [--force]``: grade a class in parallel on Dask (emcourse_grader.parallel),
+in the course root; several assignments share one cluster and one queue.
 
 Arguments of the form ``--Class.trait=value`` are handed to nbgrader's configuration as they
 would be on ``nbgrader autograde``'s command line (e.g. ``--CourseDirectory.db_url=...``).
@@ -21,8 +22,9 @@ def main(argv=None) -> int:
         description="Grade every collected submission of an assignment, in the course root, "
         "with the same result as `nbgrader autograde ASSIGNMENT` (scores, autograded "
         "notebooks, integrity report), in parallel on Dask. Only missing or changed "
-        "submissions are graded unless --force is given.")
-    g.add_argument("assignment", help="the assignment id, e.g. hw1")
+        "submissions are graded unless --force is given. Several assignments are graded "
+        "in one run: one cluster, one queue (the costliest submissions first).")
+    g.add_argument("assignment", nargs="+", help="the assignment id(s), e.g. hw1 hw2")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None,
                        help="worker processes of a local cluster (default: one per core)")
@@ -44,18 +46,18 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
     from . import course
-    from .parallel import grade
+    from .parallel import grade_all
 
     # The local Dask workers grade in scratch directories outside the course: they find its
     # manifest (course.toml), and so its checks modules, through this variable.
     os.environ[course.ENV] = os.path.abspath(args.root)
     try:
-        run = grade(args.assignment, root=args.root, workers=args.workers,
-                    scheduler=args.scheduler, students=args.student, force=args.force,
-                    timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
+        runs = grade_all(args.assignment, root=args.root, workers=args.workers,
+                         scheduler=args.scheduler, students=args.student, force=args.force,
+                         timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
     except KeyboardInterrupt:
         return 130
-    return 1 if run.failed else 0
+    return 1 if any(run.failed for run in runs) else 0
 
 
 if __name__ == "__main__":

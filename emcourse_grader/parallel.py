@@ -426,7 +426,9 @@ def needs_grading(coursedir, assignment, student, force) -> bool:
 
 
 def queue_order(students, files, history) -> list:
-    """The students to grade, the costliest first (longest-processing-time first).
+    """The submissions to grade (``students``: their keys, a student or an (assignment,
+    student) pair, as in ``files`` and ``history``), the costliest first
+    (longest-processing-time first).
 
     A class's grading time is its slowest worker's: with the queue in arrival order, one
     notebook that runs into its time budget near the end leaves every other worker idle while
@@ -703,11 +705,34 @@ def dask_client(workers=None, scheduler=None, dashboard=False):
             cluster.close()
 
 
-def grade(assignment: str, *, root: str = ".", workers: int | None = None,
-          scheduler: str | None = None, students=None, force: bool = False,
-          timeout: float | None = None, summary: bool = True, stream=None,
-          extra_args=(), client=None) -> RunResult:
-    """Grade every collected submission of ``assignment`` that needs it (see module doc)."""
+@dataclass
+class _Graded:
+    """One assignment of a run, on the coordinator's side: its configuration, definition,
+    writer and what became of its submissions."""
+
+    name: str
+    app: object
+    spec: dict
+    writer: _Writer
+    skipped: list
+    outcomes: list = field(default_factory=list)
+    commit_seconds: float = 0.0
+
+
+def grade(assignment: str, **kwargs) -> RunResult:
+    """Grade every collected submission of ``assignment`` that needs it (see module doc);
+    ``kwargs`` as :func:`grade_all`."""
+    return grade_all([assignment], **kwargs)[0]
+
+
+def grade_all(assignments, *, root: str = ".", workers: int | None = None,
+              scheduler: str | None = None, students=None, force: bool = False,
+              timeout: float | None = None, summary: bool = True, stream=None,
+              extra_args=(), client=None) -> list[RunResult]:
+    """Grade several assignments in one run: one cluster and one queue for all their
+    submissions (the costliest first), so the long submissions of every assignment overlap
+    instead of each assignment waiting for its own slowest. One :class:`RunResult` per
+    assignment, in the order given, each written and summarised as by a run of its own."""
     import warnings
 
     from distributed import as_completed
@@ -722,41 +747,20 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
     # checks modules it names) through this variable, as the command line sets it.
     from . import course as manifest
     os.environ[manifest.ENV] = root
-    app = load_course(assignment, root, extra_args)
-    warnings.filterwarnings("ignore", category=SAWarning)
-    cd = app.coursedir
-    spec = assignment_spec(cd.db_url, cd.course_id, assignment)
-    writer = _Writer(app, spec)
-    found = _submissions(cd, assignment)
-    if students:
-        unknown = sorted(set(students) - set(found))
-        if unknown:
-            print(f"no submission of {assignment} from: {', '.join(unknown)}", file=stream)
-        found = {s: p for s, p in found.items() if s in set(students)}
-    excluded = set(filter(None, cd.student_id_exclude.split(",")))
-    found = {s: p for s, p in found.items() if s not in excluded}
-    todo = [s for s in found if needs_grading(cd, assignment, s, force)]
-    skipped = [s for s in found if s not in todo]
-    if timeout is None:
-        timeout = _default_timeout(app.config)
-    config_bytes = pickle.dumps(_plain_config(app.config))
-    released = _released_notebooks(cd, assignment)
-    outcomes: list[Outcome] = []
-    print(f"{assignment}: {len(found)} submissions, {len(todo)} to grade, "
-          f"{len(skipped)} up to date", file=stream)
+    several = len(assignments) > 1
+    runs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)
+    for hw in assignments:
+        run, todo = _prepare(hw, root, students, force, timeout, extra_args, stream)
+        runs[hw] = run
+        for s, task in todo.items():
+            tasks[hw, s] = task
+            files[hw, s] = task["files"]
+        history.update({(hw, s): t for s, t in previous_seconds(run.app, hw).items()})
 
-    # Submissions without a notebook of the assignment: 0 and a reason, no worker needed.
-    tasks = {}
-    for s in todo:
-        files = _submission_files(found[s], cd.ignore)
-        if not any(f"{n}.ipynb" in files for n in writer.notebooks):
-            writer.missing(s, files)
-            outcomes.append(Outcome(s, "no notebook", reason="no notebook handed in"))
-            print(f"  {s}: no notebook of {assignment} handed in: 0", file=stream)
-            continue
-        tasks[s] = {"student": s, "assignment": assignment, "files": files, "spec": spec,
-                    "released": released, "config": config_bytes, "timeout": timeout}
-    commit_time = startup = 0.0
+    def label(key):
+        return f"{key[1]} ({key[0]})" if several else key[1]
+
+    startup = 0.0
     n_workers = 0
     if tasks:
         ctx = contextlib.nullcontext((client, None)) if client is not None else \
@@ -771,19 +775,18 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
 
             # Dask runs higher priorities first: the costliest submission has the highest,
             # and a retry goes before all of the queue.
-            order = queue_order(list(tasks), {s: t["files"] for s, t in tasks.items()},
-                                previous_seconds(app, assignment))
-            rank = {s: len(order) - i for i, s in enumerate(order)}
+            order = queue_order(list(tasks), files, history)
+            rank = {key: len(order) - i for i, key in enumerate(order)}
 
-            def submit(s):
-                tries[s] = tries.get(s, 0) + 1
-                fut = cl.submit(grade_submission, tasks[s], pure=False,
-                                priority=rank[s] if tries[s] == 1 else len(order) + 1,
-                                key=f"grade-{assignment}-{s}-{tries[s]}-{time.time_ns()}")
-                futures[fut] = s
+            def submit(key):
+                tries[key] = tries.get(key, 0) + 1
+                fut = cl.submit(grade_submission, tasks[key], pure=False,
+                                priority=rank[key] if tries[key] == 1 else len(order) + 1,
+                                key=f"grade-{key[0]}-{key[1]}-{tries[key]}-{time.time_ns()}")
+                futures[fut] = key
                 return fut
 
-            pending = as_completed([submit(s) for s in order])
+            pending = as_completed([submit(key) for key in order])
             stop = threading.Event()
 
             def ticker():
@@ -798,7 +801,8 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             tick.start()
             try:
                 for fut in pending:
-                    s = futures.pop(fut)
+                    key = futures.pop(fut)
+                    (hw, s), run = key, runs[key[0]]
                     result, why, again = None, "", True
                     try:
                         result = fut.result()
@@ -807,30 +811,30 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
                                 (result["error"] or "")[-400:]
                             again = False
                     except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
-                        why = _death_reason(cl, s, exc)
+                        why = _death_reason(cl, hw, s, exc)
                     fut.release()
-                    if why and again and tries[s] < 2:
-                        progress.update(message=f"{s}: {why[:160]}; retrying once")
-                        pending.add(submit(s))
+                    if why and again and tries[key] < 2:
+                        progress.update(message=f"{label(key)}: {why[:160]}; retrying once")
+                        pending.add(submit(key))
                         continue
                     t0 = time.perf_counter()
                     if why:
-                        writer.fail(s, why, (result or {}).get("rows", []))
-                        o = Outcome(s, "failed", reason=why, tries=tries[s])
+                        run.writer.fail(s, why, (result or {}).get("rows", []))
+                        o = Outcome(s, "failed", reason=why, tries=tries[key])
                         progress.failed += 1
-                        msg = f"{s}: FAILED ({why[:200]}): 0 points"
+                        msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
                     else:
-                        scores = writer.commit(s, result)
+                        scores = run.writer.commit(s, result)
                         if _fmt_scores(scores) != _fmt_scores(result["scores"]):
-                            print(f"  warning: {s}: the gradebook has {_fmt_scores(scores)}, "
-                                  f"the worker found {_fmt_scores(result['scores'])}",
-                                  file=stream)
+                            print(f"  warning: {label(key)}: the gradebook has "
+                                  f"{_fmt_scores(scores)}, the worker found "
+                                  f"{_fmt_scores(result['scores'])}", file=stream)
                         o = Outcome(s, "graded", seconds=result["seconds"], scores=scores,
-                                    tries=tries[s])
-                        msg = (f"{s}: {_fmt_scores(scores)} ({result['seconds']:.1f} s on "
-                               f"worker {result['worker']})")
-                    commit_time += time.perf_counter() - t0
-                    outcomes.append(o)
+                                    tries=tries[key])
+                        msg = (f"{label(key)}: {_fmt_scores(scores)} ({result['seconds']:.1f}"
+                               f" s on worker {result['worker']})")
+                    run.commit_seconds += time.perf_counter() - t0
+                    run.outcomes.append(o)
                     progress.done += 1
                     progress.update(message=msg)
             except KeyboardInterrupt:
@@ -840,12 +844,55 @@ def grade(assignment: str, *, root: str = ".", workers: int | None = None,
             finally:
                 stop.set()
                 progress.close()
-    run = RunResult(assignment, outcomes, skipped, time.perf_counter() - start, n_workers,
-                    commit_seconds=commit_time, startup_seconds=startup)
-    write_run(app, run)
-    if summary:
-        print_summary(app, spec, writer, run, stream)
-    return run
+    results = []
+    for hw in assignments:
+        run = runs[hw]
+        result = RunResult(hw, run.outcomes, run.skipped, time.perf_counter() - start,
+                           n_workers, commit_seconds=run.commit_seconds,
+                           startup_seconds=startup)
+        write_run(run.app, result)
+        if summary:
+            print_summary(run.app, run.spec, run.writer, result, stream)
+        results.append(result)
+    return results
+
+
+def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_Graded, dict]:
+    """The coordinator's part before any worker: the assignment's configuration and
+    definition, which submissions need grading, 0 and a reason for those without a notebook,
+    and a task (plain data) for each of the others, student -> task."""
+    app = load_course(hw, root, extra_args)
+    cd = app.coursedir
+    spec = assignment_spec(cd.db_url, cd.course_id, hw)
+    writer = _Writer(app, spec)
+    found = _submissions(cd, hw)
+    if students:
+        unknown = sorted(set(students) - set(found))
+        if unknown:
+            print(f"no submission of {hw} from: {', '.join(unknown)}", file=stream)
+        found = {s: p for s, p in found.items() if s in set(students)}
+    excluded = set(filter(None, cd.student_id_exclude.split(",")))
+    found = {s: p for s, p in found.items() if s not in excluded}
+    todo = [s for s in found if needs_grading(cd, hw, s, force)]
+    run = _Graded(hw, app, spec, writer, skipped=[s for s in found if s not in todo])
+    if timeout is None:
+        timeout = _default_timeout(app.config)
+    config_bytes = pickle.dumps(_plain_config(app.config))
+    released = _released_notebooks(cd, hw)
+    print(f"{hw}: {len(found)} submissions, {len(todo)} to grade, "
+          f"{len(run.skipped)} up to date", file=stream)
+    tasks = {}
+    for s in todo:
+        files = _submission_files(found[s], cd.ignore)
+        if not any(f"{n}.ipynb" in files for n in writer.notebooks):
+            # no notebook of the assignment: 0 and a reason, no worker needed
+            writer.missing(s, files)
+            run.outcomes.append(Outcome(s, "no notebook", reason="no notebook handed in"))
+            print(f"  {s}: no notebook of {hw} handed in: 0", file=stream)
+            continue
+        tasks[s] = {"student": s, "assignment": hw, "files": files, "spec": spec,
+                    "released": released, "config": config_bytes, "timeout": timeout}
+    return run, tasks
 
 
 def _plain_config(config):
@@ -872,7 +919,7 @@ def _default_timeout(config) -> float:
         get("TrustedGrade", "notebook_timeout", 600.0) + SLACK
 
 
-def _death_reason(client, student, exc) -> str:
+def _death_reason(client, assignment, student, exc) -> str:
     from distributed.scheduler import KilledWorker
 
     if isinstance(exc, TimeoutError):  # the watchdog's deadline beat a late result
@@ -882,7 +929,8 @@ def _death_reason(client, student, exc) -> str:
     why = "the worker grading it died (killed, out of memory or crashed)"
     try:
         for _, event in client.get_events(EVENT_TOPIC) or []:
-            if isinstance(event, dict) and event.get("student") == student:
+            if isinstance(event, dict) and event.get("student") == student and \
+                    event.get("assignment") == assignment:
                 why = f"{event.get('reason')}; the worker was restarted"
     except Exception:  # noqa: BLE001, S110 - the reason stays the generic one
         pass

@@ -117,18 +117,20 @@ def nbgrader(course: Path, *args: str, log=print) -> str:
     return out
 
 
-def parallel_grade(course: Path, hw: str, *args: str, workers=None, log=print) -> str:
-    """``python -m emcourse_grader grade hw`` (Dask, emcourse_grader.parallel) in the course."""
-    cmd = [sys.executable, "-m", "emcourse_grader", "grade", hw, *args]
+def parallel_grade(course: Path, assignments, *args: str, workers=None, log=print) -> str:
+    """``python -m emcourse_grader grade hw1 [hw2 ...]`` (Dask, emcourse_grader.parallel) in
+    the course; ``assignments``: one id or several (graded in one run, one queue)."""
+    hws = [assignments] if isinstance(assignments, str) else list(assignments)
+    cmd = [sys.executable, "-m", "emcourse_grader", "grade", *hws, *args]
     if workers:
         cmd += ["--workers", str(workers)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True,
                           check=False)
-    log(f"   $ python -m emcourse_grader grade {hw} {' '.join(cmd[5:])}  "
+    log(f"   $ python -m emcourse_grader grade {' '.join(cmd[4:])}  "
         f"({time.perf_counter() - start:.1f} s)")
     if proc.returncode != 0:
-        raise RuntimeError(f"grading {hw} in parallel failed in {course} "
+        raise RuntimeError(f"grading {' '.join(hws)} in parallel failed in {course} "
                            f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
     return proc.stdout + proc.stderr
 
@@ -421,8 +423,8 @@ def run_class(course: Path, students=None, log=print, autograde_args=(),
     ``course`` comes from :func:`copy_course`: every assignment of its manifest is generated,
     and ``assignments`` (ids; all of the manifest's if None) handed out and graded.
     Commands that take a glob ("*") run once for all assignments. ``grader``: "nbgrader"
-    (``nbgrader autograde "*"``), "parallel" (``python -m emcourse_grader grade hwN`` per
-    assignment, on ``workers`` local Dask workers) or "none" (stop after collect).
+    (``nbgrader autograde "*"``), "parallel" (``python -m emcourse_grader grade hw1 hw2 ...``,
+    every assignment in one run on ``workers`` local Dask workers) or "none" (stop after collect).
     """
     start = time.perf_counter()
     students = DEMO_CLASS if students is None else students
@@ -454,9 +456,9 @@ def run_class(course: Path, students=None, log=print, autograde_args=(),
         return ClassResult(course=course, grades=[], feedback=course / "feedback",
                            seconds=time.perf_counter() - start)
     log("-- grading")
-    if grader == "parallel":
-        for hw in assignments:
-            parallel_grade(course, hw, "--force", *autograde_args, workers=workers, log=log)
+    if grader == "parallel":  # every assignment in one run: one cluster, one queue
+        parallel_grade(course, assignments, "--force", *autograde_args, workers=workers,
+                       log=log)
     else:
         nbgrader(course, "autograde", "*", "--force", *autograde_args, log=log)
     nbgrader(course, "generate_feedback", "*", "--force", log=log)

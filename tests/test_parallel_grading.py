@@ -48,9 +48,10 @@ def client():
         yield cl
 
 
-def fresh_course(serial: Path, dest: Path, students, exchange=False) -> Path:
-    """The serial course before grading: its gradebook without submissions, the release, the
-    submissions of ``students``, no autograded/, no report."""
+def fresh_course(serial: Path, dest: Path, students, exchange=False, assignments=(HW,)) -> Path:
+    """The serial course before grading: its gradebook without submissions of
+    ``assignments``, the release, their submissions by ``students``, no autograded/, no
+    report."""
     from nbgrader.api import Gradebook
 
     dest.mkdir(parents=True)
@@ -60,12 +61,14 @@ def fresh_course(serial: Path, dest: Path, students, exchange=False) -> Path:
     shutil.copytree(serial / "solutions", dest / "solutions")
     shutil.copytree(serial / "assignments", dest / "assignments")  # the release
     for s in students:
-        shutil.copytree(serial / "submitted" / s / HW, dest / "submitted" / s / HW)
+        for hw in assignments:
+            shutil.copytree(serial / "submitted" / s / hw, dest / "submitted" / s / hw)
     if exchange:
         shutil.copytree(serial / "_exchange", dest / "_exchange")
     with Gradebook(f"sqlite:///{dest / 'gradebook.db'}") as gb:
-        for sub in list(gb.find_assignment(HW).submissions):
-            gb.remove_submission(HW, sub.student.id)
+        for hw in assignments:
+            for sub in list(gb.find_assignment(hw).submissions):
+                gb.remove_submission(hw, sub.student.id)
     return dest
 
 
@@ -76,12 +79,12 @@ def run(course, client, **kw):
     return result
 
 
-def gradebook_rows(course, student):
+def gradebook_rows(course, student, hw=HW):
     """Everything autograde writes for a submission, comparable across gradebooks."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        sub = gb.find_submission(HW, student)
+        sub = gb.find_submission(hw, student)
         out = {"timestamp": sub.timestamp}
         for nb in sub.notebooks:
             out[nb.name] = {
@@ -92,21 +95,21 @@ def gradebook_rows(course, student):
         return out
 
 
-def score(course, student):
+def score(course, student, hw=HW):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return gb.find_submission(HW, student).score
+        return gb.find_submission(hw, student).score
 
 
-def report(course, students):
+def report(course, students, hw=HW):
     path = course / "integrity_report.csv"
     if not path.exists():
         return []
     with open(path, newline="") as f:
         return sorted((r["student"], r["notebook"], r["part"], r["reason"], r["detail"])
                       for r in csv.DictReader(f)
-                      if r["assignment"] == HW and r["student"] in students)
+                      if r["assignment"] == hw and r["student"] in students)
 
 
 def graded_notebook(course, student):
@@ -218,6 +221,26 @@ def test_a_resubmission_replaces_the_first_and_only_it_is_regraded(serial, clien
     assert second.skipped == ["blank"]
     assert score(course, "partial") == EXPECTED["ada"]  # the newer submission counts
     assert score(course, "blank") == 0
+
+
+def test_several_assignments_in_one_run_grade_as_serial_autograde(serial, client, tmp_path):
+    # one queue for hw2 and hw3: each assignment's gradebook rows, report and summary as
+    # nbgrader autograde wrote them, though their submissions were graded interleaved
+    students, hws = ["ada", "partial"], ["hw2", "hw3"]
+    course = fresh_course(serial, tmp_path / "course", students, assignments=hws)
+    out = io.StringIO()
+    runs = parallel.grade_all(hws, root=str(course), client=client, stream=out)
+    assert [r.assignment for r in runs] == hws
+    for r in runs:
+        assert sorted(o.student for o in r.graded) == students and not r.failed
+        for s in students:
+            assert score(course, s, r.assignment) == demo_class.EXPECTED[r.assignment][s]
+            assert gradebook_rows(course, s, r.assignment) == \
+                gradebook_rows(serial, s, r.assignment), (r.assignment, s)
+        assert report(course, students, r.assignment) == report(serial, students, r.assignment)
+        assert (course / "grading_summary" / f"{r.assignment}.json").exists()
+        assert r.summary_html.exists()
+    assert "ada (hw2)" in out.getvalue() and "ada (hw3)" in out.getvalue()
 
 
 def test_missing_and_malformed_notebooks_get_zero_and_a_reason(serial, client, tmp_path):

@@ -6,10 +6,10 @@ written once and handed in for *every* assignment (one student per file: ``rt_<a
 run per session, in a temporary copy of the course: release, fetch, submit, collect, grade,
 ``generate_feedback``, ``export`` (scripts/demo_class.run_class).
 
-The grading is ``python -m emcourse_grader grade hwN`` on two local Dask workers, each of
-which runs nbgrader's own Autograde (the same preprocessors, sandbox and verdict as
-``nbgrader autograde``) on one submission at a time: the class takes half the time on two
-cores. ``EMCOURSE_REDTEAM_GRADER=nbgrader`` runs the same class through the serial
+The grading is ``python -m emcourse_grader grade hw1 hw2 ...`` (every assignment in one
+queue) on two local Dask workers, each of which runs nbgrader's own Autograde (the same
+preprocessors, sandbox and verdict as ``nbgrader autograde``) on one submission at a time:
+the class takes a third of the serial time on two cores. ``EMCOURSE_REDTEAM_GRADER=nbgrader`` runs the same class through the serial
 ``nbgrader autograde "*"`` instead (``make redteam-serial``); tests/test_grading_roundtrip.py
 runs the serial command on the demo class in every ``make test``.
 
