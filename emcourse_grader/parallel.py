@@ -38,8 +38,13 @@ end) is replaced by its nanny and the submission is tried once more; if it fails
 0 points (``needs_manual_grade`` set), a row in the integrity report and no autograded
 directory, so the next run tries it again.
 
+Several assignments can be graded in one run (:func:`grade_all`): one cluster and one queue,
+the costliest submissions of all of them first, so that each assignment's slowest
+submissions overlap the others' instead of ending each assignment's run alone.
+
 At the end: the grade table, the assignment's integrity report, and a summary of the score
-distribution per part (``grading_summary/<hw>.png`` and ``.html`` next to the gradebook).
+distribution per part (``grading_summary/<hw>.png`` and ``.html`` next to the gradebook), for
+each assignment.
 """
 
 from __future__ import annotations
