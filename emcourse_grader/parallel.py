@@ -711,7 +711,7 @@ def dask_client(workers=None, scheduler=None, dashboard=False):
 
 
 @dataclass
-class _Graded:
+class _Job:
     """One assignment of a run, on the coordinator's side: its configuration, definition,
     writer and what became of its submissions."""
 
@@ -752,15 +752,16 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
     # checks modules it names) through this variable, as the command line sets it.
     from . import course as manifest
     os.environ[manifest.ENV] = root
+    assignments = list(dict.fromkeys(assignments))  # each once, in the order given
     several = len(assignments) > 1
-    runs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)
+    jobs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)
     for hw in assignments:
-        run, todo = _prepare(hw, root, students, force, timeout, extra_args, stream)
-        runs[hw] = run
+        job, todo = _prepare(hw, root, students, force, timeout, extra_args, stream)
+        jobs[hw] = job
         for s, task in todo.items():
             tasks[hw, s] = task
             files[hw, s] = task["files"]
-        history.update({(hw, s): t for s, t in previous_seconds(run.app, hw).items()})
+        history.update({(hw, s): t for s, t in previous_seconds(job.app, hw).items()})
 
     def label(key):
         return f"{key[1]} ({key[0]})" if several else key[1]
@@ -807,7 +808,7 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
             try:
                 for fut in pending:
                     key = futures.pop(fut)
-                    (hw, s), run = key, runs[key[0]]
+                    (hw, s), job = key, jobs[key[0]]
                     result, why, again = None, "", True
                     try:
                         result = fut.result()
@@ -824,12 +825,12 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
                         continue
                     t0 = time.perf_counter()
                     if why:
-                        run.writer.fail(s, why, (result or {}).get("rows", []))
+                        job.writer.fail(s, why, (result or {}).get("rows", []))
                         o = Outcome(s, "failed", reason=why, tries=tries[key])
                         progress.failed += 1
                         msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
                     else:
-                        scores = run.writer.commit(s, result)
+                        scores = job.writer.commit(s, result)
                         if _fmt_scores(scores) != _fmt_scores(result["scores"]):
                             print(f"  warning: {label(key)}: the gradebook has "
                                   f"{_fmt_scores(scores)}, the worker found "
@@ -838,8 +839,8 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
                                     tries=tries[key])
                         msg = (f"{label(key)}: {_fmt_scores(scores)} ({result['seconds']:.1f}"
                                f" s on worker {result['worker']})")
-                    run.commit_seconds += time.perf_counter() - t0
-                    run.outcomes.append(o)
+                    job.commit_seconds += time.perf_counter() - t0
+                    job.outcomes.append(o)
                     progress.done += 1
                     progress.update(message=msg)
             except KeyboardInterrupt:
@@ -851,18 +852,17 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
                 progress.close()
     results = []
     for hw in assignments:
-        run = runs[hw]
-        result = RunResult(hw, run.outcomes, run.skipped, time.perf_counter() - start,
-                           n_workers, commit_seconds=run.commit_seconds,
-                           startup_seconds=startup)
-        write_run(run.app, result)
+        job = jobs[hw]
+        run = RunResult(hw, job.outcomes, job.skipped, time.perf_counter() - start, n_workers,
+                        commit_seconds=job.commit_seconds, startup_seconds=startup)
+        write_run(job.app, run)
         if summary:
-            print_summary(run.app, run.spec, run.writer, result, stream)
-        results.append(result)
+            print_summary(job.app, job.spec, job.writer, run, stream)
+        results.append(run)
     return results
 
 
-def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_Graded, dict]:
+def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_Job, dict]:
     """The coordinator's part before any worker: the assignment's configuration and
     definition, which submissions need grading, 0 and a reason for those without a notebook,
     and a task (plain data) for each of the others, student -> task."""
@@ -879,25 +879,25 @@ def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_G
     excluded = set(filter(None, cd.student_id_exclude.split(",")))
     found = {s: p for s, p in found.items() if s not in excluded}
     todo = [s for s in found if needs_grading(cd, hw, s, force)]
-    run = _Graded(hw, app, spec, writer, skipped=[s for s in found if s not in todo])
+    job = _Job(hw, app, spec, writer, skipped=[s for s in found if s not in todo])
     if timeout is None:
         timeout = _default_timeout(app.config)
     config_bytes = pickle.dumps(_plain_config(app.config))
     released = _released_notebooks(cd, hw)
     print(f"{hw}: {len(found)} submissions, {len(todo)} to grade, "
-          f"{len(run.skipped)} up to date", file=stream)
+          f"{len(job.skipped)} up to date", file=stream)
     tasks = {}
     for s in todo:
         files = _submission_files(found[s], cd.ignore)
         if not any(f"{n}.ipynb" in files for n in writer.notebooks):
             # no notebook of the assignment: 0 and a reason, no worker needed
             writer.missing(s, files)
-            run.outcomes.append(Outcome(s, "no notebook", reason="no notebook handed in"))
+            job.outcomes.append(Outcome(s, "no notebook", reason="no notebook handed in"))
             print(f"  {s}: no notebook of {hw} handed in: 0", file=stream)
             continue
         tasks[s] = {"student": s, "assignment": hw, "files": files, "spec": spec,
                     "released": released, "config": config_bytes, "timeout": timeout}
-    return run, tasks
+    return job, tasks
 
 
 def _plain_config(config):
