@@ -117,11 +117,11 @@ def nbgrader(course: Path, *args: str, log=print) -> str:
     return out
 
 
-def parallel_grade(course: Path, assignments, *args: str, workers=None, log=print) -> str:
+def parallel_grade(course: Path, assignments: list[str], *args: str, workers=None,
+                   log=print) -> str:
     """``python -m emcourse_grader grade hw1 [hw2 ...]`` (Dask, emcourse_grader.parallel) in
-    the course; ``assignments``: one id or several (graded in one run, one queue)."""
-    hws = [assignments] if isinstance(assignments, str) else list(assignments)
-    cmd = [sys.executable, "-m", "emcourse_grader", "grade", *hws, *args]
+    the course: the ``assignments`` in one run, one queue."""
+    cmd = [sys.executable, "-m", "emcourse_grader", "grade", *assignments, *args]
     if workers:
         cmd += ["--workers", str(workers)]
     start = time.perf_counter()
@@ -130,7 +130,7 @@ def parallel_grade(course: Path, assignments, *args: str, workers=None, log=prin
     log(f"   $ python -m emcourse_grader grade {' '.join(cmd[4:])}  "
         f"({time.perf_counter() - start:.1f} s)")
     if proc.returncode != 0:
-        raise RuntimeError(f"grading {' '.join(hws)} in parallel failed in {course} "
+        raise RuntimeError(f"grading {' '.join(assignments)} in parallel failed in {course} "
                            f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
     return proc.stdout + proc.stderr
 

@@ -161,7 +161,7 @@ def test_the_wrong_one_is_told_what_the_courses_check_says(graded):
 
 
 def test_the_parallel_grader_finds_the_courses_checks_too(graded):
-    demo_class.parallel_grade(graded.course, HW, "--force", workers=1, log=lambda *a: None)
+    demo_class.parallel_grade(graded.course, [HW], "--force", workers=1, log=lambda *a: None)
     demo_class.nbgrader(graded.course, "export", "--to=parallel.csv", log=lambda *a: None)
     with open(graded.course / "parallel.csv", newline="") as f:
         scores = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f)
