@@ -267,6 +267,9 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
     for name in _ETC:
         if os.path.exists("/etc/" + name):
             cmd += ["--ro-bind", "/etc/" + name, "/etc/" + name]
+    # The private /tmp first: a Python installation or course venv under /tmp (a course
+    # checked out there) is bound on top of it, not hidden by it.
+    cmd += ["--perms", "1777", "--tmpfs", "/tmp"]
     made = set()
     for root in _python_roots():
         for parent in _parents(root):  # e.g. /root, 0700 on the host: searchable inside
@@ -284,7 +287,7 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
             made.add(parent)
             cmd += ["--perms", "0755", "--dir", parent]
     cmd += ["--ro-bind", str(student_library()), LIB,
-            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev"]
     if scratch is not None:
         cmd += ["--bind", str(scratch), HOME]
     else:

@@ -475,6 +475,16 @@ def test_installed_copies_of_the_course_packages_are_masked_like_sklearn(tmp_pat
     assert str(site / "numpy") not in masked
 
 
+def test_a_course_venv_under_tmp_is_bound_over_the_private_tmp(monkeypatch):
+    # a course checked out under /tmp: its venv must be mounted after (on top of) the
+    # sandbox's private /tmp, or every student process would find no Python
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: ["/tmp/course/.venv"])
+    cmd = command(["python", "-c", "pass"], scratch=None)
+    tmp = next(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
+    venv = next(i for i, a in enumerate(cmd) if a == "--ro-bind" and cmd[i + 1] == "/tmp/course/.venv")
+    assert tmp < venv
+
+
 @needs_bwrap
 def test_a_fork_bomb_in_one_sandbox_does_not_starve_another():
     scratch = make_scratch()
