@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test course venv clean bench lint system redteam-serial
+.PHONY: test course venv clean bench lint system redteam-serial student-wheel
 
 # System packages (bubblewrap for the grading sandbox, chromium for the browser tests):
 # installed when missing, like the venv (scripts/system_setup.sh says what and why).
@@ -39,6 +39,11 @@ test: $(STAMP) system
 # the parallel command; both run nbgrader's Autograde with the same sandbox).
 redteam-serial: $(STAMP) system
 	EMCOURSE_REDTEAM_GRADER=nbgrader $(BIN)/python -m pytest tests/test_redteam.py
+
+# The students' environment: emref and emcourse_student, nothing of the grader
+# (scripts/student_wheel.py; docs/teaching.md installs it on a hub).
+student-wheel: $(STAMP)
+	$(BIN)/python scripts/student_wheel.py _build/wheels
 
 course: $(STAMP) system
 	$(BIN)/python scripts/course.py
