@@ -2,6 +2,9 @@
 [--student ID ...] [--force]``: grade a class in parallel on Dask (emcourse_grader.parallel),
 in the course root; several assignments share one cluster and one queue.
 
+``python -m emcourse_grader doctor [--root DIR] [--student-python PYTHON]``: audit the
+deployment (emcourse_grader.doctor).
+
 Arguments of the form ``--Class.trait=value`` are handed to nbgrader's configuration as they
 would be on ``nbgrader autograde``'s command line (e.g. ``--CourseDirectory.db_url=...``).
 """
@@ -41,7 +44,23 @@ def main(argv=None) -> int:
     g.add_argument("--root", default=".", help="the course directory (default: here)")
     g.add_argument("--no-summary", action="store_true",
                    help="no grade table, report or picture at the end")
+    d = sub.add_parser(
+        "doctor", help="audit this deployment and name each problem with its fix",
+        description="Check the course root, collected submissions, the exchange, home "
+        "folders, the students' environment, the sandbox, the grading cluster's TLS and the "
+        "gradebook. Changes nothing; exits 1 when anything is unsafe or broken.")
+    d.add_argument("--root", default=".", help="the course directory (default: here)")
+    d.add_argument("--student-python", action="append", metavar="PYTHON",
+                   help="the interpreter the students' kernels use (repeatable)")
+    d.add_argument("--verbose", action="store_true", help="list what passed too")
+    d.add_argument("--json", action="store_true", help="the findings as JSON")
     args, extra = ap.parse_known_args(argv)
+    if args.command == "doctor":
+        if extra:
+            ap.error(f"unrecognized arguments: {' '.join(extra)}")
+        from . import doctor
+
+        return doctor.main(args)
     bad = [a for a in extra if not (a.startswith("--") and "." in a.split("=")[0])]
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
