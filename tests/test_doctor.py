@@ -20,9 +20,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import demo_class  # noqa: E402
+import demo_class
 
-from emcourse_grader import course as manifest, doctor  # noqa: E402
+from emcourse_grader import course as manifest
+from emcourse_grader import doctor
 
 HWS = [a.id for a in manifest.load(ROOT).assignments]
 

@@ -89,7 +89,7 @@ def test_installed_wheels_import_from_site_packages(wheels, tmp_path):
     probe = ("import emref, emcourse_student, importlib.util as u; print(emref.__file__);"
              "from emref import datasets, gmm; datasets.ice_cream();"
              "print(u.find_spec('emcourse_grader') is None or "
-             "not u.find_spec('emcourse_grader').origin.startswith(%r))" % str(tmp_path))
+             f"not u.find_spec('emcourse_grader').origin.startswith({str(tmp_path)!r}))")
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout.split()
     assert out[0].startswith(str(tmp_path / "student")) and out[1] == "True", out
