@@ -26,6 +26,9 @@ configures (nbgrader_config.py):
   it; :class:`ResubmitCollect` removes the stale ``autograded/`` and ``feedback/`` copies of
   that student's assignment, so autograde and generate_feedback redo them.
 
+Every collected copy is then sealed (:func:`emcourse_grader.custody.seal`): owned by the
+grader, writable by nobody else, whatever modes the exchange's copy had.
+
 Files edited by hand in ``submitted/`` keep their timestamp: regrade those with
 ``nbgrader autograde hw1 --student=<id> --force``.
 """
@@ -37,6 +40,8 @@ import shutil
 
 from nbgrader.exchange.default import ExchangeCollect
 
+from . import custody
+
 
 class ResubmitCollect(ExchangeCollect):
     """nbgrader's default collect; afterwards, outputs graded from another submission go.
@@ -47,7 +52,11 @@ class ResubmitCollect(ExchangeCollect):
 
     def copy_files(self):
         super().copy_files()
+        cd = self.coursedir
         for rec in self.src_records:
+            # The copy is the grader's alone from now on (emcourse_grader.custody).
+            custody.seal(cd.format_path(cd.submitted_directory, rec["username"],
+                                        cd.assignment_id))
             self.invalidate_stale(rec["username"])
 
     def invalidate_stale(self, student_id: str) -> bool:

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
 
+from emcourse_grader import custody
+
 HW, NOTEBOOK = "hw1", demo_class.ASSIGNMENTS["hw1"]
 
 
@@ -49,7 +51,13 @@ def test_a_resubmission_is_collected_and_regraded_by_the_plain_commands(tmp_path
     nbgrader("release_assignment", HW, "--force", xroot)
     _work(exchange, course, "ada", "partial.py")
     _work(exchange, course, "bob", "solution")
+    # The exchange's copies open to everyone (as a 0777 exchange leaves them): the collected
+    # ones must still be the grader's alone (emcourse_grader.custody.seal).
+    for path in (exchange.root / demo_class.COURSE_ID / "inbound").rglob("*"):
+        path.chmod(0o777)
     nbgrader("collect", HW, xroot)
+    for student in ("ada", "bob"):
+        assert custody.breach(course / "submitted" / student / HW) == "", student
     nbgrader("autograde", HW)
     nbgrader("generate_feedback", HW)
     first = _scores(course)
