@@ -389,8 +389,9 @@ def read_untrusted_notebook(path: Path):
 
 
 class SafeExecute(_LimitsConfig):
-    """Execute the notebook in a kernel inside the sandbox (nbgrader's Execute would start
-    the kernel in the grader's own environment)."""
+    """Execute the student's cells in a kernel inside the sandbox (nbgrader's Execute would
+    start the kernel in the grader's own environment), for the outputs the feedback shows.
+    Test cells are empty there: no test, visible or hidden, enters the sandbox."""
 
     timeout = Integer(20, help="Seconds per cell before the kernel is interrupted."
                       ).tag(config=True)
@@ -412,6 +413,11 @@ class SafeExecute(_LimitsConfig):
             for cell in clean.cells:
                 if cell.cell_type == "code":
                     cell.outputs, cell.execution_count = [], None
+                    if is_test(cell):
+                        # No instructor test enters the sandbox: the kernel would hold its
+                        # source (IPython's In, post_run_cell hooks) where student code can
+                        # print it. TrustedGrade runs the tests, in the grader.
+                        cell.source = ""
             nbformat.write(clean, src)
             argv = [sys.executable, "-m", "emcourse_grader.sandboxed.execute",
                     "submission.ipynb", "executed.ipynb", "--cell-timeout", str(self.timeout),

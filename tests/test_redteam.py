@@ -366,7 +366,8 @@ SECRETS = ("SQLite format", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from emcour
            "CHECKS-FOUND", CHECKS_MARK)
 
 
-@pytest.mark.parametrize("student", ["rt_intruder", "rt_reference", "rt_links", "rt_decoy"])
+@pytest.mark.parametrize("student", ["rt_intruder", "rt_reference", "rt_links", "rt_decoy",
+                                     "rt_peek"])
 def test_nothing_secret_reaches_the_students_outputs_or_feedback(run, student):
     course = run["result"].course
     for hw in HW:
