@@ -318,7 +318,9 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None,
             made.add(parent)
             cmd += ["--perms", "0755", "--dir", parent]
     cmd += ["--ro-bind", str(student_library()), LIB,
-            "--proc", "/proc", "--dev", "/dev"]
+            "--proc", "/proc", "--dev", "/dev",
+            # POSIX semaphores and shared memory (multiprocessing's locks and queues)
+            "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/dev/shm"]
     if scratch is not None:
         cmd += ["--bind", str(scratch), HOME]
     else:

@@ -149,7 +149,9 @@ RULES = [
     ("uselib", EPERM, "obsolete a.out loader"),
     ("_sysctl", EPERM, "obsolete sysctl interface"),
     # -- sockets: local (AF_UNIX) and IP on the sandbox's own loopback only ----------------
-    ("socket", AllowOnly((AF_UNIX, AF_INET, AF_INET6), errno.EAFNOSUPPORT),
+    # EOPNOTSUPP rather than EAFNOSUPPORT: libzmq (Jupyter's transport) reads only EINVAL or
+    # EOPNOTSUPP from getifaddrs() (a netlink socket) as "no interfaces"; it aborts on others
+    ("socket", AllowOnly((AF_UNIX, AF_INET, AF_INET6), errno.EOPNOTSUPP),
      "no netlink (routes, nf_tables, audit), packet, vsock, bluetooth...; Jupyter uses TCP"),
 ]
 
