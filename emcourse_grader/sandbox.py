@@ -11,18 +11,25 @@ into the ``bwrap`` command that runs it with this view of the machine:
 * the **student library** (:func:`student_library`): a student-facing ``emref`` with the data
   sets and the parameter containers only (no k-means, GMM, HMM or EM code), a stub of the
   hidden checks, and the programs that run inside (:mod:`emcourse_grader.sandboxed`);
-* one private writable **scratch** directory (the copy of one notebook), a private ``/tmp``,
-  ``/proc`` of the new PID namespace and a minimal ``/dev``;
+* one private writable **scratch** directory (the copy of one notebook; as root a tmpfs of
+  its own, :func:`make_scratch`), a private ``/tmp`` and ``/dev/shm`` (tmpfs), each
+  ``Limits.disk_mb`` large, ``/proc`` of the new PID namespace and a minimal ``/dev``;
 * nothing else: no course directory, gradebook, source notebooks, other submissions, home
   directory, network (only a loopback of its own) or other processes.
 
 Inside, the process tree runs as an unprivileged user with no capabilities (as root:
 ``setpriv`` drops to :attr:`Limits.uid` after bwrap has built the namespaces; as an ordinary
 user: a user namespace), ``no_new_privs`` set, in a new session (no terminal injection), and
-dies with its parent. Resource limits (memory, processes, CPU seconds, file size, no core
-dumps) are set before ``exec``; a cgroup caps the whole tree's memory and process count where
-one can be created. The wall clock is the caller's: :class:`Sandboxed` kills the whole tree
-(the PID namespace ends with its first process).
+dies with its parent. A **seccomp filter** (:mod:`emcourse_grader.seccomp`, installed by
+bwrap after its set-up, inherited by everything inside) refuses the calls that reach beyond
+the namespaces: kernel keyrings (which outlive a leased uid's sandbox), new namespaces (a
+nested user namespace would hand out every capability), mounts, ptrace, modules, the clock,
+BPF, io_uring, netlink sockets; as an ordinary user bwrap's ``--disable-userns`` adds its own
+lock on nested user namespaces. Resource limits (memory, processes, CPU seconds, file size,
+no core dumps) are set before ``exec``; a cgroup caps the whole tree's memory, process count
+and CPU (``Limits.cpus``, one scheduling weight for the whole tree however many sessions it
+starts) where one can be created. The wall clock is the caller's: :class:`Sandboxed` kills
+the whole tree (the PID namespace ends with its first process).
 
 Where bubblewrap is missing or cannot create namespaces, :func:`availability` says why and
 what to install, and the grader refuses to run student code unless the instructor opted out

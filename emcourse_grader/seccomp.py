@@ -23,6 +23,7 @@ one call, as the kernel would, for tests and for a reader who wants to check a r
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import struct
@@ -256,6 +257,7 @@ def instructions() -> list[tuple]:
     return program_
 
 
+@functools.cache
 def program() -> bytes:
     """The compiled filter, as ``bwrap --seccomp`` reads it (an array of sock_filter)."""
     return b"".join(_INSN.pack(*insn) for insn in instructions())
