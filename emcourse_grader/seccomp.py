@@ -7,11 +7,13 @@ program, after its own mounts and namespace set-up and after it dropped its priv
 inherited by every process below (``setpriv`` as root, the kernel, anything they start) and
 cannot be removed.
 
-The model is Docker's default profile (moby, ``profiles/seccomp/default.json``) read as a
-*deny list*: calls that reach kernel state outside the sandbox (keyrings, mounts, modules,
-the clock, other processes' memory) or that open large kernel attack surface (user
-namespaces, BPF, io_uring, perf) fail with an errno, which libraries already handle; every
-other call is allowed, so the Python stack, Jupyter's kernel and ZMQ run unchanged.
+The model is Docker's default profile (moby, ``profiles/seccomp/default.json``, an allow
+list): what it withholds from a container without capabilities is kept here as a *deny
+list*. Calls that reach kernel state outside the sandbox (keyrings, mounts, modules, the
+clock, other processes' memory) or that open large kernel attack surface (user namespaces,
+BPF, io_uring, perf) fail with an errno, which libraries already handle; every other call is
+allowed, so the Python stack, Jupyter's kernel and ZMQ run unchanged. The price of a deny
+list: a system call that a future kernel adds is allowed until it is added here.
 
 :data:`RULES` is the table (name -> what happens -> why); :func:`program` compiles it, for
 each architecture of :data:`ARCHES`, into one BPF program. A call made under any other
