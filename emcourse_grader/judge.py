@@ -77,7 +77,7 @@ class Worker:
         if self.restarts > self.max_restarts:
             raise WorkerGone("the worker was restarted too often")
         import subprocess
-        self.scratch = sandbox.make_scratch()
+        self.scratch = sandbox.make_scratch(self.limits)
         self.box = sandbox.Sandboxed(
             [sys.executable, "-m", "emcourse_grader.sandboxed.worker"], scratch=self.scratch,
             limits=self.limits, sandboxed=self.sandboxed, stdin=subprocess.PIPE,
@@ -102,8 +102,7 @@ class Worker:
                 f.close()
             except OSError:
                 pass
-        import shutil
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        sandbox.remove_scratch(self.scratch)
         self.box = None
 
     def close(self):

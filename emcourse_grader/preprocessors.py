@@ -406,7 +406,7 @@ class SafeExecute(_LimitsConfig):
     def preprocess(self, nb, resources):
         sandboxed = sandbox.require_sandbox()
         limits = self.limits()
-        scratch = sandbox.make_scratch()
+        scratch = sandbox.make_scratch(limits)
         try:
             src = scratch / "submission.ipynb"
             clean = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -430,7 +430,7 @@ class SafeExecute(_LimitsConfig):
                 code = box.wait(self.notebook_timeout)
             executed = read_untrusted_notebook(scratch / "executed.ipynb")
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            sandbox.remove_scratch(scratch)
         if code is None:
             _flag(resources, "the notebook did not finish executing in time",
                   f"{self.notebook_timeout} s for the whole notebook")

@@ -11,18 +11,25 @@ into the ``bwrap`` command that runs it with this view of the machine:
 * the **student library** (:func:`student_library`): a student-facing ``emref`` with the data
   sets and the parameter containers only (no k-means, GMM, HMM or EM code), a stub of the
   hidden checks, and the programs that run inside (:mod:`emcourse_grader.sandboxed`);
-* one private writable **scratch** directory (the copy of one notebook), a private ``/tmp``,
-  ``/proc`` of the new PID namespace and a minimal ``/dev``;
+* one private writable **scratch** directory (the copy of one notebook; as root a tmpfs of
+  its own, :func:`make_scratch`), a private ``/tmp`` and ``/dev/shm`` (tmpfs), each
+  ``Limits.disk_mb`` large, ``/proc`` of the new PID namespace and a minimal ``/dev``;
 * nothing else: no course directory, gradebook, source notebooks, other submissions, home
   directory, network (only a loopback of its own) or other processes.
 
 Inside, the process tree runs as an unprivileged user with no capabilities (as root:
 ``setpriv`` drops to :attr:`Limits.uid` after bwrap has built the namespaces; as an ordinary
 user: a user namespace), ``no_new_privs`` set, in a new session (no terminal injection), and
-dies with its parent. Resource limits (memory, processes, CPU seconds, file size, no core
-dumps) are set before ``exec``; a cgroup caps the whole tree's memory and process count where
-one can be created. The wall clock is the caller's: :class:`Sandboxed` kills the whole tree
-(the PID namespace ends with its first process).
+dies with its parent. A **seccomp filter** (:mod:`emcourse_grader.seccomp`, installed by
+bwrap after its set-up, inherited by everything inside) refuses the calls that reach beyond
+the namespaces: kernel keyrings (which outlive a leased uid's sandbox), new namespaces (a
+nested user namespace would hand out every capability), mounts, ptrace, modules, the clock,
+BPF, io_uring, netlink sockets; as an ordinary user bwrap's ``--disable-userns`` adds its own
+lock on nested user namespaces. Resource limits (memory, processes, CPU seconds, file size,
+no core dumps) are set before ``exec``; a cgroup caps the whole tree's memory, process count
+and CPU (``Limits.cpus``, one scheduling weight for the whole tree however many sessions it
+starts) where one can be created. The wall clock is the caller's: :class:`Sandboxed` kills
+the whole tree (the PID namespace ends with its first process).
 
 Where bubblewrap is missing or cannot create namespaces, :func:`availability` says why and
 what to install, and the grader refuses to run student code unless the instructor opted out
@@ -65,10 +72,23 @@ class Limits:
     processes: int = 128      # tasks (threads included) of the sandbox user
     cpu_seconds: int = 900    # CPU time per process
     file_mb: int = 64         # largest file written
+    disk_mb: int = 512        # the scratch home, and /tmp: each a tmpfs of this size
+    files: int = 50_000       # files and directories in the scratch home (as root)
+    cpus: float = 1.0         # CPU time per wall second of the whole tree (cgroup)
     # As root, each sandbox runs as its own unprivileged uid, leased from UID_SPAN ids
     # starting here (far above login users and the usual subordinate-id ranges), so that
     # RLIMIT_NPROC, which counts a uid's processes machine-wide, caps one sandbox alone.
     uid: int = 2_100_000_000
+
+    def __post_init__(self):
+        for name in ("disk_mb", "files"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Limits.{name}: expected a positive integer, found {value!r}")
+        if not isinstance(self.cpus, (int, float)) or isinstance(self.cpus, bool) \
+                or not 0 < self.cpus <= 1024:
+            raise ValueError(f"Limits.cpus: expected a number of CPUs in (0, 1024], found "
+                             f"{self.cpus!r}")
 
     def setrlimits(self):
         """Apply the per-process limits to the calling process (inherited by its children)."""
@@ -130,13 +150,24 @@ def availability() -> str:
         return ("bubblewrap is not installed: install the Debian package `bubblewrap` "
                 "(`make` does, through scripts/system_setup.sh), or set EMCOURSE_UNSANDBOXED=1 "
                 "to grade without isolation (reported for every submission)")
-    probe = subprocess.run(command(["/bin/true"], scratch=None), capture_output=True,
-                           text=True, timeout=60, check=False)
+    from . import seccomp
+
+    try:
+        fd = seccomp.pipe_fd()
+    except RuntimeError as exc:
+        return f"{exc}: the sandbox's system call filter cannot be built here"
+    try:
+        probe = subprocess.run(command(["/bin/true"], scratch=None, seccomp_fd=fd),
+                               capture_output=True, text=True, timeout=60, check=False,
+                               pass_fds=(fd,))
+    finally:
+        os.close(fd)
     if probe.returncode != 0:
         return (f"bubblewrap cannot create its namespaces here ({probe.stderr.strip()[:300]}); "
-                "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1"
-                " or user.max_user_namespaces > 0), grade as root, or set "
-                "EMCOURSE_UNSANDBOXED=1 to grade without isolation")
+                "it must be bubblewrap >= 0.8 (--size, --disable-userns) on a kernel with "
+                "seccomp filters; enable unprivileged user namespaces (sysctl "
+                "kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0), grade as "
+                "root, or set EMCOURSE_UNSANDBOXED=1 to grade without isolation")
     return ""
 
 
@@ -252,9 +283,16 @@ def sandbox_env(extra=None) -> dict:
     return env
 
 
-def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list[str]:
+def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None,
+            seccomp_fd: int | None = None) -> list[str]:
     """The bwrap command that runs ``argv`` in the sandbox, with ``scratch`` (a host directory,
-    or None) as its writable home and working directory."""
+    or None) as its writable home and working directory.
+
+    ``seccomp_fd`` is an inheritable descriptor holding the filter
+    (:func:`emcourse_grader.seccomp.pipe_fd`), which bwrap installs last, just before it
+    executes the first program; :class:`Sandboxed` always passes one. None leaves the filter
+    out: only for reading the command.
+    """
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
            "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
            "--ro-bind", "/usr", "/usr"]
@@ -269,7 +307,7 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
             cmd += ["--ro-bind", "/etc/" + name, "/etc/" + name]
     # The private /tmp first: a Python installation or course venv under /tmp (a course
     # checked out there) is bound on top of it, not hidden by it.
-    cmd += ["--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/tmp"]
     made = set()
     for root in _python_roots():
         for parent in _parents(root):  # e.g. /root, 0700 on the host: searchable inside
@@ -287,12 +325,16 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
             made.add(parent)
             cmd += ["--perms", "0755", "--dir", parent]
     cmd += ["--ro-bind", str(student_library()), LIB,
-            "--proc", "/proc", "--dev", "/dev"]
+            "--proc", "/proc", "--dev", "/dev",
+            # POSIX semaphores and shared memory (multiprocessing's locks and queues)
+            "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/dev/shm"]
     if scratch is not None:
         cmd += ["--bind", str(scratch), HOME]
     else:
         cmd += ["--dir", HOME]
     cmd += ["--chdir", HOME, "--clearenv"]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(int(seccomp_fd))]
     for key, value in sandbox_env(env).items():
         cmd += ["--setenv", key, value]
     if os.geteuid() == 0:
@@ -303,7 +345,9 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
                 f"--regid={limits.uid}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs", "--"]
     else:
-        cmd[1:1] = ["--unshare-user"]
+        # the sandbox's user namespace may not make another one (bwrap >= 0.8; the filter
+        # refuses it too, and is all there is as root, where no user namespace is made)
+        cmd[1:1] = ["--unshare-user", "--disable-userns"]
         cmd += ["--"]
     return cmd + [str(a) for a in argv]
 
@@ -313,32 +357,65 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None) -> list
 # --------------------------------------------------------------------------------------------
 
 class _Cgroup:
-    """A memory + pids cgroup for one sandbox, where this machine lets us make one (v2, or
-    v1 memory and pids hierarchies). Best effort: rlimits still apply without it."""
+    """A cgroup for one sandbox's whole process tree, where this machine lets us make one
+    (v2, or the v1 memory, pids and cpu hierarchies): its memory, its number of tasks, and its
+    CPU (``limits.cpus`` CPUs at most, and one scheduling weight however many sessions and
+    processes it starts). Best effort, controller by controller: :attr:`active` names those in
+    force; rlimits still apply without any."""
+
+    PERIOD_US = 100_000
 
     def __init__(self, limits: Limits):
         self.dirs = []
+        self.active = set()
         name = f"emcourse-{os.getpid()}-{time.monotonic_ns()}"
         own = self._own_paths()
-        try:
-            if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # unified (v2)
-                d = os.path.join("/sys/fs/cgroup" + own.get("", "/"), name)
+        quota = max(1000, int(limits.cpus * self.PERIOD_US))
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # unified (v2)
+            parent = "/sys/fs/cgroup" + own.get("", "/")
+            d = os.path.join(parent, name)
+            try:
                 os.mkdir(d)
-                self.dirs.append(d)
-                self._write(d, "memory.max", limits.memory_mb * 2**20)
-                self._write(d, "pids.max", limits.processes)
-            else:
-                for ctl, key, value in (("memory", "memory.limit_in_bytes",
-                                         limits.memory_mb * 2**20),
-                                        ("pids", "pids.max", limits.processes)):
-                    base = f"/sys/fs/cgroup/{ctl}"
-                    if not os.path.isdir(base):
+            except OSError:
+                return
+            self.dirs.append(d)
+            wanted = {"memory": [("memory.max", limits.memory_mb * 2**20)],
+                      "pids": [("pids.max", limits.processes)],
+                      "cpu": [("cpu.max", f"{quota} {self.PERIOD_US}"), ("cpu.weight", 100)]}
+            for ctl, settings in wanted.items():
+                if not os.path.exists(os.path.join(d, settings[0][0])):
+                    try:  # not delegated to our children yet
+                        self._write(parent, "cgroup.subtree_control", f"+{ctl}")
+                    except OSError:
                         continue
-                    d = os.path.join(base + own.get(ctl, "/"), name)
+                try:
+                    for key, value in settings:
+                        self._write(d, key, value)
+                    self.active.add(ctl)
+                except OSError:
+                    pass
+        else:
+            wanted = {"memory": [("memory.limit_in_bytes", limits.memory_mb * 2**20)],
+                      "pids": [("pids.max", limits.processes)],
+                      "cpu": [("cpu.cfs_period_us", self.PERIOD_US),
+                              ("cpu.cfs_quota_us", quota), ("cpu.shares", 1024)]}
+            for ctl, settings in wanted.items():
+                base = f"/sys/fs/cgroup/{ctl}"
+                if not os.path.isdir(base):
+                    continue
+                d = os.path.join(base + own.get(ctl, "/"), name)
+                try:
                     os.mkdir(d)
-                    self.dirs.append(d)
-                    self._write(d, key, value)
-        except OSError:
+                except OSError:
+                    continue
+                self.dirs.append(d)
+                try:
+                    for key, value in settings:
+                        self._write(d, key, value)
+                    self.active.add(ctl)
+                except OSError:
+                    pass
+        if not self.active:
             self.close()
             self.dirs = []
 
@@ -397,8 +474,13 @@ class Sandboxed:
             if scratch is not None:
                 _chown_tree(scratch, limits.uid)
         self.uid = limits.uid if self.lease else os.getuid()
+        fd = None
         if sandboxed:
-            cmd = command(argv, scratch=scratch, limits=limits, env=env)
+            from . import seccomp
+
+            fd = seccomp.pipe_fd()
+            popen["pass_fds"] = (*popen.get("pass_fds", ()), fd)
+            cmd = command(argv, scratch=scratch, limits=limits, env=env, seccomp_fd=fd)
             cwd = "/"
         else:
             cmd = list(argv)
@@ -412,8 +494,15 @@ class Sandboxed:
                 cgroup.enter()
             limits.setrlimits()
 
-        self.proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
-                                     preexec_fn=preexec, **popen)  # noqa: PLW1509
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, start_new_session=True,
+                                         preexec_fn=preexec, **popen)  # noqa: PLW1509
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            if fd is not None:
+                os.close(fd)  # bwrap holds its own copy
 
     @property
     def pid(self) -> int:
@@ -442,7 +531,8 @@ class Sandboxed:
             pass
 
     def close(self):
-        if self.proc.poll() is None:
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
             self.kill()
         if self.cgroup is not None:
             self.cgroup.close()
@@ -457,10 +547,64 @@ class Sandboxed:
         self.close()
 
 
-def make_scratch() -> Path:
+_MOUNTED: set[str] = set()  # scratch directories with a tmpfs of their own (as root)
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+
+
+def make_scratch(limits: Limits = DEFAULT_LIMITS) -> Path:
     """A private directory outside the course for one sandbox (:class:`Sandboxed` gives it to
-    the sandbox's user when it starts)."""
-    return Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
+    the sandbox's user when it starts); remove it with :func:`remove_scratch`.
+
+    As root it is a tmpfs of its own, ``limits.disk_mb`` large with at most ``limits.files``
+    inodes, so that what the sandbox writes into its home (bound at :data:`HOME`) cannot fill
+    the host's disk; it stays a host directory, which the grader fills before and reads after
+    the sandbox ran. As an ordinary user (no mount allowed) it is a plain directory, where only
+    ``RLIMIT_FSIZE`` (``limits.file_mb`` per file) applies: see :func:`scratch_is_bounded`.
+    """
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits: expected a sandbox.Limits, found {type(limits).__name__}")
+    path = Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
+    if os.geteuid() == 0:
+        options = f"size={limits.disk_mb}m,nr_inodes={limits.files},mode=0700"
+        if _libc().mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV,
+                         options.encode()) == 0:
+            if not _MOUNTED:
+                import atexit
+                atexit.register(_unmount_all)  # scratches a caller removed with rmtree
+            _MOUNTED.add(str(path))
+    return path
+
+
+def scratch_is_bounded(path) -> bool:
+    """Is this scratch directory a size-limited tmpfs of its own?"""
+    return str(Path(path)) in _MOUNTED
+
+
+def remove_scratch(path):
+    """Unmount (as root) and delete a directory from :func:`make_scratch`."""
+    path = Path(path)
+    if str(path) in _MOUNTED:
+        libc = _libc()
+        if libc.umount2(os.fsencode(path), 0) != 0:
+            libc.umount2(os.fsencode(path), MNT_DETACH)  # something still holds it open
+        _MOUNTED.discard(str(path))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _unmount_all():
+    for path in list(_MOUNTED):
+        remove_scratch(path)
+
+
+@functools.cache
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return libc
 
 
 def _chown_tree(root, uid: int):

@@ -231,7 +231,9 @@ def test_no_network_not_even_the_graders_loopback():
             report(loopback=attempt(connect, ("127.0.0.1", {port})),
                    outside=attempt(connect, ("1.1.1.1", 53)),
                    dns=attempt(socket.getaddrinfo, "pypi.org", 443),
-                   interfaces=sorted(n for _, n in socket.if_nameindex()))
+                   # /proc/net/dev: if_nameindex() needs a netlink socket, which the filter refuses
+                   interfaces=sorted(line.split(":")[0].strip()
+                                     for line in open("/proc/net/dev").readlines()[2:]))
         """)
         with pytest.raises(socket.timeout):
             server.accept()
