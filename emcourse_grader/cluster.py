@@ -11,8 +11,9 @@ a public interface). Hence:
   :func:`dask_client` without a scheduler) is a :class:`distributed.LocalCluster` on
   127.0.0.1 whose scheduler, workers and nannies listen on ``tls://`` only, with a
   certificate made for this run (:meth:`distributed.Security.temporary`: a fresh key and
-  self-signed certificate, kept in memory and handed to the worker processes through their
-  start-up pipe). Every listener requires the peer's certificate signed by that one
+  self-signed certificate, kept in memory, handed to the worker processes through their
+  start-up pipe, and written by Dask only for an instant into a private 0700 temporary
+  directory to load it). Every listener requires the peer's certificate signed by that one
   (``ssl.CERT_REQUIRED``) and ``require_encryption`` refuses plain ``tcp://``: a client
   without the run's key cannot complete a handshake, let alone send a task.
 * **An existing scheduler** (``--scheduler tls://HOST:PORT``) must be a ``tls://`` address;
