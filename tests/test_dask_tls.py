@@ -263,6 +263,12 @@ def test_documented_cluster_runs_the_clients_tasks(remote, certs):
               "distributed.comm.tls.client.key": str(key)}
     with dask.config.set(config), cluster.dask_client(scheduler=address) as (client, _):
         assert client.submit(sum, [1, 2], pure=False).result(timeout=30) == 3
+    # every role's files at once, as dask-jobqueue's security= takes them (docs/teaching.md)
+    from distributed import Client
+    with Client(address, security=cluster.directory_security(certs), timeout=10) as client:
+        assert client.submit(max, [1, 2], pure=False).result(timeout=30) == 2
+    with pytest.raises(ValueError, match="expected ca.pem"):
+        cluster.directory_security(certs.parent)
 
 
 def test_documented_cluster_refuses_other_clients(remote, certs, tmp_path):
