@@ -1,6 +1,10 @@
-"""``python -m emcourse_grader grade hwN [hwM ...] [--workers N | --scheduler ADDRESS]
-[--student ID ...] [--force]``: grade a class in parallel on Dask (emcourse_grader.parallel),
-in the course root; several assignments share one cluster and one queue.
+"""``python -m emcourse_grader grade hwN [hwM ...] [--workers N | --scheduler tls://ADDRESS
+[--tls-ca-file CA --tls-cert CERT --tls-key KEY]] [--student ID ...] [--force]``: grade a class
+in parallel on Dask (emcourse_grader.parallel), in the course root; several assignments share
+one cluster and one queue. The cluster requires TLS client certificates (emcourse_grader.cluster).
+
+``python -m emcourse_grader certs DIR``: a certificate authority and the scheduler's, workers'
+and client's certificates and keys for a cluster of several machines.
 
 ``python -m emcourse_grader doctor [--root DIR] [--student-python PYTHON]``: audit the
 deployment (emcourse_grader.doctor).
@@ -32,8 +36,19 @@ def main(argv=None) -> int:
     where.add_argument("--workers", type=int, default=None,
                        help="worker processes of a local cluster (default: one per core)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 "
-                       "(every worker needs bubblewrap and the course's environment)")
+                       help="address of an existing Dask scheduler with TLS, e.g. "
+                       "tls://10.0.0.5:8786 (tcp:// is refused; every worker needs bubblewrap "
+                       "and the course's environment)")
+    tls = g.add_argument_group(
+        "TLS for --scheduler", "the client's certificate, as `dask worker` takes its own "
+        "(files from `python -m emcourse_grader certs DIR`); each one not given comes from "
+        "Dask's configuration: distributed.comm.tls.ca-file, .client.cert, .client.key")
+    tls.add_argument("--tls-ca-file", default=None, metavar="CA",
+                     help="the certificate authority of the cluster, e.g. DIR/ca.pem")
+    tls.add_argument("--tls-cert", default=None, metavar="CERT",
+                     help="the client's certificate, e.g. DIR/client.pem")
+    tls.add_argument("--tls-key", default=None, metavar="KEY",
+                     help="the client's private key, e.g. DIR/client.key")
     g.add_argument("--student", nargs="+", default=None, metavar="ID",
                    help="grade only these students")
     g.add_argument("--force", action="store_true",
@@ -54,6 +69,17 @@ def main(argv=None) -> int:
                    help="the interpreter the students' kernels use (repeatable)")
     d.add_argument("--verbose", action="store_true", help="list what passed too")
     d.add_argument("--json", action="store_true", help="the findings as JSON")
+    c = sub.add_parser(
+        "certs", help="write TLS certificates for a Dask cluster of several machines",
+        description="Write into DIR a certificate authority (ca.pem; its private key is not "
+        "kept) and a certificate and key signed by it for the scheduler (scheduler.pem, "
+        "scheduler.key), the workers (worker.pem, worker.key) and the grading client "
+        "(client.pem, client.key), every file readable by its owner alone. Whoever holds "
+        "one of the keys can run code on the cluster: copy worker.* and ca.pem to the "
+        "worker machines only. docs/teaching.md shows the commands.")
+    c.add_argument("directory", metavar="DIR", help="created if missing; must not hold "
+                   "these files yet")
+    c.add_argument("--days", type=int, default=365, help="validity (default: 365 days)")
     args, extra = ap.parse_known_args(argv)
     if args.command == "doctor":
         if extra:
@@ -61,22 +87,66 @@ def main(argv=None) -> int:
         from . import doctor
 
         return doctor.main(args)
+    if args.command == "certs":
+        if extra:
+            ap.error(f"unrecognized arguments: {' '.join(extra)}")
+        return _certs(args.directory, args.days)
     bad = [a for a in extra if not (a.startswith("--") and "." in a.split("=")[0])]
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
-    from . import course
+    from . import cluster, course
     from .parallel import grade_all
+
+    security = None
+    tls_files = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if args.scheduler is None:
+        if any(f is not None for f in tls_files):
+            ap.error("--tls-ca-file, --tls-cert and --tls-key are for --scheduler: the local "
+                     "cluster makes its own certificate for each run")
+    else:
+        try:
+            cluster.check_scheduler_address(args.scheduler)
+            security = cluster.client_security(*tls_files)
+        except ValueError as e:
+            ap.error(str(e))
 
     # The local Dask workers grade in scratch directories outside the course: they find its
     # manifest (course.toml), and so its checks modules, through this variable.
     os.environ[course.ENV] = os.path.abspath(args.root)
     try:
         runs = grade_all(args.assignment, root=args.root, workers=args.workers,
-                         scheduler=args.scheduler, students=args.student, force=args.force,
-                         timeout=args.timeout, summary=not args.no_summary, extra_args=extra)
+                         scheduler=args.scheduler, security=security,
+                         students=args.student, force=args.force, timeout=args.timeout,
+                         summary=not args.no_summary, extra_args=extra)
     except KeyboardInterrupt:
         return 130
     return 1 if any(run.failed for run in runs) else 0
+
+
+def _certs(directory: str, days: int) -> int:
+    """``certs DIR``: write the files and say how to use them."""
+    from .cluster import write_certificates
+
+    try:
+        paths = write_certificates(directory, days=days)
+    except (FileExistsError, ValueError) as e:
+        print(f"certs: {e}", file=sys.stderr)
+        return 2
+    d = os.path.abspath(directory)
+    for p in paths.values():
+        print(p)
+    print(f"""
+On the instructor's machine (the scheduler; copy {d}/ca.pem, worker.pem and worker.key
+to each worker machine, e.g. into the same directory):
+  dask scheduler --no-dashboard --tls-ca-file {d}/ca.pem \\
+      --tls-cert {d}/scheduler.pem --tls-key {d}/scheduler.key
+On each worker machine:
+  dask worker tls://SCHEDULER-HOST:8786 --nworkers auto --nthreads 1 --memory-limit 0 \\
+      --no-dashboard --tls-ca-file {d}/ca.pem --tls-cert {d}/worker.pem --tls-key {d}/worker.key
+In the course root:
+  python -m emcourse_grader grade hw1 --scheduler tls://SCHEDULER-HOST:8786 \\
+      --tls-ca-file {d}/ca.pem --tls-cert {d}/client.pem --tls-key {d}/client.key""")
+    return 0
 
 
 if __name__ == "__main__":

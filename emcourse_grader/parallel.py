@@ -3,8 +3,9 @@
 ``nbgrader autograde hwN`` grades one submission after another. :func:`grade` grades every
 collected submission of an assignment with the same result (scores, autograded notebooks,
 integrity report) on a Dask cluster: a :class:`distributed.LocalCluster` with one worker
-process per core by default, or an existing cluster (``--scheduler ADDRESS``: several machines,
-started by dask-jobqueue on SLURM/PBS or by dask-kubernetes; docs/teaching.md).
+process per core by default, or an existing cluster (``--scheduler tls://ADDRESS``: several
+machines, started by hand, by dask-jobqueue on SLURM/PBS or by dask-kubernetes;
+docs/teaching.md). Either way TLS with client certificates (emcourse_grader.cluster).
 
 How the work is split:
 
@@ -69,6 +70,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .cluster import check_client, check_scheduler_address, dask_client
 
 EVENT_TOPIC = "emcourse-grading"
 SLACK = 300.0  # s beyond the configured notebook budgets before a submission counts as hung
@@ -676,40 +679,6 @@ def _fmt_scores(scores) -> str:
     return f"{got:g}/{top:g}"
 
 
-@contextlib.contextmanager
-def dask_client(workers=None, scheduler=None, dashboard=False):
-    """A Dask client: on an existing scheduler, or on a LocalCluster of worker processes."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    # A worker that dies fails its task at once (the coordinator retries it once itself),
-    # and a worker holds one submission at a time: a dying worker takes only that one along.
-    settings = {"distributed.scheduler.allowed-failures": 0,
-                "distributed.scheduler.worker-saturation": 1.0,
-                "distributed.worker.daemon": False,
-                "distributed.worker.profile.enabled": False,  # no stack sampling of grading
-                "distributed.admin.tick.limit": "1h"}
-    with dask.config.set(settings):
-        if scheduler:
-            client = Client(scheduler)
-            try:
-                yield client, None
-            finally:
-                client.close()
-            return
-        n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               memory_limit=0, silence_logs=logging.CRITICAL,
-                               dashboard_address=":8787" if dashboard else None,
-                               worker_class="distributed.Nanny")
-        client = Client(cluster)
-        try:
-            yield client, cluster
-        finally:
-            client.close()
-            cluster.close()
-
-
 @dataclass
 class _Job:
     """One assignment of a run, on the coordinator's side: its configuration, definition,
@@ -733,16 +702,25 @@ def grade(assignment: str, **kwargs) -> RunResult:
 def grade_all(assignments, *, root: str = ".", workers: int | None = None,
               scheduler: str | None = None, students=None, force: bool = False,
               timeout: float | None = None, summary: bool = True, stream=None,
-              extra_args=(), client=None) -> list[RunResult]:
+              extra_args=(), client=None, security=None) -> list[RunResult]:
     """Grade several assignments in one run: one cluster and one queue for all their
     submissions (the costliest first), so the long submissions of every assignment overlap
     instead of each assignment waiting for its own slowest. One :class:`RunResult` per
-    assignment, in the order given, each written and summarised as by a run of its own."""
+    assignment, in the order given, each written and summarised as by a run of its own.
+
+    The cluster (:func:`emcourse_grader.cluster.dask_client`) requires TLS client
+    certificates: a local one of ``workers`` processes, or the ``tls://`` ``scheduler`` with
+    the client's ``security`` (a :class:`distributed.Security`; default: Dask's configuration),
+    or a ``client`` of one's own whose scheduler address must be ``tls://``."""
     import warnings
 
     from distributed import as_completed
     from sqlalchemy.exc import SAWarning
 
+    if client is not None:
+        check_client(client)  # TLS only: a plain scheduler runs anyone's code
+    elif scheduler is not None:
+        check_scheduler_address(scheduler)
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own, as in autograde
     _ensure_path()
     stream = stream or sys.stderr
@@ -770,7 +748,7 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
     n_workers = 0
     if tasks:
         ctx = contextlib.nullcontext((client, None)) if client is not None else \
-            dask_client(workers, scheduler)
+            dask_client(workers, scheduler, security)
         t_start = time.perf_counter()
         with ctx as (cl, _):
             startup = time.perf_counter() - t_start
