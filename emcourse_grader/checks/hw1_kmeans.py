@@ -2,6 +2,8 @@
 
 The notebook's ``assign(X, centers)`` and ``update(X, labels, k)`` have emref's signatures, so
 ``kmeans.fit`` uses emref's own functions as the course's versions of the earlier parts.
+Its history must be the run's own: the inertia after each update of Lloyd's algorithm from the
+check's initial centres, recomputed here (a ready-made k-means with a made-up history fails).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def derive(secret: bytes, assignment: str, check: str) -> int:
     HMAC-SHA256(secret, "assignment/check")."""
     if not isinstance(secret, bytes) or not secret:
         raise TypeError(f"secret must be non-empty bytes; found {type(secret).__name__}")
-    mac = hmac.new(secret, f"{assignment}/{check}".encode("utf-8"), hashlib.sha256)
+    mac = hmac.new(secret, f"{assignment}/{check}".encode(), hashlib.sha256)
     return int.from_bytes(mac.digest()[:16], "big")
 
 
