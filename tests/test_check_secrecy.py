@@ -9,7 +9,9 @@
 - scipy.cluster (kmeans2, vq) is absent in the real sandbox, scipy.stats, scipy.special and
   scipy.spatial.distance are there, and the scan reports the import;
 - the fit checks take only a history that is a real run: a one-value or made-up history
-  fails with a message that says what is expected; honest variants pass.
+  fails with a message that says what is expected; honest variants pass;
+- through parallel grading on a real Dask worker whose machine has another secret, the
+  worker draws the coordinator's problems (the seeds travel in the task).
 """
 
 from __future__ import annotations
@@ -369,3 +371,82 @@ def test_honest_gmm_fits_pass():
     for fit in (NS["hw2"]["fit"], emref_fit):
         v = verify("gmm.fit", fit)
         assert v.passed, v.message
+
+
+# --------------------------------------------------------------------------------------------
+# Parallel grading: a Dask worker draws from the coordinator's seeds
+# --------------------------------------------------------------------------------------------
+
+def _bytes_key(*args) -> str:
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
+                                   for a in args)).hexdigest()
+
+
+LOOKUP_ASSIGN = '''
+import hashlib
+import numpy as np
+
+TABLE = {table!r}
+
+
+def assign(X, centers):
+    key = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
+                                  for a in (X, centers))).hexdigest()
+    return np.array(TABLE.get(key, []), dtype=int)
+'''
+
+
+@needs_bwrap
+def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
+    """``python -m emcourse_grader grade``'s path with a worker whose machine has another
+    secret: a lookup table recorded under the coordinator's secret gets the points of
+    ``assign`` (the worker drew the coordinator's problems), and none once the coordinator's
+    secret changes."""
+    import io
+
+    import nbformat
+    from nbgrader.api import Gradebook
+    from test_grading_roundtrip import demo_class
+
+    from emcourse_grader import parallel
+
+    # at home, under secret A: the test cell of assign, visible and hidden, run and recorded
+    monkeypatch.setenv(secret.ENV, SECRET_A)
+    table: dict = {}
+    honest = NS["hw1"]["assign"]
+
+    def record(X, centers):
+        out = honest(X, centers)
+        table[_bytes_key(X, centers)] = [int(v) for v in out]
+        return out
+    solution_nb = nbformat.read(demo_class.ROOT / "solutions/hw1/hw1_kmeans.ipynb", 4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in solution_nb.cells}
+    exec(cells["test_assign"].source, {**NS["hw1"], "assign": record})  # noqa: S102
+    assert len(table) >= 4  # two visible calls, three hidden problems
+
+    course = demo_class.copy_course(tmp_path / "course", assignments=["hw1"])
+    quiet = lambda *a: None
+    demo_class.nbgrader(course, "generate_assignment", "hw1", "--force", log=quiet)
+    demo_class.nbgrader(course, "db", "student", "add", "mallory", log=quiet)
+    nb = nbformat.read(course / "assignments/hw1/hw1_kmeans.ipynb", 4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "assign":
+            cell.source = LOOKUP_ASSIGN.format(table=table)
+    handed_in = course / "submitted/mallory/hw1"
+    handed_in.mkdir(parents=True)
+    nbformat.write(nb, handed_in / "hw1_kmeans.ipynb")
+
+    def assign_points():
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            return gb.find_grade("test_assign", "hw1_kmeans", "hw1", "mallory").score
+
+    monkeypatch.setenv(secret.ENV, SECRET_B)  # the worker's machine: another secret
+    with parallel.dask_client(workers=1) as (client, _):
+        monkeypatch.setenv(secret.ENV, SECRET_A)  # the coordinator's
+        parallel.grade("hw1", root=str(course), client=client, stream=io.StringIO(),
+                       summary=False)
+        assert assign_points() == 20
+        monkeypatch.setenv(secret.ENV, SECRET_B)
+        parallel.grade("hw1", root=str(course), client=client, stream=io.StringIO(),
+                       summary=False, force=True)
+        assert assign_points() == 0
