@@ -262,7 +262,7 @@ def grade_submission(task: dict) -> dict:
 
     ``task``: ``student``, ``assignment``, ``files`` (path in the submission folder -> bytes),
     ``released`` (the released notebooks: name -> bytes), ``spec`` (:func:`assignment_spec`), ``config`` (the course's nbgrader Config, pickled),
-    ``timeout`` (s). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
+    ``timeout`` (s), ``seeds`` (the checks', never the secret). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
     _ensure_path()
