@@ -9,8 +9,11 @@ What the hidden tests of the assignments call. In a test cell::
 problems, calls the student's function on copies of them, compares the answer with emref's
 (up to a permutation of the labels wherever labels are arbitrary) and stops at the first
 thing that is wrong, with a message that names the student's function and shows what was
-expected beside what was got (a small summary, never a hidden array). Nothing is printed and
-no global state is touched.
+expected beside what was got (a small summary, never a hidden array). Of an exception the
+student's function raised it quotes one line, the type and the start of the message
+(:func:`._common.quote_error`), never the arguments: the student's code sees the problem and
+could put it in the message. Nothing is printed and no global state is touched (but for the
+course's secret, read and, on first use, made).
 
 Reproducible and unpredictable: without ``seed`` the random problems are drawn from the
 check's seed, HMAC-SHA256 of the course's secret and "<assignment>/<check>"
@@ -84,7 +87,8 @@ def _seed(check: str, spec: Check, seed):
 
 def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
     """Run the check named ``check`` on the student's function ``fn``; never raises for what
-    the student's function does (a missing or unsafe course secret raises ValueError).
+    the student's function does (an unsafe course secret raises ValueError, a check that the
+    pinned seeds lack KeyError: the grader's errors).
 
     ``seed`` (an int) fixes the random problems; None (the default) derives it from the
     course's secret and the check's name (:func:`.secret.seed_of`), so the same function
