@@ -265,7 +265,7 @@ def grade_submission(task: dict) -> dict:
 
     ``task``: ``student``, ``assignment``, ``files`` (path in the submission folder -> bytes),
     ``released`` (the released notebooks: name -> bytes), ``spec`` (:func:`assignment_spec`), ``config`` (the course's nbgrader Config, pickled),
-    ``timeout`` (s). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
+    ``timeout`` (s), ``seeds`` (the checks', never the secret). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
     _ensure_path()
@@ -322,8 +322,10 @@ def _grade(task: dict) -> dict:
             (release / os.path.basename(name)).write_bytes(data)
         converter = Autograde(coursedir=coursedir, config=cfg)
         converter.log.addHandler(handler)
+        from .checks import secret  # the checks' seeds come with the task, not the secret
         try:
-            converter.start()
+            with secret.pinned(task.get("seeds")):
+                converter.start()
             ok, error = True, ""
         except Exception as exc:  # noqa: BLE001 - NbGraderException and anything else
             ok, error = False, f"{type(exc).__name__}: {exc}"
@@ -861,6 +863,8 @@ def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_J
     if timeout is None:
         timeout = _default_timeout(app.config)
     config_bytes = pickle.dumps(_plain_config(app.config))
+    from .checks import CHECKS, secret
+    seeds = secret.seeds(CHECKS)  # from the course's secret, which stays here
     released = _released_notebooks(cd, hw)
     print(f"{hw}: {len(found)} submissions, {len(todo)} to grade, "
           f"{len(job.skipped)} up to date", file=stream)
@@ -874,7 +878,8 @@ def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_J
             print(f"  {s}: no notebook of {hw} handed in: 0", file=stream)
             continue
         tasks[s] = {"student": s, "assignment": hw, "files": files, "spec": spec,
-                    "released": released, "config": config_bytes, "timeout": timeout}
+                    "released": released, "config": config_bytes, "timeout": timeout,
+                    "seeds": seeds}
     return job, tasks
 
 

@@ -316,10 +316,11 @@ def command(argv, *, scratch, limits: Limits = DEFAULT_LIMITS, env=None,
                 cmd += ["--perms", "0755", "--dir", parent]
         cmd += ["--ro-bind", root, root]
     for site in {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}:
-        for pkg in allowlist.MASKED_PACKAGES + allowlist.COURSE_PACKAGES:
-            if os.path.isdir(os.path.join(site, pkg)):
-                cmd += ["--tmpfs", os.path.join(site, pkg), "--remount-ro",
-                        os.path.join(site, pkg)]
+        for pkg in allowlist.MASKED_PACKAGES + allowlist.MASKED_SUBPACKAGES + \
+                allowlist.COURSE_PACKAGES:
+            path = os.path.join(site, *pkg.split("."))
+            if os.path.isdir(path):
+                cmd += ["--tmpfs", path, "--remount-ro", path]
     for parent in _parents(LIB) + _parents(HOME):
         if parent not in made:
             made.add(parent)

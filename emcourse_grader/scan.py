@@ -55,6 +55,15 @@ EMREF_IMPL = allowlist.EMREF_ALGORITHMS
 EMREF_IMPL_NAMES = {mod.split(".")[1] for mod in EMREF_IMPL}  # as in `from emref import hmm`
 EMREF_OK = set(allowlist.PARAMETER_CLASSES)
 LIBRARIES = allowlist.MASKED_PACKAGES
+SUBPACKAGES = allowlist.MASKED_SUBPACKAGES  # e.g. scipy.cluster, in scipy that is allowed
+
+
+def _masked_sub(mod: str, names=()) -> str:
+    """The module of ``import mod`` (or ``from mod import names``) that is, or is inside, a
+    masked subpackage, else ""."""
+    full = [mod] + [f"{mod}.{n}" for n in names]
+    return next((m for m in full for sub in SUBPACKAGES
+                 if m == sub or m.startswith(sub + ".")), "")
 
 
 def _dotted(node) -> str:
@@ -112,6 +121,9 @@ def scan(source: str):
                     add("calls or imports emref's implementation", mod)
                 elif root in LIBRARIES:
                     add("imports a library that implements the exercise", mod)
+                elif sub := _masked_sub(mod, [a.name for a in node.names]
+                                        if isinstance(node, ast.ImportFrom) else ()):
+                    add("imports a library that implements the exercise", sub)
                 elif root in SHELL:
                     add("patches the IPython shell", mod)
                 elif root in DYNAMIC or root in ("ctypes", "gc", "inspect", "importlib"):

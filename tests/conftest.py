@@ -15,6 +15,22 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# The checks draw their random problems from the course's secret: the tests use a fixed one
+# (inherited by the nbgrader and Dask processes they start), never a file made in the repo.
+TEST_SECRET = "emcourse-test-secret-not-for-grading"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def course_secret():
+    before = os.environ.get("EMCOURSE_SECRET")
+    os.environ["EMCOURSE_SECRET"] = TEST_SECRET
+    yield TEST_SECRET
+    if before is None:
+        os.environ.pop("EMCOURSE_SECRET", None)
+    else:
+        os.environ["EMCOURSE_SECRET"] = before
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

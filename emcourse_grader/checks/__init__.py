@@ -9,12 +9,17 @@ What the hidden tests of the assignments call. In a test cell::
 problems, calls the student's function on copies of them, compares the answer with emref's
 (up to a permutation of the labels wherever labels are arbitrary) and stops at the first
 thing that is wrong, with a message that names the student's function and shows what was
-expected beside what was got (a small summary, never a hidden array). Nothing is printed and
-no global state is touched.
+expected beside what was got (a small summary, never a hidden array). Of an exception the
+student's function raised it quotes one line, the type and the start of the message
+(:func:`._common.quote_error`), never the arguments: the student's code sees the problem and
+could put it in the message. Nothing is printed and no global state is touched (but for the
+course's secret, read and, on first use, made).
 
-Reproducible: without ``seed`` the random problems are drawn from a seed derived from the
-check's name (``zlib.crc32``), so the same submission graded twice gets the same verdict and
-the same message; pass ``seed=`` to draw other problems.
+Reproducible and unpredictable: without ``seed`` the random problems are drawn from the
+check's seed, HMAC-SHA256 of the course's secret and "<assignment>/<check>"
+(:mod:`.secret`: ``$EMCOURSE_SECRET`` or ``<course root>/.emcourse/secret``), so the same
+submission graded twice gets the same verdict and the same message, while a student, who has
+no secret, cannot compute the problems; pass ``seed=`` to draw other problems.
 
 One registry, :data:`CHECKS`, name -> :class:`Check`; one module per assignment registers its
 checks: the module that the course's manifest (course.toml, :mod:`emcourse_grader.course`)
@@ -38,13 +43,12 @@ from __future__ import annotations
 
 import ast
 import warnings
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _common
+from . import _common, secret
 from ._common import Check, Fail, register
 
 # register and Fail: what a checks module of a course's own needs (docs/teaching.md, "Adding
@@ -75,17 +79,20 @@ class GradingError(AssertionError):
         return str(self).splitlines() or [""]
 
 
-def _seed(check: str, seed):
+def _seed(check: str, spec: Check, seed):
     if seed is None:
-        return zlib.crc32(check.encode("utf-8"))
+        return secret.seed_of(check, spec.assignment)
     return seed
 
 
 def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
-    """Run the check named ``check`` on the student's function ``fn``; never raises.
+    """Run the check named ``check`` on the student's function ``fn``; never raises for what
+    the student's function does (an unsafe course secret raises ValueError, a check that the
+    pinned seeds lack KeyError: the grader's errors).
 
     ``seed`` (an int) fixes the random problems; None (the default) derives it from the
-    check's name, so the same function always gets the same verdict and message.
+    course's secret and the check's name (:func:`.secret.seed_of`), so the same function
+    always gets the same verdict and message in one course.
     """
     spec = CHECKS.get(check) if isinstance(check, str) else None
     if spec is None:
@@ -96,8 +103,9 @@ def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
     if not callable(fn):
         return Verdict(check, False, f"{name} must be a function; found "
                                      f"{type(fn).__name__}")
+    seed = _seed(check, spec, seed)  # a missing or unsafe secret is the grader's error: raised
     try:
-        rng = np.random.default_rng(_seed(check, seed))
+        rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
         return Verdict(check, False, f"seed must be None or a non-negative int ({exc})")
     with warnings.catch_warnings():
@@ -110,7 +118,7 @@ def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
             except Exception as exc:  # noqa: BLE001 - verify never raises
                 return Verdict(check, False,
                                f"{name} returned something the grader could not compare "
-                               f"({type(exc).__name__}: {exc}); check the types and shapes "
+                               f"({_common.quote_error(exc)}); check the types and shapes "
                                f"of what it returns against the instructions")
     return Verdict(check, True, f"{name}: all hidden checks passed")
 

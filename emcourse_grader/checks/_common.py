@@ -75,7 +75,7 @@ def num(x, digits: int = 4) -> str:
     try:
         x = float(x)
     except (TypeError, ValueError):
-        return repr(x)
+        return "a non-number"  # never the value's own text: it may be the student's
     if np.isnan(x):
         return "nan"
     if np.isinf(x):
@@ -153,8 +153,33 @@ def describe(a) -> str:
     return type(a).__name__
 
 
+#: How much of a student's exception the messages quote: its type's name and the start of its
+#: text, on one line. The student's code sees the hidden problems, so whatever it raises could
+#: carry them out through the feedback; this bound keeps that channel narrow.
+QUOTE_TYPE = 40
+QUOTE_TEXT = 80
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line: newlines, tabs and runs of spaces become one space
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def quote_error(exc: BaseException) -> str:
+    """A student's exception as the messages show it: ``Type: text`` with the type's name cut to
+    :data:`QUOTE_TYPE` characters and the text to :data:`QUOTE_TEXT`, on one line."""
+    kind = _clip(type(exc).__name__, QUOTE_TYPE) or "Exception"
+    try:
+        text = _clip(str(exc), QUOTE_TEXT)
+    except Exception:  # noqa: BLE001 - a __str__ that fails is the student's
+        text = ""
+    return f"{kind}: {text}" if text else kind
+
+
 def call(name: str, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` on copies; a raised exception becomes a message naming ``name``."""
+    """``fn(*args, **kwargs)`` on copies; a raised exception becomes a message naming ``name``
+    that quotes at most a short line of it (:func:`quote_error`) and never the arguments."""
     try:
         return fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
     except NotImplementedError:
@@ -163,7 +188,7 @@ def call(name: str, fn, *args, **kwargs):
         raise Fail(f"{q(name)} recursed without end (RecursionError)") from None
     except Exception as exc:  # noqa: BLE001 - any student error becomes a message
         shapes = ", ".join(describe(a) for a in args)
-        raise Fail(f"{q(name)} raised {type(exc).__name__} ({exc}) when called with {shapes}; "
+        raise Fail(f"{q(name)} raised {quote_error(exc)} when called with {shapes}; "
                    f"run it on the visible examples to see where") from None
 
 

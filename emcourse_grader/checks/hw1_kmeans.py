@@ -2,6 +2,8 @@
 
 The notebook's ``assign(X, centers)`` and ``update(X, labels, k)`` have emref's signatures, so
 ``kmeans.fit`` uses emref's own functions as the course's versions of the earlier parts.
+Its history must be the run's own: the inertia after each update of Lloyd's algorithm from the
+check's initial centres, recomputed here (a ready-made k-means with a made-up history fails).
 """
 
 from __future__ import annotations
@@ -102,31 +104,77 @@ def check_update(fn, rng):
                    f"labelled {bad}; μ_k = (1/N_k) Σ_(n in k) x_n")
 
 
+def _inertia(X, centers, labels) -> float:
+    return float(((X - centers[labels]) ** 2).sum())
+
+
+def _lloyd_histories(X, init, K, max_iter=300):
+    """The inertia history of Lloyd's algorithm from ``init`` as the notebook words it (J of
+    the centres after each update and of the labels they were computed from), and the same
+    with the labels of the new centres, a reading that ends on the same value; both hold one
+    value per update, and an empty cluster ends them (None)."""
+    centers, labels = np.asarray(init, dtype=float), None
+    of_update, of_new_labels = [], []
+    for _ in range(max_iter):
+        new = kmeans.assign(X, centers)
+        if labels is not None and np.array_equal(new, labels):
+            break
+        if np.any(np.bincount(new, minlength=K) == 0):
+            return None
+        labels = new
+        centers = kmeans.update(X, labels, K)
+        of_update.append(_inertia(X, centers, labels))
+        of_new_labels.append(_inertia(X, centers, kmeans.assign(X, centers)))
+    return np.array(of_update), np.array(of_new_labels)
+
+
 def _lloyd_problem(rng, N, D, K):
     """Data and initial centres (K data points) from which Lloyd's algorithm takes at least
     3 iterations and never empties a cluster (the notebook need not handle empty clusters)."""
     for _ in range(100):
         X, _, _ = blobs(rng, N, D, K, spread=3.0)
         init = X[rng.choice(N, size=K, replace=False)]
-        centers, labels, n_iter = init, None, 0
-        while n_iter <= 300:
-            new = kmeans.assign(X, centers)
-            if labels is not None and np.array_equal(new, labels):
-                break
-            if np.any(np.bincount(new, minlength=K) == 0):
-                n_iter = -1
-                break
-            labels, centers, n_iter = new, kmeans.update(X, new, K), n_iter + 1
-        if 3 <= n_iter <= 300:
-            return X, init
-    return X, init  # (not reached for the sizes below)
+        runs = _lloyd_histories(X, init, K, max_iter=301)
+        if runs is not None and 3 <= len(runs[0]) <= 300:
+            return X, init, runs
+    raise AssertionError("no k-means problem found")  # (not reached for the sizes below)
+
+
+def _check_history(history, runs, N, K):
+    """A message unless ``history`` is the inertia history of Lloyd's run from the check's
+    initial centres: one value per update (one more, equal to the last, if the loop noticed
+    the fixed point only after another update), each the J of that iteration."""
+    name = q("fit")
+    n = len(runs[0])
+    where = f"from these initial centres ({N} points, {K} clusters)"
+    if history.size < n:
+        raise Fail(f"the inertia history of {name} has {history.size} value(s); {where} "
+                   f"Lloyd's algorithm updates the centres {n} times before the labels stop "
+                   f"changing, so expected {n} values: append J after every update")
+    extra = history.size - n
+    if extra > 1 or (extra == 1 and not close(history[-1], history[-2], rtol=1e-9, atol=0)):
+        raise Fail(f"the inertia history of {name} has {history.size} values; {where} "
+                   f"Lloyd's algorithm updates the centres {n} times before the labels stop "
+                   f"changing, so expected {n} values: stop as soon as assign gives the labels "
+                   f"of the previous iteration, and append J once per iteration")
+    own = history[:n]
+    if any(close(own, run, rtol=1e-6, atol=1e-9) for run in runs):
+        return
+    off = ~np.isclose(own, runs[0], rtol=1e-6, atol=1e-9) & \
+        ~np.isclose(own, runs[1], rtol=1e-6, atol=1e-9)
+    i = int(np.flatnonzero(off)[0]) if off.any() else 0
+    g, e = got_expected(own[i], runs[0][i])
+    raise Fail(f"the inertia history of {name} is not that of Lloyd's run {where}: history[{i}] "
+               f"is {g}; expected {e}, the inertia J of the centres after update {i + 1} and "
+               f"the labels they were computed from. Append J of the current centres and "
+               f"labels after every update")
 
 
 @register("kmeans.fit", function="fit", assignment="hw1",
           uses={"assign": kmeans.assign, "update": kmeans.update})
 def check_fit(fn, rng):
     for N, D, K in ((40, 2, 2), (300, 3, 4)):
-        X, init = _lloyd_problem(rng, N, D, K)
+        X, init, runs = _lloyd_problem(rng, N, D, K)
         ref = kmeans.fit(X, K, init=init, tol=0, max_iter=300)
         out = as_tuple(call("fit", fn, X, init, max_iter=300), "fit",
                        ("centers", "labels", "history"))
@@ -168,6 +216,7 @@ def check_fit(fn, rng):
             raise Fail(f"the last inertia in the history of {q('fit')} is {g}; "
                        f"expected {e}, the inertia J = Σ_n ||x_n - μ_(label n)||² of the "
                        f"centres and labels it returns{hint}")
+        _check_history(history, runs, N, K)
 
 
 def _softmax_rows(logits):

@@ -28,6 +28,7 @@ from ._common import (
     got_expected,
     num,
     q,
+    quote_error,
     random_resp,
     register,
     rows_sum_to_one,
@@ -211,7 +212,7 @@ def check_fit(fn, rng):
         expected = ref.loglik_history
         params, hist = as_tuple(call(name, fn, X, p0, max_iter=iters, tol=0.0), name,
                                 ("params", "loglik_history"))
-        _, m, _ = _params_tuple(params, name)
+        w, m, c = _params_tuple(params, name)
         hist = as_array(hist, name, "the log-likelihood history", ndim=1)
         finite(hist, name, "the log-likelihood history")
         drops = np.flatnonzero(np.diff(hist) < -1e-8 * (1 + np.abs(hist[:-1])))
@@ -239,6 +240,26 @@ def check_fit(fn, rng):
             got = worst_row(matched, ref.params.means, "means")
             raise Fail(f"{q(name)} returned parameters that are not those whose "
                        f"log-likelihood ends its history: {got} (matched up to relabelling)")
+        _ends_on_its_params(X, hist, w, m, c, K, D)
+
+
+def _ends_on_its_params(X, hist, w, m, c, K, D):
+    """A message unless the history ends on the log-likelihood of the returned parameters,
+    recomputed here (the means alone may match while the weights or covariances do not)."""
+    name = "fit"
+    w = as_array(w, name, "weights", shape=(K,))
+    c = as_array(c, name, "covariances", shape=(K, D, D))
+    finite(w, name, "weights")
+    finite(c, name, "covariances")
+    try:
+        returned = GMMParams(w, m, c)
+    except (TypeError, ValueError) as exc:
+        raise Fail(f"{q(name)} returned parameters that are not a Gaussian mixture "
+                   f"({quote_error(exc)})") from None
+    _, ll = gmm.e_step(X, returned)
+    same_value(hist[-1], ll, name, "a history that ends on {got}, but the parameters it "
+               "returns have log p(X|θ) = {expected}: return the θ whose log-likelihood is the "
+               "last value of the history", rtol=1e-6, atol=1e-6)
 
 
 @register("exam.m_step_two_gaussians", function="m_step_two_gaussians", assignment="hw2")
