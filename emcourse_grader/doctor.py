@@ -289,6 +289,28 @@ def check_cluster() -> list[Finding]:
     return [Finding("ok", "the grading cluster's TLS credentials can be made")]
 
 
+def check_secret(root: Path) -> list[Finding]:
+    """The per-course secret the checks draw their problems from: the instructor's alone
+    (emcourse_grader.checks.secret). Missing is fine (the first grading run makes it)."""
+    from .checks import secret
+
+    if os.environ.get(secret.ENV):
+        return [Finding("ok", f"the checks' secret comes from ${secret.ENV}")]
+    file = secret.path(root)
+    if not file.exists():
+        return [Finding("warning", f"no secret at {file} yet: the first grading run makes "
+                        "it; back it up then (losing it changes every regrade's problems)")]
+    out = []
+    for path, want in ((file.parent, 0o700), (file, 0o600)):
+        m = _mode(path)
+        if m & 0o077 or path.is_symlink():
+            out.append(Finding("unsafe", f"{path} is open to others (mode {m:04o}): with the "
+                               "secret a student can compute every hidden problem",
+                               f"chmod {want:04o} {path}, then make a new secret (rm {file}; "
+                               "the next run makes one) since this one may be known"))
+    return out or [Finding("ok", f"the checks' secret {file} is the instructor's alone")]
+
+
 def check_gradebook(root: Path, db_url: str, assignments: list[str]) -> list[Finding]:
     """Every assignment of course.toml is in the gradebook (a fresh clone has none: the
     gradebook is not in git)."""
@@ -337,6 +359,7 @@ def audit(root: Path, *, student_pythons=(), homes=None, other_users=None) -> li
                            "pass --student-python /path/to/their/bin/python"))
     out += check_sandbox()
     out += check_cluster()
+    out += check_secret(root)
     out += check_gradebook(root, app.coursedir.db_url, ids)
     return out
 

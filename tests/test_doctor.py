@@ -55,6 +55,9 @@ def deployment(tmp_path_factory):
     with open(course / "nbgrader_config.py", "a") as f:
         f.write(f"\nc.Exchange.root = {str(exchange)!r}\n"
                 "c.ExchangeCollect.check_owner = False\n")
+    hidden = course / ".emcourse"  # the checks' secret, made readable by all
+    hidden.mkdir()
+    (hidden / "secret").write_text("x" * 32)
     home = base / "home" / "alice"
     home.mkdir(parents=True)
     sub = course / "submitted" / "alice" / "hw1"
@@ -62,7 +65,8 @@ def deployment(tmp_path_factory):
     (sub / "hw1.ipynb").write_text("{}")
     for path, mode in ((base, 0o755), (course, 0o755), (exchange, 0o777),
                        (exchange / "emcourse", 0o777), (exchange / "emcourse" / "inbound", 0o777),
-                       (home, 0o755), (sub / "hw1.ipynb", 0o666)):
+                       (home, 0o755), (sub / "hw1.ipynb", 0o666), (hidden, 0o755),
+                       (hidden / "secret", 0o644)):
         path.chmod(mode)
     return {"course": course, "exchange": exchange, "home": home, "sub": sub,
             "editable": _student_python(base / "venv-old", "emcourse", editable=True),
@@ -73,8 +77,9 @@ def _unsafe(findings) -> str:
     return "\n".join(f"{f.level}: {f.what}" for f in findings if f.level in ("unsafe", "broken"))
 
 
-def test_the_old_layout_fails_with_each_problem_named(deployment):
+def test_the_old_layout_fails_with_each_problem_named(deployment, monkeypatch):
     d = deployment
+    monkeypatch.delenv("EMCOURSE_SECRET", raising=False)  # the course's own secret file
     findings = doctor.audit(d["course"], student_pythons=[d["editable"]], homes=[d["home"]],
                             other_users=["alice", "bob"])
     text = _unsafe(findings)
@@ -88,6 +93,7 @@ def test_the_old_layout_fails_with_each_problem_named(deployment):
         "has the course as an editable install",
         "collected file(s) under",
         "no gradebook at",
+        f"{d['course'] / '.emcourse' / 'secret'} is open to others",
     ]
     for phrase in expected:
         assert phrase in text, f"{phrase!r} not in:\n{text}"
@@ -96,7 +102,8 @@ def test_the_old_layout_fails_with_each_problem_named(deployment):
     # The command itself exits 1 and prints the same problems.
     proc = subprocess.run([sys.executable, "-m", "emcourse_grader", "doctor", "--root",
                            str(d["course"]), "--student-python", d["editable"]],
-                          capture_output=True, text=True, check=False, cwd=d["course"])
+                          capture_output=True, text=True, check=False, cwd=d["course"],
+                          env={k: v for k, v in os.environ.items() if k != "EMCOURSE_SECRET"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "UNSAFE" in proc.stdout and "has the course as an editable install" in proc.stdout
 
@@ -104,6 +111,7 @@ def test_the_old_layout_fails_with_each_problem_named(deployment):
 def test_the_fixed_layout_passes(deployment, monkeypatch):
     """Each fix as the findings printed it: the audit then finds nothing unsafe or broken."""
     d = deployment
+    monkeypatch.delenv("EMCOURSE_SECRET", raising=False)
     # The gradebook runs alembic from this interpreter's bin/.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     from nbgrader.api import Gradebook
@@ -115,6 +123,8 @@ def test_the_fixed_layout_passes(deployment, monkeypatch):
     for path in (exchange, exchange / "emcourse", exchange / "emcourse" / "inbound"):
         path.chmod(0o1777)
     course.chmod(0o700)
+    (course / ".emcourse").chmod(0o700)
+    (course / ".emcourse" / "secret").chmod(0o600)
     d["home"].chmod(0o700)
     (d["sub"] / "hw1.ipynb").chmod(0o644)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
