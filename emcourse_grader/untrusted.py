@@ -110,10 +110,16 @@ def _parser():
 
 def html_problems(text: str) -> list[str]:
     """What a browser would find in ``text`` beyond the allowlists: tags, attributes and URLs,
-    each named once (an empty list when the HTML is inert)."""
+    each named once (an empty list when the HTML is inert). Comments and markup a parser has
+    to repair count too: inserted in a page, they could change how what follows is read."""
     parser, walker = _parser()
     found = []
-    for token in walker(parser.parseFragment(text)):
+    tokens = list(walker(parser.parseFragment(text)))
+    if parser.errors:
+        found.append("malformed HTML")
+    for token in tokens:
+        if token["type"] == "Comment" and "an HTML comment" not in found:
+            found.append("an HTML comment")
         if token["type"] not in ("StartTag", "EmptyTag"):
             continue
         tag = str(token["name"]).lower()
@@ -160,12 +166,10 @@ def _cleaner(drop: bool):
 
 
 def clean_html(text) -> str:
-    """``text`` as inert HTML: unchanged when nothing in it is beyond the allowlists, else
-    rebuilt by bleach from what is allowed (scripts and styles removed with their content).
-    The result is checked again; HTML that still has anything beyond them is escaped whole."""
+    """``text`` as inert HTML, rebuilt by bleach from what the allowlists allow (scripts and
+    styles removed with their content, every element closed, every attribute quoted). The
+    result is checked again; HTML that still has anything beyond them is escaped whole."""
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    if not html_problems(text):
-        return text
     cleaned = _cleaner(drop=False).clean(_cleaner(drop=True).clean(text))
     if html_problems(cleaned):  # never expected: fail closed
         import html
