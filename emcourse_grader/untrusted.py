@@ -38,7 +38,6 @@ import stat
 import unicodedata
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
 
 MAX_FILE_BYTES = 20 * 2**20        # one file of a submission
 MAX_SUBMISSION_BYTES = 100 * 2**20  # all the files of a submission together
@@ -275,10 +274,6 @@ class SanitizeUntrusted(NbGraderPreprocessor):
     is made from). Outputs are cleaned as they come back from the sandbox already
     (``SafeExecute``); this covers the cells and anything added after."""
 
-    report_file = Unicode("integrity_report.csv",
-                          help="The integrity report (CSV), relative to the course root."
-                          ).tag(config=True)
-
     def preprocess(self, nb, resources):
         from nbformat.notebooknode import from_dict
 
@@ -358,7 +353,9 @@ def walk_submission(folder, ignore=()) -> tuple[list, list]:
         return any(fnmatch.fnmatch(name, g) for g in ignore)
 
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        entries = [(n, True) for n in sorted(dirnames)] + [(n, False) for n in sorted(filenames)]
+        # The notebooks first: they have the budget before anything handed in beside them.
+        files = sorted(filenames, key=lambda n: (dirpath != folder or not n.endswith(".ipynb"), n))
+        entries = [(n, True) for n in sorted(dirnames)] + [(n, False) for n in files]
         dirnames[:] = []
         for name, is_dir in entries:
             path = os.path.join(dirpath, name)
