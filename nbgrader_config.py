@@ -57,12 +57,15 @@ c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 # unless EMCOURSE_UNSANDBOXED=1 is set (and then every report row says so).
 import functools
 
-import emcourse_grader.preprocessors as _grading
+import emcourse_grader.untrusted as _untrusted
 
-# A notebook nbformat cannot read is set aside and graded as the unanswered release (0 and a
-# reason).
+# Before nbgrader copies a submission's files (shutil.copy follows links): a notebook nbformat
+# cannot read is set aside and graded as the unanswered release (0 and a reason); symbolic
+# links, special files (fifos, sockets, devices) and files over 20 MB (100 MB in all) are
+# removed from submitted/ (the exchange keeps the original), each with a row in the report.
 c.Autograde.pre_convert_hook = functools.partial(
-    _grading.repair_unreadable, release_directory=c.CourseDirectory.release_directory)
+    _untrusted.screen_submission, release_directory=c.CourseDirectory.release_directory)
+c.GenerateFeedback.pre_convert_hook = _untrusted.screen_folder
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",
     "nbgrader.preprocessors.ClearOutput",
@@ -74,6 +77,10 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     "emcourse_grader.preprocessors.SafeExecute",
     "emcourse_grader.preprocessors.TrustedGrade",
+    # Nothing a student sends is active where the instructor or a student reads it: outputs,
+    # written answers and raw cells of the autograded notebook (what the Formgrader shows and
+    # the feedback is made from) carry no script, event handler or javascript: link.
+    "emcourse_grader.untrusted.SanitizeUntrusted",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",

@@ -40,7 +40,9 @@ import json
 from jinja2 import DictLoader
 from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import GetGrades
-from traitlets import default
+from traitlets import Bool, default
+
+from . import untrusted
 
 # --------------------------------------------------------------------------------------------
 # Preprocessor: which grades are still waiting for a human
@@ -209,7 +211,7 @@ FEEDBACK_TEMPLATE = r"""
   {%- set nbg = cell.metadata.nbgrader if 'nbgrader' in cell.metadata else {} -%}
   {%- call emc_cell_body(cell, nbg.solution or nbg.grade or nbg.task,
                          'text_cell_render border-box-sizing rendered_html') -%}
-  {{ cell.source | markdown2html | strip_files_prefix }}
+  {{ cell.source | markdown2html | strip_files_prefix | clean_html }}
   {%- endcall -%}
 </div>
 {% endblock markdowncell %}
@@ -304,7 +306,20 @@ class FeedbackExporter(HTMLExporter):
 
     Uses nbgrader's ``feedback`` template (GenerateFeedback puts its directory on the
     template path) through a small template of its own, and its own ``mathjax.html.j2``.
+
+    Nothing of the notebook is active in the page (the autograded notebook is inert already,
+    emcourse_grader.untrusted; this is the second line): ``sanitize_html`` is on, so
+    nbconvert renders no JavaScript output or widget, and its ``clean_html`` filter (Markdown,
+    HTML and raw cells, HTML and Markdown outputs) is :func:`emcourse_grader.untrusted.clean_html`,
+    which keeps headings, paragraphs, tables and images that nbconvert's own would escape.
     """
+
+    sanitize_html = Bool(True, help="Render no script or active HTML from the notebook."
+                         ).tag(config=True)
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("clean_html", untrusted.clean_html)
 
     @default("extra_loaders")
     def _extra_loaders_default(self):

@@ -196,14 +196,8 @@ def _scores(db_url: str, course_id: str, assignment: str, student: str) -> dict:
 
 
 def _read_tree(root: str) -> dict:
-    files = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            p = os.path.join(dirpath, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                with open(p, "rb") as f:
-                    files[os.path.relpath(p, root)] = f.read()
-    return files
+    from emcourse_grader.untrusted import read_submission
+    return read_submission(root)[0]  # regular files only, no link followed
 
 
 class Watchdog:
@@ -476,16 +470,11 @@ def _released_notebooks(coursedir, assignment: str) -> dict:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb")) if p.is_file()}
 
 
-def _submission_files(folder: str, ignore) -> dict:
-    """The files of a submission, with nbgrader's ignore patterns (regular files only)."""
-    from nbgrader.utils import find_all_files
-
-    files = {}
-    for p in find_all_files(folder, list(ignore)):
-        if os.path.isfile(p) and not os.path.islink(p):
-            with open(p, "rb") as f:
-                files[os.path.relpath(p, folder)] = f.read()
-    return files
+def _submission_files(folder: str, ignore) -> tuple[dict, list]:
+    """The files of a submission with nbgrader's ignore patterns, and the refused (path,
+    reason) pairs: links, special files, files over the caps (emcourse_grader.untrusted)."""
+    from emcourse_grader.untrusted import read_submission
+    return read_submission(folder, list(ignore))
 
 
 class _Writer:
@@ -505,6 +494,7 @@ class _Writer:
         conv = Autograde(coursedir=self.cd, config=self.cfg)
         self.permissions = int(str(conv.permissions), 8)
         self.exclude = conv.exclude_overwriting.get(self.hw, [])
+        self.refused = {}  # student -> [(path, reason)] of _submission_files
 
     def _db_steps(self):
         """The configured autograde preprocessors that write the gradebook."""
@@ -589,6 +579,11 @@ class _Writer:
 
         for n in self.notebooks:
             reset_report(self.report, student, self.hw, n)
+        rows = list(rows) + [{"time": time.strftime("%Y-%m-%d %H:%M:%S"), "student": student,
+                              "assignment": self.hw, "notebook": self.notebooks[0], "part": "",
+                              "reason": "a file of the submission was refused (not copied)",
+                              "detail": f"{rel}: {why}"} for rel, why in self.refused.get(
+                                  student, [])]
         if rows:
             write_rows(self.report, rows)
 
@@ -870,7 +865,7 @@ def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_J
           f"{len(job.skipped)} up to date", file=stream)
     tasks = {}
     for s in todo:
-        files = _submission_files(found[s], cd.ignore)
+        files, writer.refused[s] = _submission_files(found[s], cd.ignore)
         if not any(f"{n}.ipynb" in files for n in writer.notebooks):
             # no notebook of the assignment: 0 and a reason, no worker needed
             writer.missing(s, files)
@@ -960,6 +955,8 @@ def _max_points(spec) -> dict:
 
 
 def print_summary(app, spec, writer, run: RunResult, stream):
+    from emcourse_grader.untrusted import terminal_text as tty
+
     hw = spec["name"]
     parts, table = class_scores(app, spec)
     top = _max_points(spec)
@@ -970,12 +967,12 @@ def print_summary(app, spec, writer, run: RunResult, stream):
     width = max([7] + [len(s) for s in table]) + 2
     print(f"{'student':<{width}}{'score':>12}", file=stream)
     for s in sorted(table):
-        print(f"{s:<{width}}{table[s]['total']:>8g}/{top['total']:g}", file=stream)
+        print(f"{tty(s):<{width}}{table[s]['total']:>8g}/{top['total']:g}", file=stream)
     rows = _report_rows(writer.report, hw)
     print(f"\nIntegrity report ({writer.report}, {hw}):", file=stream)
-    for r in rows:
-        print(f"  {r['student']:<12} {r['part']:<22} {r['reason']}"
-              + (f" ({r['detail'][:150]})" if r["detail"] else ""), file=stream)
+    for r in rows:  # student text: no escape codes reach the terminal
+        print(f"  {tty(r['student']):<12} {tty(r['part']):<22} {tty(r['reason'])}"
+              + (f" ({tty(r['detail'])[:150]})" if r["detail"] else ""), file=stream)
     if not rows:
         print("  (nothing flagged)", file=stream)
     if table:

@@ -2,9 +2,11 @@
 
 ``nbgrader autograde hwN`` in the course root runs, for every submission:
 
-1. :func:`repair_unreadable` (``Autograde.pre_convert_hook``): a notebook that is not valid
-   JSON, not UTF-8 or not a notebook is set aside and graded as the unanswered release (0
-   points, one clear reason), so the rest of the class is still graded, fed back and exported.
+1. :func:`repair_unreadable` (from ``Autograde.pre_convert_hook``,
+   :func:`emcourse_grader.untrusted.screen_submission`, which then removes links, special
+   files and oversized files): a notebook that is not valid JSON, not UTF-8 or not a notebook
+   is set aside and graded as the unanswered release (0 points, one clear reason), so the rest
+   of the class is still graded, fed back and exported.
 2. :class:`IntegrityCheck` (sanitize, before OverwriteCells): takes the instructor's test
    cells from the gradebook (before any student code runs) and reports edited, emptied,
    deleted or re-labelled nbgrader cells; OverwriteCells then restores them.
@@ -40,7 +42,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, List, Unicode
 
-from . import sandbox
+from . import sandbox, untrusted
 
 META = "emcourse_grader"
 FIELDS = ["time", "student", "assignment", "notebook", "part", "reason", "detail"]
@@ -65,6 +67,8 @@ def _rewrite(path: Path, keep, add=()):
         rows = [r for r in csv.DictReader(text.splitlines()) if keep(r)] if text else []
         f.seek(0)
         rows += list(add)
+        # Cell ids, messages and names come from students: no formulas, no control codes.
+        rows = [{k: untrusted.csv_field(r.get(k) or "") for k in FIELDS} for r in rows]
         f.truncate()
         w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         w.writeheader()
@@ -73,9 +77,9 @@ def _rewrite(path: Path, keep, add=()):
 
 def reset_report(path: str, student, assignment, notebook):
     """Forget the rows of an earlier grading of this submission (a regrade)."""
+    key = tuple(untrusted.csv_field(x) for x in (student, assignment, notebook))
     _rewrite(_report_file(path), lambda r: (r.get("student"), r.get("assignment"),
-                                            r.get("notebook")) != (student, assignment,
-                                                                   notebook))
+                                            r.get("notebook")) != key)
 
 
 def write_rows(path: str, rows):
@@ -236,6 +240,8 @@ class IntegrityCheck(_Base):
                   why)
         else:
             self._check(nb, resources, sources, grades, solutions, tasks)
+        for name, why in untrusted.REFUSED.pop(os.path.dirname(path), []):
+            _flag(resources, "a file of the submission was refused (not copied)", f"{name}: {why}")
         if not sandbox.require_sandbox():
             _flag(resources, UNSANDBOXED)
         _write_flags(resources, self.report_file)
@@ -364,6 +370,11 @@ def _clean_output(out, budget: list) -> NotebookNode | None:
             if len(raw) <= budget[0]:
                 budget[0] -= len(raw)
                 clean[mime[:100]] = json.loads(raw)
+    # Only inert content enters the grader's side (scripts, widgets, active HTML removed),
+    # checked after the cut (a cut can end inside a tag).
+    clean = untrusted.clean_bundle(clean)
+    if not clean:
+        return None
     node = NotebookNode(output_type=kind, data=from_dict(clean), metadata=NotebookNode())
     if kind == "execute_result":
         node.execution_count = None

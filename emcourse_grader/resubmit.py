@@ -31,16 +31,22 @@ grader, writable by nobody else, whatever modes the exchange's copy had.
 
 Files edited by hand in ``submitted/`` keep their timestamp: regrade those with
 ``nbgrader autograde hw1 --student=<id> --force``.
+
+A student writes the inbound folder: nbgrader's copy (``shutil.copytree``) would follow a link
+planted there to any file the instructor can read. :class:`ResubmitCollect` copies without
+following links (emcourse_grader.untrusted): links, special files and files over the caps are
+refused, each with a warning and a row in the integrity report.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 
 from nbgrader.exchange.default import ExchangeCollect
 
-from . import custody
+from . import custody, untrusted
 
 
 class ResubmitCollect(ExchangeCollect):
@@ -58,6 +64,27 @@ class ResubmitCollect(ExchangeCollect):
             custody.seal(cd.format_path(cd.submitted_directory, rec["username"],
                                         cd.assignment_id))
             self.invalidate_stale(rec["username"])
+
+    def do_copy(self, src, dest, log=None):
+        """Copy a submission from the exchange without following links (nbgrader's copies
+        the target of a link); what is refused is logged and reported."""
+        from .preprocessors import IntegrityCheck, reset_report, write_rows
+
+        refused = untrusted.copy_submission(src, dest, ignore=self.coursedir.ignore)
+        student = os.path.basename(os.path.dirname(dest))
+        hw = os.path.basename(dest)
+        report = IntegrityCheck(config=self.config).report_file
+        if refused or os.path.exists(report):  # the rows of an earlier collect go
+            reset_report(report, student, hw, "")
+        for rel, why in refused:
+            self.log.warning("Refused %s in %s's submission of %s: %s", rel, student, hw, why)
+        if not refused:
+            return
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        write_rows(report, [
+            {"time": now, "student": student, "assignment": hw, "notebook": "", "part": "",
+             "reason": "a file of the submission was refused by collect (not copied)",
+             "detail": f"{rel}: {why}"} for rel, why in refused])
 
     def invalidate_stale(self, student_id: str) -> bool:
         """Remove autograded/ and feedback/ copies that nbgrader would not redo by itself.
