@@ -55,16 +55,24 @@ c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 # any student code runs, run in this process on plain data returned by the student's functions,
 # and replace the test cells' outputs. Without bubblewrap, grading refuses to run student code
 # unless EMCOURSE_UNSANDBOXED=1 is set (and then every report row says so).
-import functools
-
+import emcourse_grader.custody as _custody
 import emcourse_grader.untrusted as _untrusted
 
 # Before nbgrader copies a submission's files (shutil.copy follows links): a notebook nbformat
 # cannot read is set aside and graded as the unanswered release (0 and a reason); symbolic
 # links, special files (fifos, sockets, devices) and files over 20 MB (100 MB in all) are
 # removed from submitted/ (the exchange keeps the original), each with a row in the report.
-c.Autograde.pre_convert_hook = functools.partial(
-    _untrusted.screen_submission, release_directory=c.CourseDirectory.release_directory)
+# First of all, custody: a submission folder that anyone but the grader could have changed
+# since collect is noted here and refused by IntegrityCheck (not graded, named at the end).
+
+
+def _before_grading(assignment=None, student=None, notebooks=(), **kwargs):
+    _custody.record(notebooks)
+    _untrusted.screen_submission(assignment, student, notebooks,
+                                 release_directory=c.CourseDirectory.release_directory)
+
+
+c.Autograde.pre_convert_hook = _before_grading
 c.GenerateFeedback.pre_convert_hook = _untrusted.screen_folder
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",

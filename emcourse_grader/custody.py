@@ -8,10 +8,13 @@ their own for a better one after the deadline. So:
 * :func:`seal` runs right after collect (``ResubmitCollect``): every collected file and folder
   is owned by the grader's user and writable by nobody else (files 0644, folders 0755 inside a
   course root that is itself 0700).
-* :func:`breach` runs before grading, in both commands (``nbgrader autograde`` through the
-  pre-convert hook, ``python -m emcourse_grader grade`` when it reads a submission): a
-  submission folder that anyone but the grader could have changed is refused with a reason
-  that says what to do, and is not graded.
+* :func:`breach` runs before grading, in both commands: a submission folder that anyone but
+  the grader could have changed is refused with a reason that says what to do, and is not
+  graded (nothing is written to the gradebook for it; the command exits 1). ``nbgrader
+  autograde``: :func:`record`, in the pre-convert hook, notes the breach before anything
+  touches the folder, and ``IntegrityCheck`` raises :class:`CustodyError` (nbgrader then
+  skips that submission and names it at the end). ``python -m emcourse_grader grade``: the
+  coordinator checks each folder before it makes a task.
 
 The checks look at the files themselves (owner, mode, type), never at what a student says.
 """
@@ -51,8 +54,10 @@ def breach(folder, *, uid: int | None = None) -> str:
     Returns
     -------
     str
-        '' when the folder and all it holds are owned by ``uid``, writable by nobody else and
-        hold only regular files and folders; else the first problem found and the fix.
+        '' when the folder and all it holds are owned by ``uid`` and writable by nobody
+        else; else the first problem found and the fix. (Links and special files are not
+        custody's business: :mod:`emcourse_grader.untrusted` never follows them and removes
+        them before grading; a link someone else made is owned by them, and so refused.)
     """
     uid = os.geteuid() if uid is None else uid
     folder = Path(folder)
@@ -61,17 +66,12 @@ def breach(folder, *, uid: int | None = None) -> str:
             st = path.lstat()
         except FileNotFoundError:
             continue
-        kind = stat.S_IFMT(st.st_mode)
         rel = path.relative_to(folder).as_posix() if path != folder else "."
-        if kind not in (stat.S_IFREG, stat.S_IFDIR):
-            what = "a symbolic link" if kind == stat.S_IFLNK else "a special file"
-            return (f"{rel} in {folder} is {what}; a collected submission holds only files "
-                    "and folders. Collect it again with this course's configuration")
         if st.st_uid != uid:
             return (f"{rel} in {folder} belongs to uid {st.st_uid}, not to the grader "
                     f"(uid {uid}): it may have been changed after collection. Collect it "
                     "again with this course's configuration")
-        if stat.S_IMODE(st.st_mode) & 0o022:
+        if stat.S_IMODE(st.st_mode) & 0o022 and not stat.S_ISLNK(st.st_mode):
             return (f"{rel} in {folder} is writable by others than the grader (mode "
                     f"{stat.S_IMODE(st.st_mode):04o}): it may have been changed after "
                     "collection. Collect it again with this course's configuration, or "
@@ -94,6 +94,23 @@ def seal(folder, *, uid: int | None = None) -> None:
         if st.st_uid != uid and os.geteuid() == 0:
             os.chown(path, uid, -1, follow_symlinks=False)
         path.chmod(DIR_MODE if kind == stat.S_IFDIR else FILE_MODE)
+
+
+# Breaches found by the pre-convert hook, submitted folder (real path) -> reason, for
+# IntegrityCheck to refuse (nbgrader ignores what a hook raises).
+BREACHED: dict[str, str] = {}
+
+
+def record(notebooks) -> None:
+    """Note the breach, if any, of the folders holding ``notebooks`` (the pre-convert hook's
+    argument: one submission's notebooks)."""
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in notebooks}:
+        why = breach(folder)
+        key = os.path.realpath(folder)
+        if why:
+            BREACHED[key] = why
+        else:
+            BREACHED.pop(key, None)
 
 
 def require(folder) -> None:

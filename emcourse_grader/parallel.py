@@ -71,6 +71,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import custody
 from .cluster import check_client, check_scheduler_address, dask_client
 
 EVENT_TOPIC = "emcourse-grading"
@@ -865,6 +866,11 @@ def _prepare(hw, root, students, force, timeout, extra_args, stream) -> tuple[_J
           f"{len(job.skipped)} up to date", file=stream)
     tasks = {}
     for s in todo:
+        why = custody.breach(found[s])  # changed since collect? then not graded at all
+        if why:
+            job.outcomes.append(Outcome(s, "failed", reason=f"not graded: {why}"))
+            print(f"  {s}: not graded: {why}", file=stream)
+            continue
         files, writer.refused[s] = _submission_files(found[s], cd.ignore)
         if not any(f"{n}.ipynb" in files for n in writer.notebooks):
             # no notebook of the assignment: 0 and a reason, no worker needed

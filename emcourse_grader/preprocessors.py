@@ -42,7 +42,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, List, Unicode
 
-from . import sandbox, untrusted
+from . import custody, sandbox, untrusted
 
 META = "emcourse_grader"
 FIELDS = ["time", "student", "assignment", "notebook", "part", "reason", "detail"]
@@ -221,6 +221,10 @@ class IntegrityCheck(_Base):
 
     def preprocess(self, nb, resources):
         student, assignment, notebook, db_url = _ids(resources)
+        folder = os.path.realpath(resources.get("metadata", {}).get("path", ""))
+        if folder in custody.BREACHED:  # found by the pre-convert hook, before any change
+            raise custody.CustodyError(f"{student}'s {assignment} was not graded: "
+                                       f"{custody.BREACHED.pop(folder)}")
         state = _state(resources)
         state["flags"] = []
         nb.metadata.pop(META, None)  # whatever the submission carried is discarded
