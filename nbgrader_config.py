@@ -63,6 +63,11 @@ import emcourse_grader.preprocessors as _grading
 # reason).
 c.Autograde.pre_convert_hook = functools.partial(
     _grading.repair_unreadable, release_directory=c.CourseDirectory.release_directory)
+# One submission never stops the class (emcourse_grader/guard.py): notebooks are read within
+# caps (size, nesting) before they are parsed, and a step that fails on one submission grades
+# it as the unanswered release (sanitizing) or gives its tests 0 (autograding), with the
+# reason in the integrity report, where nbgrader would stop the run or leave it ungraded.
+c.Autograde.exporter_class = "emcourse_grader.guard.GuardedExporter"
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",
     "nbgrader.preprocessors.ClearOutput",
