@@ -458,9 +458,10 @@ class SafeExecute(_LimitsConfig):
                 code = box.wait(self.notebook_timeout)
             problems = []
             executed = read_untrusted_notebook(scratch / "executed.ipynb", problems)
+            written = os.path.lexists(scratch / "executed.ipynb")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        if problems and code is not None:
+        if problems and written and code is not None:  # a file was written, but not readable
             _flag(resources, "the executed notebook from the sandbox could not be read",
                   problems[0])
         if code is None:

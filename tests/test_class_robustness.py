@@ -70,7 +70,7 @@ def _spoil(course: Path) -> None:
     i, answer = next((i, c) for i, c in enumerate(nb.cells)
                      if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
     copy = nbformat.from_dict(json.loads(json.dumps(answer)))
-    copy.pop("id", None)
+    copy["id"] = "pasted-copy"  # as Jupyter gives a pasted cell an id of its own
     nb.cells.insert(i + 1, copy)
     nbformat.write(nb, notebook("b_pasted"))
 
@@ -112,18 +112,29 @@ def _report(course):
 
 
 @pytest.fixture(scope="module")
-def serial(collected):
-    course = _copy(collected, collected.parent / "serial")
-    start = time.perf_counter()
-    out = demo_class.nbgrader(course, "autograde", HW, log=lambda *a: None)  # raises on error
-    return course, out, time.perf_counter() - start
-
-
-@pytest.fixture(scope="module")
-def parallel(collected):
-    course = _copy(collected, collected.parent / "parallel")
-    out = demo_class.parallel_grade(course, [HW], workers=2, log=lambda *a: None)
-    return course, out
+def graded(collected):
+    """The class graded twice at once (the machine's two cores): by ``python -m
+    emcourse_grader grade hw1 --workers 2`` in one copy and ``nbgrader autograde hw1`` in
+    another. Each must exit 0 (demo_class raises otherwise, and on nbgrader's "There was an
+    error processing")."""
+    par = _copy(collected, collected.parent / "parallel")
+    ser = _copy(collected, collected.parent / "serial")
+    log = open(collected.parent / "parallel.log", "w+")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "emcourse_grader", "grade", HW,
+                             "--workers", "2"], cwd=par, env=demo_class._env(),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out = demo_class.nbgrader(ser, "autograde", HW, log=lambda *a: None)
+        proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        log.seek(0)
+        par_out = log.read()
+        log.close()
+    assert proc.returncode == 0, par_out[-4000:]
+    return {"serial": (ser, out), "parallel": (par, par_out)}
 
 
 def _check_class(course):
@@ -152,8 +163,8 @@ def _check_class(course):
 
 
 @needs_sandbox
-def test_serial_autograde_grades_everyone_after_malformed_submissions(serial):
-    course, out, _ = serial
+def test_serial_autograde_grades_everyone_after_malformed_submissions(graded):
+    course, out = graded["serial"]
     assert "There was an error processing" not in out
     _check_class(course)
     sub = course / "submitted"
@@ -165,8 +176,8 @@ def test_serial_autograde_grades_everyone_after_malformed_submissions(serial):
 
 
 @needs_sandbox
-def test_parallel_grade_grades_everyone_after_malformed_submissions(parallel):
-    course, out = parallel
+def test_parallel_grade_grades_everyone_after_malformed_submissions(graded):
+    course, out = graded["parallel"]
     assert "FAILED" not in out, out[-3000:]
     _check_class(course)
     # the coordinator kept the student's timestamp.txt and read it as missing
@@ -360,3 +371,15 @@ def test_the_grader_stays_far_under_a_gigabyte_on_the_attacks(tmp_path):
     assert out.count("frame:") == 3, out
     peak = int(out.split("MB")[-1].split()[1])
     assert peak < 1024, out  # the whole process, frames included; the attacks took 1.7 GB
+
+
+def test_a_notebook_that_is_not_utf8_or_not_json_says_so(tmp_path):
+    latin = tmp_path / "latin.ipynb"
+    latin.write_bytes('{"cells": [], "metadata": {"name": "Zoë"'.encode("latin-1"))
+    assert "is not UTF-8 text" in _why_unreadable(str(latin))
+    truncated = tmp_path / "truncated.ipynb"
+    truncated.write_text('{"cells": [{"cell_type": "code", "source": "x = [1, 2"')
+    assert "is not valid JSON" in _why_unreadable(str(truncated))
+    plain = tmp_path / "list.ipynb"
+    plain.write_text("[1, 2, 3]")
+    assert "not a notebook" in _why_unreadable(str(plain))

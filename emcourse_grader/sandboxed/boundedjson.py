@@ -86,6 +86,11 @@ def loads(data: bytes, caps: Caps, *, what: str = "the document"):
     """The parsed document, if it passes :func:`check`; else :class:`UntrustedJSONError`."""
     check(data, caps, what=what)
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError, MemoryError) as exc:  # JSONDecodeError, bad UTF-8
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UntrustedJSONError(f"{what} is not UTF-8 text ({exc.reason} at byte "
+                                 f"{exc.start})") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, MemoryError) as exc:  # JSONDecodeError
         raise UntrustedJSONError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
