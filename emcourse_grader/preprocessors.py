@@ -219,6 +219,14 @@ def repair_unreadable(assignment=None, student=None, notebooks=(), *,
 _SCHEMA = 3  # nbgrader 0.9's cell metadata schema (nbgrader/nbgraderformat/v3.json)
 _META_KEYS = {"grade", "grade_id", "locked", "schema_version", "solution", "task", "points",
               "checksum", "cell_type"}
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _brief(value) -> str:
+    """A short description of a value from a submission (never the whole of a big one)."""
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return repr(value)[:40]
 
 
 class IntegrityCheck(_Base):
@@ -271,7 +279,7 @@ class IntegrityCheck(_Base):
             _flag(resources, "changes cell metadata (a cell id the assignment does not have)"
                   if isinstance(gid, str) else
                   "changes cell metadata (nbgrader metadata without a cell id)",
-                  str(gid)[:80] if isinstance(gid, str) else repr(meta)[:80])
+                  gid[:80] if isinstance(gid, str) else _brief(meta))
         for gid, cells in seen.items():
             if len(cells) > 1:  # a pasted copy: the first is graded, the others are plain
                 _flag(resources, "duplicates a cell id (the first copy is graded, the others "
@@ -299,13 +307,14 @@ class IntegrityCheck(_Base):
             if gid in grades:
                 try:
                     if float(meta.get("points", -1)) != grades[gid][0]:
-                        changes.append(f"points {meta.get('points')!r} (is {grades[gid][0]:g})")
+                        changes.append(f"points {_brief(meta.get('points'))} "
+                                       f"(is {grades[gid][0]:g})")
                 except (TypeError, ValueError, OverflowError):
-                    changes.append(f"points {str(meta.get('points'))[:40]}")
+                    changes.append(f"points {_brief(meta.get('points'))}")
             if cell_type and cell.cell_type != cell_type:
                 changes.append(f"cell type {cell.cell_type} (is {cell_type})")
             if meta.get("schema_version") != _SCHEMA:
-                changes.append(f"schema_version {str(meta.get('schema_version'))[:40]} "
+                changes.append(f"schema_version {_brief(meta.get('schema_version'))} "
                                f"(is {_SCHEMA})")
             extra = sorted(str(k)[:40] for k in set(meta) - _META_KEYS)
             if extra:
@@ -316,8 +325,9 @@ class IntegrityCheck(_Base):
             # Put the metadata back as the gradebook has it, so OverwriteCells can restore
             # the cell (it refuses cells whose flags no longer match their checksum) and
             # nbgrader's schema checks pass (a too-new schema_version would stop the run).
-            kept = {k: meta[k] for k in ("checksum", "cell_type")
-                    if isinstance(meta.get(k), str) and len(meta[k]) <= 32}
+            kept = {k: meta[k] for k, ok in (("checksum", lambda v: len(v) == 32),
+                                             ("cell_type", lambda v: v in _CELL_TYPES))
+                    if isinstance(meta.get(k), str) and ok(meta[k])}
             meta.clear()
             meta.update(kept, grade_id=gid, schema_version=_SCHEMA, grade=gid in grades,
                         solution=gid in solutions, locked=bool(locked), task=gid in tasks)

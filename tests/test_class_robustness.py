@@ -5,9 +5,10 @@ autograde hw1`` and by the real ``python -m emcourse_grader grade hw1 --workers 
 nbgrader's order (by name) come: a cell whose nbgrader ``schema_version`` is 4 (nbgrader
 would stop the whole run), a pasted copy of an answer cell (a duplicate id: nbgrader would
 fail the notebook), an unparsable ``timestamp.txt`` (nbgrader's ``CourseDirectory`` fails on
-it and the parallel coordinator died), a notebook nested 100 000 levels deep; then an honest
-student. Every command exits 0 and grades everyone; the first three keep their full marks,
-the deep notebook gets 0, and each has its reason in the integrity report.
+it and the parallel coordinator died), a notebook nested 100 000 levels deep, a cell that
+writes a frame nested 100 000 deep on the re-run worker's pipe to the grader; then an honest
+student. Every command exits 0 and grades everyone; all but the deep notebook (0) keep their
+full marks, and each has its reason in the integrity report.
 
 Then the readers of what comes back from a sandbox or a submission: frames and notebooks over
 a cap or nested too deep are refused before they are parsed, with the reason, fast, without
@@ -42,7 +43,7 @@ import demo_class
 HW = "hw1"
 NB = demo_class.ASSIGNMENTS[HW]
 FULL = demo_class.EXPECTED[HW]["ada"]
-STUDENTS = ["a_schema", "b_pasted", "c_badtime", "d_deep", "z_honest"]
+STUDENTS = ["a_schema", "b_pasted", "c_badtime", "d_deep", "e_forger", "z_honest"]
 DEEP = 100_000
 
 needs_sandbox = pytest.mark.skipif(
@@ -53,6 +54,23 @@ needs_sandbox = pytest.mark.skipif(
 # --------------------------------------------------------------------------------------------
 # The class
 # --------------------------------------------------------------------------------------------
+
+# A cell of the student's own that, in the re-run worker, writes a frame nested 100 000 deep
+# on the pipe to the grader (the kernel run skips it).
+FORGER = textwrap.dedent(f"""
+    import os, stat, struct, sys
+    if sys.argv and sys.argv[0].endswith("worker.py"):
+        frame = b"[" * {DEEP} + b"]" * {DEEP}
+        for fd in range(3, 64):
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    os.write(fd, b"")  # refused on the end the worker reads from
+                    os.write(fd, struct.pack(">I", len(frame)) + frame)
+                    break
+            except OSError:
+                pass
+""")
+
 
 def _spoil(course: Path) -> None:
     """Turn the collected solutions into the malformed submissions."""
@@ -75,6 +93,10 @@ def _spoil(course: Path) -> None:
     nbformat.write(nb, notebook("b_pasted"))
 
     (sub / "c_badtime" / HW / "timestamp.txt").write_text("the night before the deadline\n")
+
+    nb = nbformat.read(notebook("e_forger"), as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(FORGER))
+    nbformat.write(nb, notebook("e_forger"))
 
     raw = notebook("d_deep").read_text()
     nested = "[" * DEEP + "]" * DEEP
@@ -140,7 +162,7 @@ def graded(collected):
 def _check_class(course):
     scores = _scores(course)
     assert scores == {"a_schema": FULL, "b_pasted": FULL, "c_badtime": FULL, "d_deep": 0,
-                      "z_honest": FULL}, scores
+                      "e_forger": FULL, "z_honest": FULL}, scores
     for s in STUDENTS:
         assert (course / "autograded" / s / HW / f"{NB}.ipynb").is_file(), s
     rows = _report(course)
@@ -153,6 +175,8 @@ def _check_class(course):
     assert "time is unreadable" in reasons("c_badtime") and "night before" in reasons("c_badtime")
     assert "could not be read" in reasons("d_deep")
     assert f"nested more than {guard.NOTEBOOK_CAPS.max_depth} levels" in reasons("d_deep")
+    assert "stops or kills the process" in reasons("e_forger")
+    assert f"nested more than {wire.FRAME_CAPS.max_depth} levels" in reasons("e_forger")
     assert "could not be graded" not in " ".join(reasons(s) for s in STUDENTS)
     assert not reasons("z_honest").replace(
         "graded WITHOUT the sandbox (EMCOURSE_UNSANDBOXED=1, the instructor's opt-out): ", "")
