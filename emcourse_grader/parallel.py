@@ -70,7 +70,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .guard import needs_grading, read_timestamp  # an unreadable timestamp counts as none
+# Timestamps read without CourseDirectory.fail; files of a submission at most 100 MB each.
+from .guard import needs_grading, read_timestamp
+from .guard import submission_files as _submission_files
 
 EVENT_TOPIC = "emcourse-grading"
 SLACK = 300.0  # s beyond the configured notebook budgets before a submission counts as hung
@@ -460,18 +462,6 @@ def _released_notebooks(coursedir, assignment: str) -> dict:
     submission as the unanswered release."""
     folder = Path(coursedir.format_path(coursedir.release_directory, ".", assignment))
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb")) if p.is_file()}
-
-
-def _submission_files(folder: str, ignore) -> dict:
-    """The files of a submission, with nbgrader's ignore patterns (regular files only)."""
-    from nbgrader.utils import find_all_files
-
-    files = {}
-    for p in find_all_files(folder, list(ignore)):
-        if os.path.isfile(p) and not os.path.islink(p):
-            with open(p, "rb") as f:
-                files[os.path.relpath(p, folder)] = f.read()
-    return files
 
 
 class _Writer:

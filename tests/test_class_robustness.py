@@ -6,9 +6,10 @@ nbgrader's order (by name) come: a cell whose nbgrader ``schema_version`` is 4 (
 would stop the whole run), a pasted copy of an answer cell (a duplicate id: nbgrader would
 fail the notebook), an unparsable ``timestamp.txt`` (nbgrader's ``CourseDirectory`` fails on
 it and the parallel coordinator died), a notebook nested 100 000 levels deep, a cell that
-writes a frame nested 100 000 deep on the re-run worker's pipe to the grader; then an honest
-student. Every command exits 0 and grades everyone; all but the deep notebook (0) keep their
-full marks, and each has its reason in the integrity report.
+writes a frame nested 100 000 deep on the re-run worker's pipe to the grader, a notebook of
+101 MB (never read whole); then an honest student. Every command exits 0 and grades
+everyone; all but the deep and the huge notebook (0) keep their full marks, and each has its
+reason in the integrity report.
 
 Then the readers of what comes back from a sandbox or a submission: frames and notebooks over
 a cap or nested too deep are refused before they are parsed, with the reason, fast, without
@@ -43,7 +44,7 @@ import demo_class
 HW = "hw1"
 NB = demo_class.ASSIGNMENTS[HW]
 FULL = demo_class.EXPECTED[HW]["ada"]
-STUDENTS = ["a_schema", "b_pasted", "c_badtime", "d_deep", "e_forger", "z_honest"]
+STUDENTS = ["a_schema", "b_pasted", "c_badtime", "d_deep", "e_forger", "f_huge", "z_honest"]
 DEEP = 100_000
 
 needs_sandbox = pytest.mark.skipif(
@@ -97,6 +98,9 @@ def _spoil(course: Path) -> None:
     nb = nbformat.read(notebook("e_forger"), as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(FORGER))
     nbformat.write(nb, notebook("e_forger"))
+
+    with open(notebook("f_huge"), "r+b") as f:  # sparse: costs no disk
+        f.truncate(guard.NOTEBOOK_CAPS.max_bytes + 2**20)
 
     raw = notebook("d_deep").read_text()
     nested = "[" * DEEP + "]" * DEEP
@@ -162,7 +166,7 @@ def graded(collected):
 def _check_class(course):
     scores = _scores(course)
     assert scores == {"a_schema": FULL, "b_pasted": FULL, "c_badtime": FULL, "d_deep": 0,
-                      "e_forger": FULL, "z_honest": FULL}, scores
+                      "e_forger": FULL, "f_huge": 0, "z_honest": FULL}, scores
     for s in STUDENTS:
         assert (course / "autograded" / s / HW / f"{NB}.ipynb").is_file(), s
     rows = _report(course)
@@ -176,6 +180,8 @@ def _check_class(course):
     assert "could not be read" in reasons("d_deep")
     assert f"nested more than {guard.NOTEBOOK_CAPS.max_depth} levels" in reasons("d_deep")
     assert "stops or kills the process" in reasons("e_forger")
+    assert "could not be read" in reasons("f_huge") and "is 101 MB; at most 100 MB are read" \
+        in reasons("f_huge")
     assert f"nested more than {wire.FRAME_CAPS.max_depth} levels" in reasons("e_forger")
     assert "could not be graded" not in " ".join(reasons(s) for s in STUDENTS)
     assert not reasons("z_honest").replace(
@@ -407,3 +413,13 @@ def test_a_notebook_that_is_not_utf8_or_not_json_says_so(tmp_path):
     plain = tmp_path / "list.ipynb"
     plain.write_text("[1, 2, 3]")
     assert "not a notebook" in _why_unreadable(str(plain))
+
+
+def test_a_file_over_the_cap_in_a_submission_folder_is_not_read(tmp_path):
+    (tmp_path / "hw.ipynb").write_bytes(b"{" * 64)
+    (tmp_path / "data.csv").write_text("1,2\n")
+    files = guard.submission_files(tmp_path, [], max_bytes=32)
+    assert files["data.csv"] == b"1,2\n"
+    assert files["hw.ipynb"] == b"not read by the grader: it is 0 MB; at most 0 MB are read\n"
+    with pytest.raises(guard.UnreadableNotebook, match="it begins 'not read by the grader"):
+        guard.parse_notebook(files["hw.ipynb"])

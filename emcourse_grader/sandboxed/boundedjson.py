@@ -93,4 +93,6 @@ def loads(data: bytes, caps: Caps, *, what: str = "the document"):
     try:
         return json.loads(text)
     except (ValueError, RecursionError, MemoryError) as exc:  # JSONDecodeError
-        raise UntrustedJSONError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+        begins = f" (it begins {text[:80]!r})" if getattr(exc, "pos", None) == 0 else ""
+        raise UntrustedJSONError(f"{what} is not valid JSON: {str(exc)[:200]}{begins}") \
+            from None
