@@ -423,3 +423,14 @@ def test_a_file_over_the_cap_in_a_submission_folder_is_not_read(tmp_path):
     assert files["hw.ipynb"] == b"not read by the grader: it is 0 MB; at most 0 MB are read\n"
     with pytest.raises(guard.UnreadableNotebook, match="it begins 'not read by the grader"):
         guard.parse_notebook(files["hw.ipynb"])
+
+
+def test_the_deepest_value_the_worker_may_send_still_passes():
+    value = 1.5
+    for i in range(wire.MAX_DEPTH):  # a dict or a list per level, as deep as encode goes
+        value = {"k": value} if i % 2 else [value]
+    read, write = os.pipe()
+    wire.send(write, {"op": "result", "value": wire.encode(value)})
+    os.close(write)
+    assert wire.decode(wire.recv(read)["value"]) == value
+    os.close(read)
