@@ -74,6 +74,12 @@ def _before_grading(assignment=None, student=None, notebooks=(), **kwargs):
 
 c.Autograde.pre_convert_hook = _before_grading
 c.GenerateFeedback.pre_convert_hook = _untrusted.screen_folder
+# One submission never stops the class (emcourse_grader/guard.py): notebooks are read within
+# caps (size, nesting) before they are parsed, and a step that fails on one submission grades
+# it as the unanswered release (sanitizing) or gives its tests 0 (autograding), with the
+# reason in the integrity report, where nbgrader would stop the run or leave it ungraded.
+# (A custody refusal is not such a failure: that submission is not graded at all.)
+c.Autograde.exporter_class = "emcourse_grader.guard.GuardedExporter"
 c.Autograde.sanitize_preprocessors = [
     "emcourse_grader.preprocessors.IntegrityCheck",
     "nbgrader.preprocessors.ClearOutput",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
-import json
 import os
 import select
 import struct
@@ -140,11 +139,10 @@ class Worker:
             if limit <= 0:
                 raise TimeoutError
             (n,) = struct.unpack(">I", self._read_exact(4, deadline))
-            if n > wire.MAX_MESSAGE:
-                raise wire.WireError("message too large")
-            msg = json.loads(self._read_exact(n, deadline))
-            if not isinstance(msg, dict):
-                raise wire.WireError("malformed message")
+            if n > wire.MAX_MESSAGE:  # refused before a byte of it is read
+                raise wire.WireError(f"message too large: {n:,} bytes (at most "
+                                     f"{wire.MAX_MESSAGE:,})")
+            msg = wire.parse(self._read_exact(n, deadline))
         except TimeoutError:
             self._kill()
             self.restarts += 1

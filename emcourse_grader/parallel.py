@@ -74,6 +74,9 @@ from pathlib import Path
 from . import custody
 from .cluster import check_client, check_scheduler_address, dask_client
 
+# Timestamps read without CourseDirectory.fail.
+from .guard import needs_grading, read_timestamp
+
 EVENT_TOPIC = "emcourse-grading"
 SLACK = 300.0  # s beyond the configured notebook budgets before a submission counts as hung
 
@@ -419,17 +422,6 @@ def _submissions(coursedir, assignment):
     return out
 
 
-def needs_grading(coursedir, assignment, student, force) -> bool:
-    """nbgrader's rule (BaseConverter.init_destination with all notebooks)."""
-    dest = coursedir.format_path(coursedir.autograded_directory, student, assignment)
-    if not os.path.exists(dest) or force:
-        return True
-    new = coursedir.get_existing_timestamp(
-        coursedir.format_path(coursedir.submitted_directory, student, assignment))
-    old = coursedir.get_existing_timestamp(dest)
-    return new is not None and old is not None and new > old
-
-
 def queue_order(students, files, history) -> list:
     """The submissions to grade (``students``: their keys, a student or an (assignment,
     student) pair, as in ``files`` and ``history``), the costliest first
@@ -517,7 +509,7 @@ class _Writer:
     def _submission(self, gb, student):
         src = self.cd.format_path(self.cd.submitted_directory, student, self.hw)
         gb.update_or_create_student(student)
-        ts = self.cd.get_existing_timestamp(src)
+        ts = read_timestamp(src)[0]
         if ts:
             return gb.update_or_create_submission(self.hw, student, timestamp=ts)
         return gb.update_or_create_submission(self.hw, student)
@@ -800,13 +792,16 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
                         pending.add(submit(key))
                         continue
                     t0 = time.perf_counter()
+                    try:  # a result that cannot be recorded costs its submission only
+                        scores = None if why else job.writer.commit(s, result)
+                    except Exception as exc:  # noqa: BLE001
+                        why = f"its result could not be recorded: {type(exc).__name__}: {exc}"
                     if why:
                         job.writer.fail(s, why, (result or {}).get("rows", []))
                         o = Outcome(s, "failed", reason=why, tries=tries[key])
                         progress.failed += 1
                         msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
                     else:
-                        scores = job.writer.commit(s, result)
                         if _fmt_scores(scores) != _fmt_scores(result["scores"]):
                             print(f"  warning: {label(key)}: the gradebook has "
                                   f"{_fmt_scores(scores)}, the worker found "

@@ -30,7 +30,6 @@ import fcntl
 import json
 import os
 import shutil
-import stat
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,8 @@ from . import custody, sandbox, untrusted
 
 META = "emcourse_grader"
 FIELDS = ["time", "student", "assignment", "notebook", "part", "reason", "detail"]
-MAX_NOTEBOOK_BYTES = 20 * 2**20  # a submitted or executed notebook larger than this is refused
+# Notebooks from a submission or a sandbox are read within guard.NOTEBOOK_CAPS (100 MB, depth,
+# values) and a submitted one must fit in guard.MAX_SOURCE_BYTES (20 MB) without its outputs.
 UNSANDBOXED = "graded WITHOUT the sandbox (EMCOURSE_UNSANDBOXED=1, the instructor's opt-out)"
 
 
@@ -162,24 +162,18 @@ class _Base(NbGraderPreprocessor):
 UNREADABLE: dict[str, str] = {}  # real path of a submitted notebook -> why it was set aside
 
 
+TIMESTAMPS: dict[str, str] = {}  # real path of a submission folder -> why its time was dropped
+
+
 def _why_unreadable(path: str) -> str:
+    """Why the submitted notebook cannot be graded as handed in ("" if it can): read within
+    caps before it is parsed, its saved outputs dropped before the 20 MB limit applies."""
+    from .guard import UnreadableNotebook, read_notebook
+
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return "it is not a regular file"
-        if st.st_size > MAX_NOTEBOOK_BYTES:
-            return f"it is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
-        with open(path, "rb") as f:
-            raw = f.read()
-        text = raw.decode("utf-8")
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
-    except UnicodeDecodeError:
-        return "it is not UTF-8 text"
-    except (ValueError, json.JSONDecodeError) as exc:
-        return f"it is not valid notebook JSON ({str(exc)[:120]})"
-    except Exception as exc:  # noqa: BLE001 - anything nbformat refuses
-        return f"it is not a valid notebook ({type(exc).__name__}: {str(exc)[:120]})"
+        read_notebook(path, strip_outputs=True)
+    except UnreadableNotebook as exc:
+        return str(exc)
     return ""
 
 
@@ -189,7 +183,18 @@ def repair_unreadable(assignment=None, student=None, notebooks=(), *,
     ``<name>.ipynb.unreadable``) and put the released notebook, unanswered, in its place (so
     that nbgrader finds every cell it grades; an empty notebook would make OverwriteCells
     fail). ``release_directory``: the course's, relative to the course root (the current
-    directory of every nbgrader command)."""
+    directory of every nbgrader command). An unparsable ``timestamp.txt`` (nbgrader would
+    fail on it) is set aside as ``timestamp.txt.unreadable``: the submission counts as
+    having no time (never late, as with an empty one) and the report says so."""
+    from .guard import repair_timestamp
+
+    for folder in {os.path.dirname(p) for p in notebooks}:
+        try:
+            why = repair_timestamp(folder)
+        except OSError as exc:
+            why = f"timestamp.txt could not be set aside ({exc})"
+        if why:
+            TIMESTAMPS[os.path.realpath(folder)] = why
     for path in notebooks:
         why = _why_unreadable(path)
         if not why:
@@ -215,6 +220,19 @@ def repair_unreadable(assignment=None, student=None, notebooks=(), *,
 # 2. Sanitize: the trusted sources, and what the submission changed
 # --------------------------------------------------------------------------------------------
 
+_SCHEMA = 3  # nbgrader 0.9's cell metadata schema (nbgrader/nbgraderformat/v3.json)
+_META_KEYS = {"grade", "grade_id", "locked", "schema_version", "solution", "task", "points",
+              "checksum", "cell_type"}
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _brief(value) -> str:
+    """A short description of a value from a submission (never the whole of a big one)."""
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return repr(value)[:40]
+
+
 class IntegrityCheck(_Base):
     """Take the test sources from the gradebook; report edited, emptied, deleted, duplicated
     or re-labelled nbgrader cells (OverwriteCells then restores them)."""
@@ -238,6 +256,10 @@ class IntegrityCheck(_Base):
         state["sources"] = {name: src for name, (src, _, _) in sources.items()}
         path = os.path.realpath(os.path.join(resources.get("metadata", {}).get("path", ""),
                                              notebook + ".ipynb"))
+        late = TIMESTAMPS.get(os.path.dirname(path), "")
+        if late:
+            _flag(resources, "the submission's time is unreadable; graded as submitted on "
+                  "time (timestamp.txt set aside as timestamp.txt.unreadable)", late)
         why = UNREADABLE.pop(path, "")
         if why:
             _flag(resources, "the submitted notebook could not be read; graded as unanswered",
@@ -255,14 +277,25 @@ class IntegrityCheck(_Base):
         known = set(sources) | set(grades) | solutions | tasks
         seen = {}
         for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid is not None:
+            meta = cell.metadata.get("nbgrader")
+            if meta is None:
+                continue
+            gid = meta.get("grade_id") if isinstance(meta, dict) else None
+            if isinstance(gid, str) and gid in known:
                 seen.setdefault(gid, []).append(cell)
-        for gid in sorted(set(seen) - known):
-            _flag(resources, "changes cell metadata (a cell id the assignment does not have)",
-                  gid)
-            for cell in seen[gid]:  # a plain cell from now on: nbgrader ignores it
-                del cell.metadata["nbgrader"]
+                continue
+            # A plain cell from now on: nbgrader neither grades nor trips over it.
+            del cell.metadata["nbgrader"]
+            _flag(resources, "changes cell metadata (a cell id the assignment does not have)"
+                  if isinstance(gid, str) else
+                  "changes cell metadata (nbgrader metadata without a cell id)",
+                  gid[:80] if isinstance(gid, str) else _brief(meta))
+        for gid, cells in seen.items():
+            if len(cells) > 1:  # a pasted copy: the first is graded, the others are plain
+                _flag(resources, "duplicates a cell id (the first copy is graded, the others "
+                      "are plain cells)", gid, cell=gid)
+                for cell in cells[1:]:
+                    del cell.metadata["nbgrader"]
         for gid in sorted(known):
             test = gid in grades and gid not in solutions and grades[gid][1] == "code"
             cells = seen.get(gid, [])
@@ -271,10 +304,8 @@ class IntegrityCheck(_Base):
                 _flag(resources, f"deletes a {what} (or removes its nbgrader metadata)", gid,
                       cell=gid)
                 continue
-            if len(cells) > 1:
-                _flag(resources, "duplicates a cell id", gid, cell=gid)
             cell = cells[0]
-            meta = cell.metadata.setdefault("nbgrader", {})
+            meta = cell.metadata["nbgrader"]
             source, cell_type, locked = sources.get(gid, (None, None, False))
             changes = []
             if bool(meta.get("grade", False)) != (gid in grades):
@@ -286,23 +317,32 @@ class IntegrityCheck(_Base):
             if gid in grades:
                 try:
                     if float(meta.get("points", -1)) != grades[gid][0]:
-                        changes.append(f"points {meta.get('points')!r} (is {grades[gid][0]:g})")
-                except (TypeError, ValueError):
-                    changes.append(f"points {meta.get('points')!r}")
+                        changes.append(f"points {_brief(meta.get('points'))} "
+                                       f"(is {grades[gid][0]:g})")
+                except (TypeError, ValueError, OverflowError):
+                    changes.append(f"points {_brief(meta.get('points'))}")
             if cell_type and cell.cell_type != cell_type:
                 changes.append(f"cell type {cell.cell_type} (is {cell_type})")
+            if meta.get("schema_version") != _SCHEMA:
+                changes.append(f"schema_version {_brief(meta.get('schema_version'))} "
+                               f"(is {_SCHEMA})")
+            extra = sorted(str(k)[:40] for k in set(meta) - _META_KEYS)
+            if extra:
+                changes.append("keys " + ", ".join(extra[:5]))
             if changes:
                 _flag(resources, "changes cell metadata", f"{gid}: " + ", ".join(changes),
                       cell=gid)
             # Put the metadata back as the gradebook has it, so OverwriteCells can restore
-            # the cell (it refuses cells whose flags no longer match their checksum).
-            meta["grade"] = gid in grades
-            meta["solution"] = gid in solutions
-            meta["locked"] = bool(locked)
+            # the cell (it refuses cells whose flags no longer match their checksum) and
+            # nbgrader's schema checks pass (a too-new schema_version would stop the run).
+            kept = {k: meta[k] for k, ok in (("checksum", lambda v: len(v) == 32),
+                                             ("cell_type", lambda v: v in _CELL_TYPES))
+                    if isinstance(meta.get(k), str) and ok(meta[k])}
+            meta.clear()
+            meta.update(kept, grade_id=gid, schema_version=_SCHEMA, grade=gid in grades,
+                        solution=gid in solutions, locked=bool(locked), task=gid in tasks)
             if gid in grades:
                 meta["points"] = grades[gid][0]
-            else:
-                meta.pop("points", None)
             if cell_type and cell.cell_type != cell_type:
                 cell.cell_type = cell_type
                 if cell_type == "code":
@@ -385,22 +425,26 @@ def _clean_output(out, budget: list) -> NotebookNode | None:
     return node
 
 
-def read_untrusted_notebook(path: Path):
+def read_untrusted_notebook(path: Path, problems: list | None = None):
     """The executed notebook written inside the sandbox, read as untrusted data (no symlinks,
-    no special files, bounded size), or None."""
+    no special files, size, nesting and number of values capped before it is parsed:
+    guard.NOTEBOOK_CAPS), as a dict with a list of ``cells`` and a dict of ``metadata``, or
+    None; why not is appended to ``problems`` if given."""
+    from .guard import NOTEBOOK_CAPS, UnreadableNotebook, read_bounded
+    from .sandboxed.boundedjson import UntrustedJSONError, loads
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        data = loads(read_bounded(path, NOTEBOOK_CAPS.max_bytes), NOTEBOOK_CAPS,
+                     what="the executed notebook")
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            raise UnreadableNotebook("it is not a notebook (no list of cells)")
+    except (UnreadableNotebook, UntrustedJSONError) as exc:
+        if problems is not None:
+            problems.append(str(exc))
         return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK_BYTES:
-            return None
-        try:
-            data = json.loads(f.read().decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return None
-    return data if isinstance(data, dict) and isinstance(data.get("cells"), list) else None
+    if not isinstance(data.get("metadata"), dict):
+        data["metadata"] = {}
+    return data
 
 
 class SafeExecute(_LimitsConfig):
@@ -443,9 +487,14 @@ class SafeExecute(_LimitsConfig):
                                    stdin=subprocess_devnull(), stdout=subprocess_devnull(),
                                    stderr=subprocess_devnull()) as box:
                 code = box.wait(self.notebook_timeout)
-            executed = read_untrusted_notebook(scratch / "executed.ipynb")
+            problems = []
+            executed = read_untrusted_notebook(scratch / "executed.ipynb", problems)
+            written = os.path.lexists(scratch / "executed.ipynb")
         finally:
             sandbox.remove_scratch(scratch)
+        if problems and written and code is not None:  # a file was written, but not readable
+            _flag(resources, "the executed notebook from the sandbox could not be read",
+                  problems[0])
         if code is None:
             _flag(resources, "the notebook did not finish executing in time",
                   f"{self.notebook_timeout} s for the whole notebook")

@@ -39,7 +39,9 @@ import unicodedata
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-MAX_FILE_BYTES = 20 * 2**20        # one file of a submission
+MAX_FILE_BYTES = 20 * 2**20        # one file of a submission, but for its notebooks
+MAX_NOTEBOOK_BYTES = 100 * 2**20   # a notebook (saved figures: emcourse_grader.guard strips
+                                   # the outputs and caps what remains at 20 MB)
 MAX_SUBMISSION_BYTES = 100 * 2**20  # all the files of a submission together
 
 # --------------------------------------------------------------------------------------------
@@ -339,6 +341,11 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _cap(top: bool, name: str) -> int:
+    """The size a file of a submission may have: a notebook at the top more than the rest."""
+    return MAX_NOTEBOOK_BYTES if top and name.endswith(".ipynb") else MAX_FILE_BYTES
+
+
 def walk_submission(folder, ignore=()) -> tuple[list, list]:
     """The files of a submission folder, without following any link: ``(accepted,
     refused)``, ``accepted`` the relative paths of regular files within the caps,
@@ -377,9 +384,10 @@ def walk_submission(folder, ignore=()) -> tuple[list, list]:
                 dirnames.append(name)
             elif not stat.S_ISREG(st.st_mode):
                 refused.append((rel, f"{_kind(st.st_mode)}: never opened"))
-            elif st.st_size > MAX_FILE_BYTES:
+            elif st.st_size > _cap(dirpath == folder, name):
                 refused.append((rel, (f"{st.st_size / 2**20:.0f} MB, more than the "
-                                      f"{MAX_FILE_BYTES // 2**20} MB a file may have")))
+                                      f"{_cap(dirpath == folder, name) // 2**20} MB "
+                                      "such a file may have")))
             elif total + st.st_size > MAX_SUBMISSION_BYTES:
                 refused.append((rel, (f"the files before it already make "
                                       f"{total / 2**20:.0f} MB, and a submission may have "
@@ -411,7 +419,8 @@ def read_submission(folder, ignore=()) -> tuple[dict, list]:
     files = {}
     for rel in accepted:
         try:
-            files[rel] = read_regular(os.path.join(folder, rel))
+            files[rel] = read_regular(os.path.join(folder, rel),
+                                      _cap(os.sep not in rel, rel))
         except OSError as exc:  # changed under our feet: a link or fifo now
             refused.append((rel, f"could not be read safely ({exc.strerror})"))
     return files, refused

@@ -19,8 +19,15 @@ from collections import namedtuple
 
 import numpy as np
 
+from .boundedjson import Caps, UntrustedJSONError, loads
+
 MAX_MESSAGE = 64 * 2**20  # bytes
 MAX_DEPTH = 20
+# A frame, checked before it is parsed: a value nested MAX_DEPTH deep is two JSON levels per
+# level ({"t": ..., "items": [...]}) inside a message and a reply of a few levels more; a list
+# of 100 000 Python floats is 100 000 objects.
+FRAME_CAPS = Caps(max_bytes=MAX_MESSAGE, max_depth=2 * MAX_DEPTH + 10,
+                  max_containers=500_000, max_values=1_000_000)
 _DTYPES = {"b", "i", "u", "f"}  # numpy kinds that may cross (no objects, strings, voids)
 # The JSON types each scalar kind may arrive as (an int is a valid float).
 _SCALARS = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
@@ -56,6 +63,18 @@ class NotPlainData:
 
 class WireError(Exception):
     """A malformed or oversized message."""
+
+
+def parse(data: bytes) -> dict:
+    """A frame's message, parsed only within :data:`FRAME_CAPS`; else :class:`WireError`
+    saying why (never ``RecursionError`` or ``MemoryError`` from what the peer sent)."""
+    try:
+        msg = loads(data, FRAME_CAPS, what="the message")
+    except UntrustedJSONError as exc:
+        raise WireError(str(exc)) from None
+    if not isinstance(msg, dict):
+        raise WireError(f"malformed message: a JSON {type(msg).__name__}, not an object")
+    return msg
 
 
 def _float_out(x: float):
@@ -197,8 +216,5 @@ def read_exact(fd: int, n: int) -> bytes:
 def recv(fd: int) -> dict:
     (n,) = struct.unpack(">I", read_exact(fd, 4))
     if n > MAX_MESSAGE:
-        raise WireError("message too large")
-    msg = json.loads(read_exact(fd, n))
-    if not isinstance(msg, dict):
-        raise WireError("malformed message")
-    return msg
+        raise WireError(f"message too large: {n:,} bytes (at most {MAX_MESSAGE:,})")
+    return parse(read_exact(fd, n))
