@@ -55,6 +55,8 @@ c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 # any student code runs, run in this process on plain data returned by the student's functions,
 # and replace the test cells' outputs. Without bubblewrap, grading refuses to run student code
 # unless EMCOURSE_UNSANDBOXED=1 is set (and then every report row says so).
+import functools
+
 import emcourse_grader.custody as _custody
 import emcourse_grader.untrusted as _untrusted
 
@@ -64,15 +66,8 @@ import emcourse_grader.untrusted as _untrusted
 # removed from submitted/ (the exchange keeps the original), each with a row in the report.
 # First of all, custody: a submission folder that anyone but the grader could have changed
 # since collect is noted here and refused by IntegrityCheck (not graded, named at the end).
-
-
-def _before_grading(assignment=None, student=None, notebooks=(), **kwargs):
-    _custody.record(notebooks)
-    _untrusted.screen_submission(assignment, student, notebooks,
-                                 release_directory=c.CourseDirectory.release_directory)
-
-
-c.Autograde.pre_convert_hook = _before_grading
+c.Autograde.pre_convert_hook = functools.partial(
+    _custody.before_grading, release_directory=c.CourseDirectory.release_directory)
 c.GenerateFeedback.pre_convert_hook = _untrusted.screen_folder
 # One submission never stops the class (emcourse_grader/guard.py): notebooks are read within
 # caps (size, nesting) before they are parsed, and a step that fails on one submission grades

@@ -10,7 +10,7 @@ their own for a better one after the deadline. So:
   course root that is itself 0700).
 * :func:`breach` runs before grading, in both commands: a submission folder that anyone but
   the grader could have changed is refused with a reason that says what to do, and is not
-  graded (nothing is written to the gradebook for it; the command exits 1). ``nbgrader
+  graded (no score is written to the gradebook for it; the command exits 1). ``nbgrader
   autograde``: :func:`record`, in the pre-convert hook, notes the breach before anything
   touches the folder, and ``IntegrityCheck`` raises :class:`CustodyError` (nbgrader then
   skips that submission and names it at the end). ``python -m emcourse_grader grade``: the
@@ -111,6 +111,17 @@ def record(notebooks) -> None:
             BREACHED[key] = why
         else:
             BREACHED.pop(key, None)
+
+
+def before_grading(assignment=None, student=None, notebooks=(), *, release_directory="release",
+                   **_):
+    """nbgrader's pre-convert hook for Autograde (``nbgrader_config.py``): :func:`record`
+    first, before anything touches the folder, then the untrusted-file screen
+    (:func:`emcourse_grader.untrusted.screen_submission`)."""
+    from .untrusted import screen_submission
+
+    record(notebooks)
+    screen_submission(assignment, student, notebooks, release_directory=release_directory)
 
 
 def require(folder) -> None:

@@ -110,10 +110,13 @@ def class_with_a_tampered_folder(tmp_path_factory):
 
 
 def _graded(course) -> set:
+    """The students with at least one automatic score in the gradebook (nbgrader makes a
+    submission's rows before any step runs; a refused one keeps them empty)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {s.student.id for s in gb.find_assignment(HW).submissions}
+        return {s.student.id for s in gb.find_assignment(HW).submissions
+                if any(g.auto_score is not None for nb in s.notebooks for g in nb.grades)}
 
 
 def _run(course, *argv):
@@ -129,7 +132,7 @@ def test_nbgrader_autograde_refuses_the_tampered_folder_and_grades_the_rest(
     assert proc.returncode != 0, out
     assert "ada's hw1 was not graded" in out and "writable by others" in out, out[-3000:]
     assert _graded(course) == {"bob"}
-    assert not (course / "autograded" / "ada").exists()
+    assert not (course / "autograded" / "ada" / HW).exists()
 
 
 def test_the_parallel_command_refuses_it_too(class_with_a_tampered_folder):
