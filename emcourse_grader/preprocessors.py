@@ -367,6 +367,12 @@ class _LimitsConfig(_Base):
     processes = Integer(128, help="Processes and threads of the sandbox user.").tag(config=True)
     cpu_seconds = Integer(900, help="CPU time of one student process (s).").tag(config=True)
     file_mb = Integer(64, help="Largest file a student process may write (MB).").tag(config=True)
+    disk_mb = Integer(sandbox.DEFAULT_LIMITS.disk_mb, help="Size of the sandbox's scratch "
+                      "home and of its /tmp, each (MB).").tag(config=True)
+    files = Integer(sandbox.DEFAULT_LIMITS.files, help="Files and folders the scratch home "
+                    "may hold (as root).").tag(config=True)
+    cpus = Float(sandbox.DEFAULT_LIMITS.cpus, help="CPUs the whole sandbox may use at once "
+                 "(where a cgroup can be made).").tag(config=True)
     sandbox_uid = Integer(sandbox.DEFAULT_LIMITS.uid, help="When grading as root, the first "
                           "of the unprivileged user ids that sandboxes lease, one each."
                           ).tag(config=True)
@@ -374,6 +380,7 @@ class _LimitsConfig(_Base):
     def limits(self) -> sandbox.Limits:
         return sandbox.Limits(memory_mb=self.memory_mb, processes=self.processes,
                               cpu_seconds=self.cpu_seconds, file_mb=self.file_mb,
+                              disk_mb=self.disk_mb, files=self.files, cpus=self.cpus,
                               uid=self.sandbox_uid)
 
 
@@ -382,7 +389,8 @@ _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 
 def _clean_output(out, budget: list) -> NotebookNode | None:
     """Rebuild one output from the fields nbformat defines, within a byte budget."""
-    if not isinstance(out, dict) or out.get("output_type") not in _OUTPUT_TYPES:
+    kind = out.get("output_type") if isinstance(out, dict) else None
+    if not isinstance(kind, str) or kind not in _OUTPUT_TYPES:  # a list would be unhashable
         return None
 
     def text(value, limit=None):
@@ -393,7 +401,6 @@ def _clean_output(out, budget: list) -> NotebookNode | None:
         budget[0] -= min(len(value), limit)
         return value if len(value) <= limit else value[:limit] + "\n[cut by the grader]\n"
 
-    kind = out["output_type"]
     if kind == "stream":
         name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
         return NotebookNode(output_type="stream", name=name, text=text(out.get("text", "")))

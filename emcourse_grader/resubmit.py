@@ -26,7 +26,8 @@ configures (nbgrader_config.py):
   it; :class:`ResubmitCollect` removes the stale ``autograded/`` and ``feedback/`` copies of
   that student's assignment, so autograde and generate_feedback redo them.
 
-Every collected copy is then sealed (:func:`emcourse_grader.custody.seal`): owned by the
+The collected ``timestamp.txt`` is the time collect chose the submission by (the inbound
+folder's name), never the student's text. Every collected copy is then sealed (:func:`emcourse_grader.custody.seal`): owned by the
 grader, writable by nobody else, whatever modes the exchange's copy had.
 
 Files edited by hand in ``submitted/`` keep their timestamp: regrade those with
@@ -71,6 +72,7 @@ class ResubmitCollect(ExchangeCollect):
         from .preprocessors import IntegrityCheck, reset_report, write_rows
 
         refused = untrusted.copy_submission(src, dest, ignore=self.coursedir.ignore)
+        self.write_timestamp(src, dest)
         student = os.path.basename(os.path.dirname(dest))
         hw = os.path.basename(dest)
         report = IntegrityCheck(config=self.config).report_file
@@ -85,6 +87,15 @@ class ResubmitCollect(ExchangeCollect):
             {"time": now, "student": student, "assignment": hw, "notebook": "", "part": "",
              "reason": "a file of the submission was refused by collect (not copied)",
              "detail": f"{rel}: {why}"} for rel, why in refused])
+
+    def write_timestamp(self, src, dest) -> None:
+        """The collected ``timestamp.txt`` is the one collect chose the submission by (the
+        time in the inbound folder's name, which nbgrader parsed), not whatever text the
+        student left in the file: an unparsable one would make every later collect and
+        autograde of the assignment fail (``CourseDirectory.get_existing_timestamp``)."""
+        stamp = self._path_to_record(src)["timestamp"]
+        with open(os.path.join(dest, "timestamp.txt"), "w") as f:
+            f.write(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z").strip())
 
     def invalidate_stale(self, student_id: str) -> bool:
         """Remove autograded/ and feedback/ copies that nbgrader would not redo by itself.
