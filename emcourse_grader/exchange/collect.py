@@ -23,7 +23,6 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.abc import ExchangeCollect
 from nbgrader.utils import parse_utc
 
-from ..resubmit import ResubmitCollect
 from .client import HubExchange
 from .payload import write_folder
 
@@ -90,5 +89,9 @@ class HubCollect(HubExchange, ExchangeCollect):
             else:
                 self.log.info("Collecting submission: %s %s", sid, aid)
             os.rename(tmp, dest)
+        # The course's resubmission rule (instructor side only: imported here, so that the
+        # student-side modules of this package need nothing else of emcourse_grader).
+        from emcourse_grader.resubmit import ResubmitCollect
+
         for rec in self.src_records:
             ResubmitCollect.invalidate_stale(self, rec["username"])

@@ -22,11 +22,12 @@ from .payload import Limits, check_id
 SERVICE_NAME = "emcourse-exchange"
 # JupyterHub's default server token ("server" role) plus access to the exchange.
 _SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
+_LIMITS = Limits()
 
 
 def service(*, course_id: str, root: str, instructors, port: int, user: str,
             python: str = sys.executable, name: str = SERVICE_NAME,
-            limits: Limits = Limits(), environment: dict | None = None) -> dict:
+            limits: Limits = _LIMITS, environment: dict | None = None) -> dict:
     """The entry of ``c.JupyterHub.services`` for the exchange.
 
     Parameters
@@ -89,7 +90,7 @@ def server_token_scopes(name: str = SERVICE_NAME) -> list[str]:
 
 def config_source(*, course_id: str, root: str, instructors, students=(), groups=(),
                   port: int, user: str, python: str = sys.executable,
-                  name: str = SERVICE_NAME, limits: Limits = Limits(),
+                  name: str = SERVICE_NAME, limits: Limits = _LIMITS,
                   environment: dict | None = None) -> str:
     """Python source to append to ``jupyterhub_config.py`` (no import of emcourse needed).
 
@@ -105,3 +106,34 @@ def config_source(*, course_id: str, root: str, instructors, students=(), groups
         f"c.JupyterHub.load_roles = [*c.JupyterHub.get('load_roles', []), "
         f"{role(users=members, groups=groups, name=name)!r}]\n"
         f"c.Spawner.server_token_scopes = {server_token_scopes(name)!r}\n")
+
+
+# The nbgrader side: which Exchange class does what (ExchangeFactory), for everyone.
+EXCHANGE_CLASSES = {
+    "fetch_assignment": "emcourse_grader.exchange.fetch.HubFetchAssignment",
+    "fetch_feedback": "emcourse_grader.exchange.fetch.HubFetchFeedback",
+    "submit": "emcourse_grader.exchange.submit.HubSubmit",
+    "list": "emcourse_grader.exchange.listing.HubList",
+    "release_assignment": "emcourse_grader.exchange.release.HubReleaseAssignment",
+    "release_feedback": "emcourse_grader.exchange.release.HubReleaseFeedback",
+    "collect": "emcourse_grader.exchange.collect.HubCollect",
+}
+
+
+def nbgrader_config_source(*, url: str, course_id: str) -> str:
+    """Lines for the ``nbgrader_config.py`` of students and instructors alike.
+
+    Parameters
+    ----------
+    url : str
+        The exchange as the users' servers reach it, e.g.
+        ``http://127.0.0.1:8000/services/emcourse-exchange/`` (through the hub's proxy).
+    course_id : str
+        The course.
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"url: expected an http(s) URL, got {url!r}")
+    lines = [f"c.CourseDirectory.course_id = {check_id('course_id', course_id)!r}",
+             f"c.HubExchange.url = {url!r}"]
+    lines += [f"c.ExchangeFactory.{key} = {cls!r}" for key, cls in EXCHANGE_CLASSES.items()]
+    return "# The hub exchange (docs/teaching.md)\n" + "\n".join(lines) + "\n"

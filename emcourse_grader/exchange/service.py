@@ -231,7 +231,7 @@ def main(argv=None) -> None:
                         help="comma-separated hub user names of the instructors")
     parser.add_argument("--max-bytes", type=int, default=Limits.max_bytes)
     parser.add_argument("--max-files", type=int, default=Limits.max_files)
-    parser.add_argument("--max-submissions", type=int, default=100)
+    parser.add_argument("--max-submissions", type=int, default=50)
     parser.add_argument("--url", default=os.environ.get("JUPYTERHUB_SERVICE_URL", ""),
                         help="where to listen (default: $JUPYTERHUB_SERVICE_URL)")
     args = parser.parse_args(argv)

@@ -50,7 +50,7 @@ class Store:
         How many submissions one student may make of one assignment.
     """
 
-    def __init__(self, root: str, *, max_submissions: int = 100):
+    def __init__(self, root: str, *, max_submissions: int = 50):
         if not isinstance(root, str) or not os.path.isabs(root):
             raise ValueError(f"root: expected an absolute path, got {root!r}")
         if not isinstance(max_submissions, int) or max_submissions < 1:
