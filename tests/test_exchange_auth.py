@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -451,3 +452,26 @@ def test_decode_and_write_folder(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "out" / "data" / "x.csv").st_mode) == 0o644
     with pytest.raises(FileExistsError):
         write_folder(files, str(tmp_path / "out"))
+
+
+def test_course_config_takes_the_site_exchange(tmp_path):
+    """The repository's nbgrader_config.py loads nbgrader_config_site.py last: with it, collect
+    is the hub's (keeping the course's update/before_duedate); without it, the course's own."""
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy(os.path.join(ROOT, name), tmp_path / name)
+    probe = ("from nbgrader.apps import NbGrader; app = NbGrader(); "
+             "app.config_file_paths.append('.'); app.load_config_file(); "
+             "f = app.config.ExchangeFactory; e = app.config.ExchangeCollect; "
+             "print(f.collect, f.submit, e['update'], e['before_duedate'])")
+
+    def loaded():
+        return subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True,
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": ROOT}).stdout.split()
+
+    assert loaded()[0] == "emcourse_grader.resubmit.ResubmitCollect"
+    (tmp_path / "nbgrader_config_site.py").write_text(
+        "c = get_config()\n" + hubconf.nbgrader_config_source(
+            url="http://127.0.0.1:8000/services/emcourse-exchange/", course_id="emcourse"))
+    assert loaded() == [hubconf.EXCHANGE_CLASSES["collect"], hubconf.EXCHANGE_CLASSES["submit"],
+                        "True", "True"]
