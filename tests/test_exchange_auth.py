@@ -137,8 +137,11 @@ c.JupyterHub.cookie_secret_file = "{self.workdir}/cookie_secret"
 c.ConfigurableHTTPProxy.pid_file = "{self.workdir}/proxy.pid"
 c.Authenticator.allowed_users = {{{TEACH!r}, {ADA!r}, {BEN!r}}}
 c.JupyterHub.services = [{{"name": "emx-admin", "api_token": {self.admin_token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "emx-admin", "scopes": ["admin:users", "tokens"],
+c.JupyterHub.load_roles = [{{"name": "emx-admin",
+                            "scopes": ["admin:users", "admin:servers", "tokens"],
                             "services": ["emx-admin"]}}]
+c.Spawner.cmd = [{os.path.join(VENV_BIN, "jupyterhub-singleuser")!r}]
+c.Spawner.start_timeout = c.Spawner.http_timeout = 120
 """
         text += hubconf.config_source(
             course_id=COURSE, root=self.store, instructors=[TEACH], students=[ADA, BEN],
@@ -475,3 +478,38 @@ def test_course_config_takes_the_site_exchange(tmp_path):
             url="http://127.0.0.1:8000/services/emcourse-exchange/", course_id="emcourse"))
     assert loaded() == [hubconf.EXCHANGE_CLASSES["collect"], hubconf.EXCHANGE_CLASSES["submit"],
                         "True", "True"]
+
+
+def test_a_real_single_user_server(hub, flow):
+    """The hub starts ada's server: its own $JUPYTERHUB_API_TOKEN reaches the exchange as
+    ada (the configured server token scopes), and nbgrader's Assignment List in that server
+    lists the release and ada's two submissions through the hub exchange."""
+    hub.admin("POST", f"/users/{ADA}/server")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            server = hub.admin("GET", f"/users/{ADA}")["servers"].get("", {})
+            if server.get("ready"):
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("ada's server did not start:\n" + hub.hub_log())
+        with open(f"/proc/{server['state']['pid']}/environ", "rb") as fh:
+            env = dict(item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item)
+        token = env[b"JUPYTERHUB_API_TOKEN"].decode()
+        me = hub.call(token, "GET", "whoami")
+        assert me.status_code == 200 and me.json()["name"] == ADA, me.text
+        resp = requests.get(f"{hub.url}/user/{ADA}/assignments", timeout=120,
+                            params={"course_id": COURSE},
+                            headers={"Authorization": f"token {token}"})
+        assert resp.status_code == 200, resp.text
+        answer = resp.json()
+        assert answer["success"], answer
+        by_status = {}
+        for item in answer["value"]:
+            by_status.setdefault(item["status"], []).append(item)
+        assert [a["assignment_id"] for a in by_status["fetched"]] == ["hw1"]
+        [submitted] = by_status["submitted"]
+        assert submitted["student_id"] == ADA and len(submitted["submissions"]) == 2
+    finally:
+        hub.admin("DELETE", f"/users/{ADA}/server")

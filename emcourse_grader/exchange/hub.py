@@ -15,6 +15,8 @@ Three settings in ``jupyterhub_config.py`` (:func:`config_source` writes them):
 
 from __future__ import annotations
 
+import functools
+import pprint
 import sys
 
 from .payload import Limits, check_id
@@ -100,11 +102,12 @@ def config_source(*, course_id: str, root: str, instructors, students=(), groups
     svc = service(course_id=course_id, root=root, instructors=instructors, port=port,
                   user=user, python=python, name=name, limits=limits, environment=environment)
     members = list(dict.fromkeys([*instructors, *students]))
+    fmt = functools.partial(pprint.pformat, width=96, sort_dicts=False)
+    members = role(users=members, groups=groups, name=name)
     return (
         f"# The hub exchange ({__name__}; docs/teaching.md, \"The exchange through the hub\")\n"
-        f"c.JupyterHub.services = [*c.JupyterHub.get('services', []), {svc!r}]\n"
-        f"c.JupyterHub.load_roles = [*c.JupyterHub.get('load_roles', []), "
-        f"{role(users=members, groups=groups, name=name)!r}]\n"
+        f"c.JupyterHub.services = [*c.JupyterHub.get('services', []),\n{fmt(svc)}]\n"
+        f"c.JupyterHub.load_roles = [*c.JupyterHub.get('load_roles', []),\n{fmt(members)}]\n"
         f"c.Spawner.server_token_scopes = {server_token_scopes(name)!r}\n")
 
 
@@ -130,6 +133,10 @@ def nbgrader_config_source(*, url: str, course_id: str) -> str:
         ``http://127.0.0.1:8000/services/emcourse-exchange/`` (through the hub's proxy).
     course_id : str
         The course.
+
+    Returns
+    -------
+    str
     """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"url: expected an http(s) URL, got {url!r}")
