@@ -140,11 +140,14 @@ c.JupyterHub.services = [{{"name": "emx-admin", "api_token": {self.admin_token!r
 c.JupyterHub.load_roles = [{{"name": "emx-admin",
                             "scopes": ["admin:users", "admin:servers", "tokens"],
                             "services": ["emx-admin"]}}]
+c.JupyterHub.load_groups = {{"emx-class": {{"users": [{BEN!r}]}}}}
 c.Spawner.cmd = [{os.path.join(VENV_BIN, "jupyterhub-singleuser")!r}]
 c.Spawner.start_timeout = c.Spawner.http_timeout = 120
 """
         text += hubconf.config_source(
-            course_id=COURSE, root=self.store, instructors=[TEACH], students=[ADA, BEN],
+            # ada is in the class by name, ben through the hub group
+            course_id=COURSE, root=self.store, instructors=[TEACH], students=[ADA],
+            groups=["emx-class"],
             port=self.svc_port, user=SVC, python=_venv(), limits=LIMITS,
             environment={"PYTHONPATH": ROOT})
         path = os.path.join(self.workdir, "jupyterhub_config.py")
@@ -511,5 +514,14 @@ def test_a_real_single_user_server(hub, flow):
         assert [a["assignment_id"] for a in by_status["fetched"]] == ["hw1"]
         [submitted] = by_status["submitted"]
         assert submitted["student_id"] == ADA and len(submitted["submissions"]) == 2
+        courses = requests.get(f"{hub.url}/user/{ADA}/courses", timeout=120,
+                               headers={"Authorization": f"token {token}"}).json()
+        assert courses == {"success": True, "value": [COURSE]}
+        # Submit, as the Assignment List's button does
+        resp = requests.post(f"{hub.url}/user/{ADA}/assignments/submit", timeout=120,
+                             data={"course_id": COURSE, "assignment_id": "hw1"},
+                             headers={"Authorization": f"token {token}"})
+        assert resp.status_code == 200 and resp.json()["success"], resp.text
+        assert len(_stamps(hub, ADA)) == 3
     finally:
         hub.admin("DELETE", f"/users/{ADA}/server")

@@ -28,8 +28,8 @@ class HubExchange(Exchange):
                            "http://127.0.0.1:8000/services/emcourse-exchange/").tag(config=True)
     token = Unicode(help="The hub token to send (default: $JUPYTERHUB_API_TOKEN).").tag(
         config=True)
-    path_includes_course = Bool(False, help="As nbgrader's: fetch into ./<course>/<assignment>.").tag(
-        config=True)
+    path_includes_course = Bool(
+        False, help="As nbgrader's: fetch into ./<course>/<assignment>.").tag(config=True)
     request_timeout = Float(120.0, help="Seconds to wait for the service.").tag(config=True)
 
     @default("token")

@@ -53,8 +53,8 @@ class HubList(HubExchange, ExchangeList):
         return out
 
     def _submission_info(self, me, sub):
-        aid = sub_aid = self.coursedir.assignment_id or sub["assignment_id"]
-        local = os.path.abspath(self.local_assignment_dir(sub_aid))
+        aid = sub["assignment_id"]
+        local = os.path.abspath(self.local_assignment_dir(aid))
         feedback_dir = os.path.join(local, "feedback", sub["timestamp"])
         info = {"course_id": me["course_id"], "student_id": sub["student_id"],
                 "assignment_id": aid, "timestamp": sub["timestamp"], "status": "submitted",

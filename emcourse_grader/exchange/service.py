@@ -47,6 +47,10 @@ def _handler_base():
     """Import tornado only when the service runs (no work at import time)."""
     from tornado.web import HTTPError, RequestHandler
 
+    def refuse(status: int, message: str) -> HTTPError:
+        """An HTTP error whose message is sent as is (it may hold '%')."""
+        return HTTPError(status, "%s", message)
+
     class Handler(RequestHandler):
         """Authenticates every request by its hub token; answers JSON."""
 
@@ -61,46 +65,46 @@ def _handler_base():
         async def prepare(self):
             match = _AUTH_HEADER.fullmatch(self.request.headers.get("Authorization", ""))
             if not match:
-                raise HTTPError(401, "no hub token: send 'Authorization: token "
-                                     "$JUPYTERHUB_API_TOKEN'")
+                raise refuse(401, "no hub token: send 'Authorization: token "
+                                  "$JUPYTERHUB_API_TOKEN'")
             auth = self.state["auth"]
             try:
                 model = await auth.user_for_token(match.group(1), use_cache=True, sync=False)
-            except (HTTPError, OSError) as err:  # the hub refused or is unreachable
+            except (HTTPError, OSError) as err:  # the hub failed or is unreachable: refuse
                 log.warning("token check failed: %s", err)
-                model = None
+                raise refuse(503, "the hub could not check the token; try again") from None
             if not model:
-                raise HTTPError(403, "the hub does not accept this token")
+                raise refuse(403, "the hub does not accept this token")
             if model.get("kind", "user") != "user":
-                raise HTTPError(403, f"a {model.get('kind')} token is not a person")
+                raise refuse(403, f"a {model.get('kind')} token is not a person")
             if not auth.check_scopes(auth.access_scopes, model):
-                raise HTTPError(403, f"this token lacks {sorted(auth.access_scopes)}: ask the "
-                                     "hub's administrator to add you to the course")
+                raise refuse(403, f"this token lacks {sorted(auth.access_scopes)}: ask the "
+                                  "hub's administrator to add you to the course")
             try:
                 self.user = check_id("user", model["name"])
             except (TypeError, ValueError) as err:
-                raise HTTPError(403, str(err)) from None
+                raise refuse(403, str(err)) from None
             self.instructor = self.user in self.state["instructors"]
 
         def require_instructor(self):
             if not self.instructor:
-                raise HTTPError(403, f"{self.user} is not an instructor of "
-                                     f"{self.state['course_id']}")
+                raise refuse(403, f"{self.user} is not an instructor of "
+                                  f"{self.state['course_id']}")
 
         def store(self, method, *args, **kwargs):
             """Call the store; its refusals become HTTP errors."""
             try:
                 return getattr(self.state["store"], method)(*args, **kwargs)
             except StoreError as err:
-                raise HTTPError(err.status, str(err)) from None
+                raise refuse(err.status, str(err)) from None
             except (TypeError, ValueError) as err:
-                raise HTTPError(400, str(err)) from None
+                raise refuse(400, str(err)) from None
 
         def files_from_body(self):
             try:
                 return decode(self.request.body, self.state["limits"])
             except (TypeError, ValueError) as err:
-                raise HTTPError(400, str(err)) from None
+                raise refuse(400, str(err)) from None
 
         def send_json(self, obj):
             self.set_header("Content-Type", "application/json")
@@ -112,11 +116,13 @@ def _handler_base():
 
         def write_error(self, status_code, **kwargs):
             err = kwargs.get("exc_info", (None, None))[1]
-            message = getattr(err, "log_message", None) or self._reason
+            message = self._reason
+            if getattr(err, "log_message", None):
+                message = err.log_message % err.args
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"error": message}))
 
-    return Handler, HTTPError
+    return Handler, refuse
 
 
 def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefix: str = "/",
@@ -151,7 +157,7 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
                          "$JUPYTERHUB_SERVICE_NAME for a service it starts)")
     state = {"course_id": check_id("course_id", course_id), "store": store, "auth": auth,
              "instructors": instructors, "limits": limits}
-    Handler, HTTPError = _handler_base()
+    Handler, refuse = _handler_base()
 
     class WhoAmI(Handler):
         def get(self):
@@ -184,7 +190,7 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
             student = self.get_argument("student", "") or None
             if not self.instructor:
                 if student not in (None, self.user):
-                    raise HTTPError(403, f"{self.user} may list only their own submissions")
+                    raise refuse(403, f"{self.user} may list only their own submissions")
                 student = self.user
             self.send_json(self.store("submissions", aid, student))
 
@@ -202,7 +208,7 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
     class Feedback(Handler):
         def get(self, aid, student, stamp):
             if not self.instructor and student != self.user:
-                raise HTTPError(403, f"{self.user} may fetch only their own feedback")
+                raise refuse(403, f"{self.user} may fetch only their own feedback")
             self.send_files(self.store("feedback_files", aid, student, stamp))
 
         def put(self, aid, student, stamp):
