@@ -60,8 +60,12 @@ def _venv():
     if not os.path.exists(done):
         shutil.rmtree(VENV, ignore_errors=True)
         subprocess.run([SYSTEM_PYTHON, "-m", "venv", VENV], check=True)
-        subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "pip", "install", "-q",
-                        *REQUIREMENTS], check=True, capture_output=True, timeout=1200)
+        pip = subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "pip", "install", "-q",
+                              *REQUIREMENTS], check=False, capture_output=True, text=True,
+                             timeout=1200)
+        if pip.returncode:
+            raise RuntimeError(f"pip install {' '.join(REQUIREMENTS)} into {VENV} failed:\n"
+                               + pip.stderr[-3000:])
         open(done, "w").close()
     return os.path.join(VENV_BIN, "python")
 
