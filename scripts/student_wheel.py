@@ -1,4 +1,5 @@
-"""Build the students' wheel (``emcourse-student``): emref and emcourse_student, nothing else.
+"""Build the students' wheel (``emcourse-student``): emref, emcourse_student and
+emcourse_exchange, nothing else.
 
     python scripts/student_wheel.py [OUT_DIR]     (default: _build/wheels; `make student-wheel`)
 
@@ -19,7 +20,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("emref", "emcourse_student")  # everything a student's environment gets
+PACKAGES = ("emref", "emcourse_student", "emcourse_exchange")  # a student environment's all
 
 
 def build(out_dir: Path) -> Path:

@@ -1,7 +1,7 @@
 """The hub exchange against a real JupyterHub, with real Unix accounts.
 
 A JupyterHub (with configurable-http-proxy from npm) starts the exchange service as its own
-Unix user (``emx-xsvc``), configured by :func:`emcourse_grader.exchange.hub.config_source`.
+Unix user (``emx-xsvc``), configured by :func:`emcourse_exchange.hub.config_source`.
 Each person gets a hub token with exactly the scopes a single-user server's
 ``$JUPYTERHUB_API_TOKEN`` has under that configuration, and runs the real ``nbgrader``
 commands as their own Unix account (``runuser``), as in a JupyterLab terminal: the instructor
@@ -25,8 +25,8 @@ import time
 import pytest
 import requests
 
-from emcourse_grader.exchange import hub as hubconf
-from emcourse_grader.exchange.payload import Limits, check_path, decode, encode, write_folder
+from emcourse_exchange import hub as hubconf
+from emcourse_exchange.payload import Limits, check_path, decode, encode, write_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every account runs nbgrader from a venv it can read: the test's own Python may live where
@@ -68,6 +68,19 @@ def _venv():
                                + pip.stderr[-3000:])
         open(done, "w").close()
     return os.path.join(VENV_BIN, "python")
+
+
+def _install_course():
+    """The course as its accounts get it: the wheel (emcourse_exchange and the grader's
+    collect), installed without -e into the shared venv, never the checkout (which only root
+    may be able to read)."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out,
+                        ROOT], check=True, capture_output=True)
+        wheel = [os.path.join(out, n) for n in os.listdir(out) if n.endswith(".whl")]
+        subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "pip", "install", "-q",
+                        "--no-deps", "--force-reinstall", *wheel], check=True,
+                       capture_output=True)
 
 
 def _free_port():
@@ -152,8 +165,7 @@ c.Spawner.start_timeout = c.Spawner.http_timeout = 120
             # ada is in the class by name, ben through the hub group
             course_id=COURSE, root=self.store, instructors=[TEACH], students=[ADA],
             groups=["emx-class"],
-            port=self.svc_port, user=SVC, python=_venv(), limits=LIMITS,
-            environment={"PYTHONPATH": ROOT})
+            port=self.svc_port, user=SVC, python=_venv(), limits=LIMITS)
         path = os.path.join(self.workdir, "jupyterhub_config.py")
         with open(path, "w") as fh:
             fh.write(text)
@@ -162,8 +174,8 @@ c.Spawner.start_timeout = c.Spawner.http_timeout = 120
     def start(self):
         config = self.config()
         self.log = open(os.path.join(self.workdir, "hub.log"), "w")  # noqa: SIM115 (closed in stop)
-        env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ["PATH"],
-               "PYTHONPATH": ROOT}
+        env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ["PATH"]}
+        env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen([os.path.join(VENV_BIN, "jupyterhub"), "-f", config],
                                      cwd=self.workdir, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -218,7 +230,7 @@ c.Spawner.start_timeout = c.Spawner.http_timeout = 120
         """``args`` as ``user`` with the environment of their single-user server."""
         home = pwd.getpwnam(user).pw_dir
         env = {"HOME": home, "USER": user, "LANG": "C.UTF-8",
-               "PATH": VENV_BIN + ":/usr/bin:/bin", "PYTHONPATH": ROOT,
+               "PATH": VENV_BIN + ":/usr/bin:/bin",
                "JUPYTERHUB_API_TOKEN": self.tokens[user], "JUPYTERHUB_API_URL": self.api,
                "JUPYTERHUB_USER": user, "JUPYTERHUB_BASE_URL": "/"}
         cmd = ["runuser", "-u", user, "--", "env", "-i",
@@ -240,6 +252,7 @@ def hub(request):
     if _skip_reason():
         pytest.skip(_skip_reason())
     _venv()
+    _install_course()
     workdir = tempfile.mkdtemp(prefix="emx-hub-")
     os.chmod(workdir, 0o755)  # the service's user must reach its store inside
     for user in (TEACH, ADA, BEN):

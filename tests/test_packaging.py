@@ -51,7 +51,7 @@ def wheels(tmp_path_factory):
 
 def test_course_wheel_holds_every_package_and_the_data(wheels):
     course, _ = wheels
-    expected = _packages("emref", "emcourse_grader", "emcourse_student")
+    expected = _packages("emref", "emcourse_grader", "emcourse_student", "emcourse_exchange")
     assert {"emcourse_grader/checks", "emcourse_grader/sandboxed"} <= expected
     assert _wheel_packages(course) == expected
     names = _wheel_names(course)
@@ -63,7 +63,7 @@ def test_course_wheel_holds_every_package_and_the_data(wheels):
 
 def test_student_wheel_holds_emref_and_nothing_of_the_grader(wheels):
     _, student = wheels
-    assert _wheel_packages(student) == _packages("emref", "emcourse_student")
+    assert _wheel_packages(student) == _packages("emref", "emcourse_student", "emcourse_exchange")
     names = _wheel_names(student)
     leaked = [n for n in names if n.startswith(("emcourse_grader", "solutions", "tests"))
               or "checks" in n or n.endswith((".ipynb", ".db", ".secret"))]
@@ -86,7 +86,8 @@ def test_installed_wheels_import_from_site_packages(wheels, tmp_path):
                          capture_output=True, text=True).stdout.split()
     assert all(p.startswith(str(tmp_path / "course")) for p in out), out
     env["PYTHONPATH"] = str(tmp_path / "student")
-    probe = ("import emref, emcourse_student, importlib.util as u; print(emref.__file__);"
+    probe = ("import emref, emcourse_student, emcourse_exchange.submit, importlib.util as u;"
+             "print(emref.__file__);"
              "from emref import datasets, gmm; datasets.ice_cream();"
              "print(u.find_spec('emcourse_grader') is None or "
              f"not u.find_spec('emcourse_grader').origin.startswith({str(tmp_path)!r}))")

@@ -1,6 +1,6 @@
 """Both sides: list (an nbgrader Exchange class), as the Assignment List extension expects.
 
-``c.ExchangeFactory.list = "emcourse_grader.exchange.listing.HubList"``. The dicts returned
+``c.ExchangeFactory.list = "emcourse_exchange.listing.HubList"``. The dicts returned
 are those of nbgrader's own ExchangeList (``status`` released / fetched / submitted, the
 notebooks, and for submissions whether feedback waits in the exchange or was fetched), made
 from what the service says: a student sees only their own submissions.

@@ -1,6 +1,6 @@
 """Student side: submit (an nbgrader Exchange class).
 
-``c.ExchangeFactory.submit = "emcourse_grader.exchange.submit.HubSubmit"``. The service files
+``c.ExchangeFactory.submit = "emcourse_exchange.submit.HubSubmit"``. The service files
 the submission under the name the hub gives the token and stamps it with its own clock;
 ``--student`` cannot change either.
 """

@@ -71,7 +71,7 @@ def service(*, course_id: str, root: str, instructors, port: int, user: str,
         "url": f"http://127.0.0.1:{port}",
         "user": user,
         "cwd": "/",
-        "command": [python, "-m", "emcourse_grader.exchange.service", "--course", course_id,
+        "command": [python, "-m", "emcourse_exchange.service", "--course", course_id,
                     "--root", root, "--instructors", ",".join(instructors),
                     "--max-bytes", str(limits.max_bytes), "--max-files", str(limits.max_files)],
         "environment": dict(environment or {}),
@@ -113,13 +113,13 @@ def config_source(*, course_id: str, root: str, instructors, students=(), groups
 
 # The nbgrader side: which Exchange class does what (ExchangeFactory), for everyone.
 EXCHANGE_CLASSES = {
-    "fetch_assignment": "emcourse_grader.exchange.fetch.HubFetchAssignment",
-    "fetch_feedback": "emcourse_grader.exchange.fetch.HubFetchFeedback",
-    "submit": "emcourse_grader.exchange.submit.HubSubmit",
-    "list": "emcourse_grader.exchange.listing.HubList",
-    "release_assignment": "emcourse_grader.exchange.release.HubReleaseAssignment",
-    "release_feedback": "emcourse_grader.exchange.release.HubReleaseFeedback",
-    "collect": "emcourse_grader.exchange.collect.HubCollect",
+    "fetch_assignment": "emcourse_exchange.fetch.HubFetchAssignment",
+    "fetch_feedback": "emcourse_exchange.fetch.HubFetchFeedback",
+    "submit": "emcourse_exchange.submit.HubSubmit",
+    "list": "emcourse_exchange.listing.HubList",
+    "release_assignment": "emcourse_exchange.release.HubReleaseAssignment",
+    "release_feedback": "emcourse_exchange.release.HubReleaseFeedback",
+    "collect": "emcourse_exchange.collect.HubCollect",
 }
 
 

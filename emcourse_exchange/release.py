@@ -1,7 +1,7 @@
 """Instructor side: release an assignment, release feedback (nbgrader Exchange classes).
 
-``c.ExchangeFactory.release_assignment = "emcourse_grader.exchange.release.HubReleaseAssignment"``
-and ``c.ExchangeFactory.release_feedback = "emcourse_grader.exchange.release.HubReleaseFeedback"``.
+``c.ExchangeFactory.release_assignment = "emcourse_exchange.release.HubReleaseAssignment"``
+and ``c.ExchangeFactory.release_feedback = "emcourse_exchange.release.HubReleaseFeedback"``.
 The service lets only the course's instructors do either.
 """
 

@@ -1,7 +1,7 @@
 """Student side: fetch an assignment, fetch feedback (nbgrader Exchange classes).
 
-``c.ExchangeFactory.fetch_assignment = "emcourse_grader.exchange.fetch.HubFetchAssignment"``
-and ``c.ExchangeFactory.fetch_feedback = "emcourse_grader.exchange.fetch.HubFetchFeedback"``.
+``c.ExchangeFactory.fetch_assignment = "emcourse_exchange.fetch.HubFetchAssignment"``
+and ``c.ExchangeFactory.fetch_feedback = "emcourse_exchange.fetch.HubFetchFeedback"``.
 Feedback comes only for the caller's own submissions: the service checks the hub's name.
 """
 

@@ -1,6 +1,6 @@
 """Instructor side: collect (an nbgrader Exchange class), with the course's resubmission rule.
 
-``c.ExchangeFactory.collect = "emcourse_grader.exchange.collect.HubCollect"``. Each student's
+``c.ExchangeFactory.collect = "emcourse_exchange.collect.HubCollect"``. Each student's
 submissions are those the service filed under the name the hub authenticated: no
 "cheating attempt?" to check. The choice is nbgrader's and :mod:`emcourse_grader.resubmit`'s:
 the latest submission, or with ``ExchangeCollect.before_duedate`` the latest one before the

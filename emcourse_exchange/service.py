@@ -21,7 +21,7 @@ request                                            instructor   student
 
 A submission is filed under the authenticated name with the service's timestamp: there is no
 way to name another student. Uploads are bounded (:class:`.payload.Limits`) before anything is
-written. Run it with ``python -m emcourse_grader.exchange.service --course ID --root DIR
+written. Run it with ``python -m emcourse_exchange.service --course ID --root DIR
 --instructors NAME[,NAME]`` (see :mod:`.hub` for the JupyterHub side).
 """
 
@@ -229,7 +229,7 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
 
 def main(argv=None) -> None:
     """Run the service (JupyterHub starts it; see :mod:`.hub`)."""
-    parser = argparse.ArgumentParser(prog="python -m emcourse_grader.exchange.service",
+    parser = argparse.ArgumentParser(prog="python -m emcourse_exchange.service",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--course", required=True, help="the course id")
     parser.add_argument("--root", required=True, help="storage folder (0700, this user's)")
