@@ -145,6 +145,11 @@ def check_exchange(config, course_id: str, course_owner: int,
         out.append(Finding("unsafe", "ExchangeCollect.check_owner is False: collect takes a "
                            "submission filed under another student's name without a word",
                            "remove check_owner = False from the nbgrader configuration"))
+    hub = {k: str(v) for k, v in factory.items() if str(v).startswith("emcourse_exchange.")}
+    if hub:
+        out.append(Finding("ok", "the exchange is the hub's (emcourse_exchange): each student "
+                           "is who the hub says"))
+        return out
     if exchange_class not in FILESYSTEM_EXCHANGES:
         out.append(Finding("ok", f"the exchange is {exchange_class}"))
         return out
@@ -221,11 +226,20 @@ for name in ("emcourse", "emcourse-student"):
                  "url": json.loads(url).get("url") if url else None}
 out["checks"] = u.find_spec("emcourse_grader") is not None and \\
     u.find_spec("emcourse_grader.checks") is not None
+try:  # the nbgrader configuration a student's command gets (from a folder with none)
+    import os
+    os.chdir("/")
+    from nbgrader.apps import NbGrader
+    app = NbGrader()
+    app.load_config_file()
+    out["submit"] = str(app.config.ExchangeFactory.get("submit", ""))
+except Exception as exc:
+    out["submit"] = None
 print(json.dumps(out))
 """
 
 
-def check_student_python(python: str) -> list[Finding]:
+def check_student_python(python: str, other_users: list[str] | None = None) -> list[Finding]:
     """The students' interpreter holds the student wheel, not the course (no checks, no
     editable install pointing into the course folder)."""
     try:
@@ -248,6 +262,14 @@ def check_student_python(python: str) -> list[Finding]:
                            "the grader and its hidden checks)",
                            f"{python} -m pip uninstall -y emcourse, then install the student "
                            "wheel (make student-wheel)"))
+    submit = found.get("submit")
+    others = _other_humans(-1) if other_users is None else other_users
+    if submit is not None and not submit.startswith("emcourse_exchange.") and others:
+        out.append(Finding(
+            "unsafe", f"{python}'s nbgrader submits through the filesystem exchange: on this "
+            "machine of several accounts a student can submit in another's name",
+            "configure emcourse_exchange in the students' nbgrader_config.py (docs/teaching.md,"
+            " 'The exchange through the hub')"))
     if found.get("checks"):
         out.append(Finding("unsafe", f"{python} can import emcourse_grader.checks (the hidden "
                            "tests)", "remove it from the students' environment"))
@@ -353,7 +375,7 @@ def audit(root: Path, *, student_pythons=(), homes=None, other_users=None) -> li
     out += check_homes(homes)
     if student_pythons:
         for python in student_pythons:
-            out += check_student_python(python)
+            out += check_student_python(python, other_users)
     else:
         out.append(Finding("warning", "the students' environment was not checked",
                            "pass --student-python /path/to/their/bin/python"))

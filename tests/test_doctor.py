@@ -154,3 +154,18 @@ def test_a_collected_file_owned_by_a_student_is_unsafe(deployment, tmp_path):
         assert "a symbolic link" in _unsafe(doctor.check_submissions(d["course"]))
     finally:
         link.unlink()
+
+
+def test_the_hub_exchange_is_not_the_filesystem_s_hole():
+    """With the hub's exchange classes configured, other accounts on the machine are no
+    reason for alarm; with nbgrader's filesystem exchange they are."""
+    from traitlets.config import Config
+
+    hub = Config()
+    for op, cls in (("submit", "submit.HubSubmit"), ("collect", "collect.HubCollect"),
+                    ("fetch_assignment", "fetch.HubFetchAssignment")):
+        hub.ExchangeFactory[op] = f"emcourse_exchange.{cls}"
+    found = doctor.check_exchange(hub, "emcourse", os.getuid(), other_users=["alice"])
+    assert not doctor.failed(found) and "the hub's" in found[0].what
+    found = doctor.check_exchange(Config(), "emcourse", os.getuid(), other_users=["alice"])
+    assert "trusts Unix permissions only" in _unsafe(found)
