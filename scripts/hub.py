@@ -52,6 +52,7 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,11 +67,6 @@ INSTRUCTOR = "emc-instructor"
 STUDENTS = ("emc-ada", "emc-ben", "emc-cy")
 PREFIX = "emc-"
 
-# The exchanges `up` can set up. Each names what both sides' nbgrader_config.py get and what
-# hub.json reports; an exchange that is a hub service adds it to "services" (see
-# packaging/hub/jupyterhub_config.py). Only the filesystem exchange exists today: it trusts
-# Unix permissions, so a student can still submit in another's name (docs/teaching.md).
-EXCHANGES = ("filesystem",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +251,9 @@ def build_venvs(hub_version: str, instructor: str) -> tuple[Path, Path]:
     (CACHE / "venvs").mkdir(exist_ok=True)
     os.chmod(CACHE / "venvs", 0o755)
     student, teacher = student_venv(hub_version), instructor_venv(hub_version)
+    for old in (CACHE / "venvs").iterdir():  # venvs of older sources: 800 MB each
+        if old not in (student, teacher):
+            shutil.rmtree(old, ignore_errors=True)
     os.chmod(student, 0o755)
     os.chown(teacher, 0, grp.getgrnam(instructor).gr_gid)
     os.chmod(teacher, 0o750)
@@ -289,17 +288,25 @@ def make_course(dest: Path, instructor: str, venv: Path) -> str:
     return tomllib.loads((dest / "course.toml").read_text())["id"]
 
 
-def make_exchange(kind: str, course_id: str, instructor: str) -> tuple[str | None, dict]:
-    """The exchange of ``kind``: returns its path (or None) and the nbgrader settings both
-    sides need."""
-    if kind not in EXCHANGES:
-        raise ValueError(f"exchange: found {kind!r}, expected one of {EXCHANGES}")
+@dataclass
+class ExchangeSetup:
+    """What an exchange needs from the rest of the deployment."""
+
+    path: str | None                  # hub.json's "exchange": its folder, or None
+    student: dict                     # nbgrader settings of the students' venv
+    instructor: dict                  # nbgrader settings of the instructor's venv
+    services: list = field(default_factory=list)  # JupyterHub services it runs
+
+
+def filesystem_exchange(course_id: str, instructor: str) -> ExchangeSetup:
+    """nbgrader's filesystem exchange at :data:`BASE`/exchange, 1777, the course's folder
+    made by the instructor with a sticky inbound."""
     root = BASE / "exchange"
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o1777)
-    # The course's folder, made now as the instructor: nbgrader's release would make inbound
-    # 2733 (writable by all, no sticky bit); with the bit, no student can rename or delete
-    # a classmate's submission there. nbgrader keeps the modes of folders that exist.
+    # nbgrader's release would make inbound 2733 (writable by all, no sticky bit); with the
+    # bit, no student can rename or delete a classmate's submission there. nbgrader keeps
+    # the modes of folders that exist.
     uid, gid = pwd.getpwnam(instructor).pw_uid, grp.getgrnam(instructor).gr_gid
     modes = {"": 0o755, "outbound": 0o755, "inbound": 0o3733, "feedback": 0o711}
     for sub, mode in modes.items():
@@ -307,7 +314,22 @@ def make_exchange(kind: str, course_id: str, instructor: str) -> tuple[str | Non
         path.mkdir(exist_ok=True)
         os.chown(path, uid, gid)
         os.chmod(path, mode)
-    return str(root), {"Exchange.root": str(root)}
+    settings = {"Exchange.root": str(root)}
+    return ExchangeSetup(str(root), settings, dict(settings))
+
+
+# The exchanges `up --exchange` can set up: name -> function(course_id, instructor). Only
+# the filesystem exchange exists today; it trusts Unix permissions, so a student can still
+# submit in another's name (docs/teaching.md, step 4). One that is a hub service returns it
+# in ``services`` (packaging/hub/jupyterhub_config.py adds them to the hub).
+EXCHANGES = {"filesystem": filesystem_exchange}
+
+
+def make_exchange(kind: str, course_id: str, instructor: str) -> ExchangeSetup:
+    """The exchange named ``kind`` (a key of :data:`EXCHANGES`)."""
+    if kind not in EXCHANGES:
+        raise ValueError(f"exchange: found {kind!r}, expected one of {sorted(EXCHANGES)}")
+    return EXCHANGES[kind](course_id, instructor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,17 +406,16 @@ def up(exchange: str = "filesystem") -> Path:
     save_state(state)
     course_root = BASE / "course"
     course_id = make_course(course_root, INSTRUCTOR, teacher)
-    exchange_path, exchange_settings = make_exchange(exchange, course_id, INSTRUCTOR)
-    write_nbgrader_config(student, {**exchange_settings,
-                                    "CourseDirectory.course_id": course_id})
-    write_nbgrader_config(teacher, exchange_settings)
+    ex = make_exchange(exchange, course_id, INSTRUCTOR)
+    write_nbgrader_config(student, {**ex.student, "CourseDirectory.course_id": course_id})
+    write_nbgrader_config(teacher, ex.instructor)
     settings = {"port": free_port(), "hub_port": free_port(), "proxy_api_port": free_port(),
                 "proxy_command": proxy, "state": str(BASE / "hub"),
                 "instructor": INSTRUCTOR, "students": list(STUDENTS),
                 "student_venv": str(student), "instructor_venv": str(teacher),
-                "course_root": str(course_root), "services": []}
+                "course_root": str(course_root), "services": ex.services}
     url = start_hub(settings, state)
-    info = {"url": url, "course_root": str(course_root), "exchange": exchange_path,
+    info = {"url": url, "course_root": str(course_root), "exchange": ex.path,
             "course_id": course_id, "instructor": {"name": INSTRUCTOR},
             "students": [{"name": s, "password": passwords[s]} for s in STUDENTS],
             "student_venv": str(student), "instructor_venv": str(teacher)}
@@ -479,7 +500,7 @@ def down() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("up", "down"))
-    parser.add_argument("--exchange", choices=EXCHANGES, default="filesystem",
+    parser.add_argument("--exchange", choices=sorted(EXCHANGES), default="filesystem",
                         help="the exchange students fetch from and submit to")
     args = parser.parse_args(argv)
     if args.command == "down":
