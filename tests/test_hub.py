@@ -14,7 +14,8 @@ exchange) and ``down`` in a finalizer, even when a test fails. Then, in order:
 4. Attacks from a shell running as a student (``runuser``): read the solutions, the hidden
    checks, the gradebook, a classmate's submission and home; rename or replace the
    exchange's course folder, a released assignment, a classmate's inbound submission; rewrite
-   a collected submission. Each must be refused by the OS, and the instructor's files must
+   or replace a collected submission; call a classmate's Jupyter server straight on its
+   port (list their files, open a terminal). Each must be refused by the OS, and the instructor's files must
    be byte for byte the same afterwards.
 5. ``down``: the accounts and folders are gone; ``down`` again is fine.
 
@@ -208,8 +209,21 @@ def test_class_fetch_submit_resubmit_grade_feedback(hub):
 
 
 ATTACK = r'''
-import json, os, sqlite3, sys
+import json, os, sqlite3, sys, urllib.error, urllib.request
 t = json.loads(sys.argv[1])
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+def server(path, data=None):
+    """ada's Jupyter server, straight to its port (no hub cookie, no token)."""
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(f"http://127.0.0.1:{t['port']}/user/{t['ada']}/{path}", data=data,
+                    timeout=30).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (302, 401, 403):
+            raise PermissionError(f"HTTP {exc.code}") from None
+        raise
 def read(p):
     with open(p, "rb") as f:
         f.read()
@@ -243,6 +257,8 @@ attacks = {
     "list the inbound submissions": lambda: os.listdir(t["xcourse"] + "/inbound"),
     "rename a classmate's inbound submission": lambda: os.rename(t["inbound"], t["inbound"] + "x"),
     "list the released feedback": lambda: os.listdir(t["xcourse"] + "/feedback"),
+    "list a classmate's files through their server": lambda: server("api/contents"),
+    "open a terminal on a classmate's server": lambda: server("api/terminals", data=b"{}"),
 }
 out = {}
 for name, attack in attacks.items():
@@ -255,6 +271,15 @@ for name, attack in attacks.items():
         out[name] = "other: " + repr(exc)
 print(json.dumps(out))
 '''
+
+
+def _listening_port(uid: int) -> int:
+    """The TCP port a process of ``uid`` listens on (their Jupyter server), from /proc."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[7]) == uid:  # LISTEN, owned by uid
+            return int(fields[1].split(":")[1], 16)
+    raise AssertionError(f"no listening socket of uid {uid}: is their server running?")
 
 
 def test_attacks_from_a_student_shell_fail(hub):
@@ -276,12 +301,13 @@ def test_attacks_from_a_student_shell_fail(hub):
         "xcourse": str(xcourse), "released": str(xcourse / "outbound" / HW / f"{NOTEBOOK}.ipynb"),
         "inbound": str(inbound[-1]),
     }
+    targets["ada"], targets["port"] = ada, _listening_port(pwd.getpwnam(ada).pw_uid)
     watched = (course, xcourse, Path(pwd.getpwnam(ada).pw_dir))
     before = tree_digest(*watched)
     out = hub_script.run("/usr/bin/python3", "-c", ATTACK, json.dumps(targets), user=ben,
                          cwd=pwd.getpwnam(ben).pw_dir)
     results = json.loads(out)
-    assert len(results) == 16
+    assert len(results) == 18
     not_refused = {k: v for k, v in results.items() if not v.startswith("refused")}
     assert not not_refused, json.dumps(results, indent=1)
     assert tree_digest(*watched) == before
