@@ -419,8 +419,10 @@ def up(exchange: str = "filesystem") -> Path:
             "course_id": course_id, "instructor": {"name": INSTRUCTOR},
             "students": [{"name": s, "password": passwords[s]} for s in STUDENTS],
             "student_venv": str(student), "instructor_venv": str(teacher)}
-    HUB_JSON.write_text(json.dumps(info, indent=1) + "\n")
-    os.chmod(HUB_JSON, 0o600)  # it holds passwords
+    HUB_JSON.unlink(missing_ok=True)
+    fd = os.open(HUB_JSON, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds passwords
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(info, indent=1) + "\n")
     return HUB_JSON
 
 
@@ -444,11 +446,28 @@ def _signal_all(pids, sig) -> None:
             pass
 
 
+def _is_our_group(pgid: int) -> bool:
+    """Whether process group ``pgid`` is still the hub's (the hub or its proxy), not an
+    unrelated group that got the same number later."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"jupyterhub" in cmdline or b"configurable-http-proxy" in cmdline:
+            return True
+    return False
+
+
 def stop_hub(state: dict) -> None:
     """SIGTERM the hub's process group (the hub stops its servers and proxy), then SIGKILL
     whatever is left of it and of the class's accounts."""
     pid = state.get("hub_pid")
-    if pid:
+    if pid and _is_our_group(pid):
         try:
             os.killpg(pid, signal.SIGTERM)
             for _ in range(30):
