@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test course venv clean bench lint system redteam-serial student-wheel
+.PHONY: test course venv clean bench lint system redteam-serial student-wheel hub hub-down
 
 # System packages (bubblewrap for the grading sandbox, chromium for the browser tests):
 # installed when missing, like the venv (scripts/system_setup.sh says what and why).
@@ -44,6 +44,15 @@ redteam-serial: $(STAMP) system
 # (scripts/student_wheel.py; docs/teaching.md installs it on a hub).
 student-wheel: $(STAMP)
 	$(BIN)/python scripts/student_wheel.py _build/wheels
+
+# A trial class on this machine, as root (scripts/hub.py, docs/teaching.md "A trial class"):
+# JupyterHub on 127.0.0.1 with PAM accounts, the private course, the two venvs, the exchange.
+# Writes _build/hub/hub.json (URL, accounts and passwords). hub-down removes all of it.
+hub: $(STAMP) system
+	$(BIN)/python scripts/hub.py up
+
+hub-down:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/hub.py down
 
 course: $(STAMP) system
 	$(BIN)/python scripts/course.py
