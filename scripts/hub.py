@@ -73,14 +73,15 @@ PREFIX = "emc-"
 # Small tools
 # --------------------------------------------------------------------------------------------
 
-def run(*cmd, user=None, cwd=None, env_path=None, check=True, input=None) -> str:
+def run(*cmd, user=None, cwd=None, env_path=None, check=True, input=None, env=None) -> str:
     """Run ``cmd`` (as ``user`` through runuser, in a clean environment when ``user`` or
-    ``env_path`` is given) and return its output; on failure raise with its output."""
+    ``env_path`` is given, plus ``env``) and return its output; on failure raise with it."""
     cmd = [str(c) for c in cmd]
+    extra = [f"{k}={v}" for k, v in (env or {}).items()]
     if user is not None or env_path is not None:
         home = pwd.getpwnam(user).pw_dir if user else "/root"
         env = ["env", "-i", f"PATH={env_path or '/usr/bin:/bin'}", f"HOME={home}",
-               "LANG=C.UTF-8", f"USER={user or 'root'}"]
+               "LANG=C.UTF-8", f"USER={user or 'root'}", *extra]
         if user is None:  # root's own tools (pip): keep pip's settings (an index, a cert)
             env += [f"{k}={v}" for k, v in os.environ.items() if k.startswith("PIP_")]
         cmd = env + cmd
@@ -171,6 +172,23 @@ def make_account(name: str, state: dict) -> str:
     return password
 
 
+def make_service_account(name: str, state: dict) -> None:
+    """A system account without a login or a home, for a hub service."""
+    if not name.startswith(PREFIX):
+        raise ValueError(f"name: found {name!r}, expected one starting with {PREFIX!r}")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        pass
+    else:
+        raise SystemExit(f"the account {name} exists and was not made by make hub: remove it "
+                         "yourself (userdel) or choose other names")
+    state.setdefault("accounts", []).append(name)
+    save_state(state)
+    run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+        "--user-group", name)
+
+
 # --------------------------------------------------------------------------------------------
 # The two environments
 # --------------------------------------------------------------------------------------------
@@ -191,7 +209,7 @@ def _course_wheel(out: Path) -> Path:
         stage = Path(stage)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, stage / name)
-        for name in ("emref", "emcourse_grader", "emcourse_student"):
+        for name in ("emref", "emcourse_grader", "emcourse_student", "emcourse_exchange"):
             shutil.copytree(ROOT / name, stage / name,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out,
@@ -203,8 +221,8 @@ def student_venv(hub_version: str) -> Path:
     """The students' environment: the student wheel, with the docs' Lab and server settings
     (cached by the hash of its sources)."""
     key = tree_hash(ROOT / "packaging" / "student" / "pyproject.toml", ROOT / "emref",
-                    ROOT / "emcourse_student", ROOT / "pyproject.toml", hub_version,
-                    SYSTEM_PYTHON)
+                    ROOT / "emcourse_student", ROOT / "emcourse_exchange",
+                    ROOT / "pyproject.toml", hub_version, SYSTEM_PYTHON)
     venv = CACHE / "venvs" / f"student-{key}"
     if (venv / ".complete").exists():
         return venv
@@ -233,7 +251,8 @@ def instructor_venv(hub_version: str) -> Path:
     """The instructor's environment: the course's wheel [grader], jupyterhub, jupyterlab
     (cached by the hash of its sources)."""
     key = tree_hash(ROOT / "pyproject.toml", ROOT / "emref", ROOT / "emcourse_grader",
-                    ROOT / "emcourse_student", hub_version, SYSTEM_PYTHON)
+                    ROOT / "emcourse_student", ROOT / "emcourse_exchange", hub_version,
+                    SYSTEM_PYTHON)
     venv = CACHE / "venvs" / f"instructor-{key}"
     if (venv / ".complete").exists():
         return venv
@@ -296,9 +315,13 @@ class ExchangeSetup:
     student: dict                     # nbgrader settings of the students' venv
     instructor: dict                  # nbgrader settings of the instructor's venv
     services: list = field(default_factory=list)  # JupyterHub services it runs
+    roles: list = field(default_factory=list)     # JupyterHub roles it needs
+    server_token_scopes: list | None = None       # the servers' token, when it needs more
+    course_site: str = ""  # lines for the course root's nbgrader_config_site.py
 
 
-def filesystem_exchange(course_id: str, instructor: str) -> ExchangeSetup:
+def filesystem_exchange(course_id: str, instructor: str, hub_url: str,
+                        student_venv: Path, state: dict) -> ExchangeSetup:
     """nbgrader's filesystem exchange at :data:`BASE`/exchange, 1777, the course's folder
     made by the instructor with a sticky inbound."""
     root = BASE / "exchange"
@@ -318,18 +341,48 @@ def filesystem_exchange(course_id: str, instructor: str) -> ExchangeSetup:
     return ExchangeSetup(str(root), settings, dict(settings))
 
 
-# The exchanges `up --exchange` can set up: name -> function(course_id, instructor). Only
-# the filesystem exchange exists today; it trusts Unix permissions, so a student can still
-# submit in another's name (docs/teaching.md, step 4). One that is a hub service returns it
-# in ``services`` (packaging/hub/jupyterhub_config.py adds them to the hub).
-EXCHANGES = {"filesystem": filesystem_exchange}
+EXCHANGE_USER = f"{PREFIX}exchange"  # the hub exchange's own Unix account
 
 
-def make_exchange(kind: str, course_id: str, instructor: str) -> ExchangeSetup:
+def hub_exchange(course_id: str, instructor: str, hub_url: str, student_venv: Path,
+                 state: dict) -> ExchangeSetup:
+    """The hub-authenticated exchange (emcourse_exchange; docs/teaching.md, "The exchange
+    through the hub"): a managed JupyterHub service running as its own account from the
+    students' venv (which carries emcourse_exchange and jupyterhub), its storage a folder
+    only that account can read; students and the instructor reach it with their hub token."""
+    from emcourse_exchange import hub as hubconf
+
+    make_service_account(EXCHANGE_USER, state)
+    store = BASE / "exchange-store"
+    store.mkdir(parents=True, exist_ok=True)
+    os.chown(store, pwd.getpwnam(EXCHANGE_USER).pw_uid, grp.getgrnam(EXCHANGE_USER).gr_gid)
+    os.chmod(store, 0o700)
+    url = f"{hub_url}/services/{hubconf.SERVICE_NAME}/"
+    service = hubconf.service(course_id=course_id, root=str(store), instructors=[instructor],
+                              port=free_port(), user=EXCHANGE_USER,
+                              python=str(student_venv / "bin" / "python"))
+    settings = {"HubExchange.url": url,
+                **{f"ExchangeFactory.{op}": cls for op, cls in hubconf.EXCHANGE_CLASSES.items()}}
+    return ExchangeSetup(None, settings, dict(settings), services=[service],
+                         roles=[hubconf.role(users=[instructor, *STUDENTS])],
+                         server_token_scopes=hubconf.server_token_scopes(),
+                         course_site=hubconf.nbgrader_config_source(url=url,
+                                                                    course_id=course_id))
+
+
+# The exchanges `up --exchange` can set up: name -> function(course_id, instructor, hub_url,
+# student_venv, state). "hub" (the default) authenticates every student through the hub;
+# "filesystem" trusts Unix permissions, so a student can submit in another's name
+# (docs/teaching.md, step 4): for comparison only. packaging/hub/jupyterhub_config.py adds
+# an exchange's services, roles and token scopes to the hub.
+EXCHANGES = {"hub": hub_exchange, "filesystem": filesystem_exchange}
+
+
+def make_exchange(kind: str, *args) -> ExchangeSetup:
     """The exchange named ``kind`` (a key of :data:`EXCHANGES`)."""
     if kind not in EXCHANGES:
         raise ValueError(f"exchange: found {kind!r}, expected one of {sorted(EXCHANGES)}")
-    return EXCHANGES[kind](course_id, instructor)
+    return EXCHANGES[kind](*args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +439,7 @@ def start_hub(settings: dict, state: dict, timeout: float = 120) -> str:
 # up and down
 # --------------------------------------------------------------------------------------------
 
-def up(exchange: str = "filesystem") -> Path:
+def up(exchange: str = "hub") -> Path:
     """Stand the trial class up (see the module's docstring); returns hub.json's path."""
     preflight()
     if STATE.exists():
@@ -406,24 +459,53 @@ def up(exchange: str = "filesystem") -> Path:
     save_state(state)
     course_root = BASE / "course"
     course_id = make_course(course_root, INSTRUCTOR, teacher)
-    ex = make_exchange(exchange, course_id, INSTRUCTOR)
+    port = free_port()
+    ex = make_exchange(exchange, course_id, INSTRUCTOR, f"http://127.0.0.1:{port}", student,
+                       state)
     write_nbgrader_config(student, {**ex.student, "CourseDirectory.course_id": course_id})
     write_nbgrader_config(teacher, ex.instructor)
-    settings = {"port": free_port(), "hub_port": free_port(), "proxy_api_port": free_port(),
+    if ex.course_site:  # loaded last by the course's nbgrader_config.py (collect's class)
+        site = course_root / "nbgrader_config_site.py"
+        site.write_text("c = get_config()  # noqa: F821\n" + ex.course_site)
+        run("chown", f"{INSTRUCTOR}:{INSTRUCTOR}", site)
+        os.chmod(site, 0o600)
+    admin_token = secrets.token_hex(32)  # a service of the hub's own, for hub.json's user
+    settings = {"port": port, "hub_port": free_port(), "proxy_api_port": free_port(),
                 "proxy_command": proxy, "state": str(BASE / "hub"),
                 "instructor": INSTRUCTOR, "students": list(STUDENTS),
                 "student_venv": str(student), "instructor_venv": str(teacher),
-                "course_root": str(course_root), "services": ex.services}
+                "course_root": str(course_root), "services": ex.services,
+                "roles": ex.roles, "server_token_scopes": ex.server_token_scopes,
+                "admin_token": admin_token}
     url = start_hub(settings, state)
     info = {"url": url, "course_root": str(course_root), "exchange": ex.path,
             "course_id": course_id, "instructor": {"name": INSTRUCTOR},
             "students": [{"name": s, "password": passwords[s]} for s in STUDENTS],
-            "student_venv": str(student), "instructor_venv": str(teacher)}
+            "student_venv": str(student), "instructor_venv": str(teacher),
+            "admin_token": admin_token}
     HUB_JSON.unlink(missing_ok=True)
     fd = os.open(HUB_JSON, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds passwords
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(info, indent=1) + "\n")
     return HUB_JSON
+
+
+def server_env(info: dict, user: str) -> dict:
+    """The hub variables a user's server gives its terminals (a fresh token of ``user`` with
+    the servers' scopes, minted with hub.json's admin token): what nbgrader's exchange
+    classes need to act as that user from a shell."""
+    from emcourse_exchange import hub as hubconf
+
+    api = f"{info['url']}/hub/api"
+    req = urllib.request.Request(
+        f"{api}/users/{user}/tokens", method="POST",
+        data=json.dumps({"scopes": hubconf.server_token_scopes(), "note": "make hub"}).encode(),
+        headers={"Authorization": f"token {info['admin_token']}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        token = json.loads(r.read())["token"]
+    return {"JUPYTERHUB_API_TOKEN": token, "JUPYTERHUB_API_URL": api,
+            "JUPYTERHUB_USER": user, "JUPYTERHUB_BASE_URL": "/"}
 
 
 def _pids_of(uids: set[int]) -> list[int]:
@@ -519,7 +601,7 @@ def down() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("up", "down"))
-    parser.add_argument("--exchange", choices=sorted(EXCHANGES), default="filesystem",
+    parser.add_argument("--exchange", choices=sorted(EXCHANGES), default="hub",
                         help="the exchange students fetch from and submit to")
     args = parser.parse_args(argv)
     if args.command == "down":

@@ -22,8 +22,8 @@ import stat
 
 import numpy as np
 import pytest
-from test_checks import NS, solution
-from test_sandbox import needs_bwrap, run_inside
+from sandbox_helpers import needs_bwrap, run_inside
+from solution_helpers import NS, solution
 
 from emcourse_grader import judge, scan
 from emcourse_grader.checks import CHECKS, secret, verify

@@ -13,43 +13,24 @@ import inspect
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
+from solution_helpers import NOTEBOOKS, NS, notebook_cells, solution
 
 from emcourse_grader import checks
-from emcourse_grader import course as manifest
 from emcourse_grader.checks import CHECKS, Check, GradingError, Verdict, checks_in, require, verify
 from emref import hmm
 from emref.gmm import GMMParams
 
 ROOT = Path(__file__).resolve().parent.parent
-# The solution notebook of every assignment of the manifest (course.toml).
-NOTEBOOKS = {a.id: ROOT / a.solution for a in manifest.load(ROOT).assignments}
 
 
-def _cells(hw):
-    return nbformat.read(NOTEBOOKS[hw], as_version=4).cells
-
-
-def _run_notebook(hw) -> dict:
-    """The namespace of a solution notebook after every code cell but the test cells."""
-    ns: dict = {}
-    for cell in _cells(hw):
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
-            continue
-        code = compile(cell.source, f"<{hw} {cell.metadata['nbgrader']['grade_id']}>", "exec")
-        exec(code, ns)  # noqa: S102 - the course's own notebooks
-    return ns
-
-
-NS = {hw: _run_notebook(hw) for hw in NOTEBOOKS}
 
 
 def _function_defs(hw) -> dict:
     """name -> ast.FunctionDef of every function the notebook defines."""
     defs = {}
-    for cell in _cells(hw):
+    for cell in notebook_cells(hw):
         if cell.cell_type == "code":
             for node in ast.walk(ast.parse(cell.source)):
                 if isinstance(node, ast.FunctionDef):
@@ -57,9 +38,6 @@ def _function_defs(hw) -> dict:
     return defs
 
 
-def solution(check):
-    spec = CHECKS[check]
-    return NS[spec.assignment][spec.function]
 
 
 _CLASS_PREFIX = re.compile(r"^\s*[A-Z]\w*(Error|Exception|Warning)\b")
@@ -132,7 +110,7 @@ def test_the_uses_table():
 
 @pytest.mark.parametrize("hw", sorted(NOTEBOOKS))
 def test_each_hidden_test_names_the_check_of_the_function_above_it(hw):
-    cells = _cells(hw)
+    cells = notebook_cells(hw)
     named = []
     for i, cell in enumerate(cells):
         if not cell.metadata.get("nbgrader", {}).get("grade") or cell.cell_type != "code":

@@ -4,7 +4,8 @@ The module's fixture runs ``scripts/hub.py up`` (JupyterHub as root with PAM and
 LocalProcessSpawner, Unix accounts, the private course root, the two venvs, the filesystem
 exchange) and ``down`` in a finalizer, even when a test fails. Then, in order:
 
-1. ``doctor`` as the instructor: nothing unsafe but the filesystem exchange's known hole.
+1. ``doctor`` as the instructor: nothing unsafe (the exchange is the hub's: students reach
+   it with their hub token only, and submitting in a classmate's name files it as one's own).
 2. A student logs in through the hub's login page in Chromium; their JupyterLab loads, as
    their own Unix user, with the student menu (Assignment List, no Formgrader).
 3. The class: the instructor releases hw1 (as their Unix user, from the course root, with
@@ -89,12 +90,14 @@ def hub(request):
 
 
 def as_user(info: dict, user: str, *cmd, cwd=None, check=True) -> str:
-    """``cmd`` as ``user`` (runuser) with their own venv first on PATH, nothing else."""
+    """``cmd`` as ``user`` (runuser) with their own venv first on PATH and what a terminal
+    of their Jupyter server has (their hub token: the exchange knows them by it)."""
     venv = info["instructor_venv"] if user == info["instructor"]["name"] else \
         info["student_venv"]
     home = pwd.getpwnam(user).pw_dir
     return hub_script.run(*cmd, user=user, cwd=cwd or home, check=check,
-                          env_path=f"{venv}/bin:/usr/bin:/bin")
+                          env_path=f"{venv}/bin:/usr/bin:/bin",
+                          env=hub_script.server_env(info, user))
 
 
 def instructor(info, *cmd, check=True) -> str:
@@ -120,18 +123,22 @@ def tree_digest(*folders) -> dict:
 
 # --------------------------------------------------------------------------------------------
 
-def test_doctor_finds_only_the_filesystem_exchange_unsafe(hub):
+def _doctor_problems(hub) -> list:
+    """doctor's unsafe or broken findings, as the instructor, but for the homes of accounts
+    this machine had before the class (not ours to change)."""
     out = instructor(hub, "python", "-m", "emcourse_grader", "doctor", "--json",
                      "--student-python", f"{hub['student_venv']}/bin/python", check=False)
     findings = json.loads(out[out.index("["):])
     ours = {pwd.getpwnam(n).pw_dir for n in [hub["instructor"]["name"], *students(hub)]}
-    bad = [f for f in findings if f["level"] in ("unsafe", "broken")
-           and "filesystem exchange" not in f["what"]
-           # homes of accounts this machine had before (not the class's): not ours to change
-           and not (f["what"].startswith("the home folder ")
-                    and f["what"].split()[3] not in ours)]
+    return [f for f in findings if f["level"] in ("unsafe", "broken")
+            and not (f["what"].startswith("the home folder ")
+                     and f["what"].split()[3] not in ours)]
+
+
+def test_doctor_finds_nothing_unsafe(hub):
+    assert hub["exchange"] is None  # the hub's exchange: nothing on disk for students
+    bad = _doctor_problems(hub)
     assert not bad, json.dumps(bad, indent=1)
-    assert any("filesystem exchange" in f["what"] for f in findings)
 
 
 @pytest.fixture(scope="module")
@@ -301,9 +308,11 @@ def _listening_port(uid: int) -> int:
 def test_attacks_from_a_student_shell_fail(hub, graded, lab):
     ada, ben, _ = students(hub)
     course = Path(hub["course_root"])
-    xcourse = Path(hub["exchange"]) / hub["course_id"]
+    # The hub exchange's storage, which only its service account may enter: every path in
+    # it is refused to a student before anything is looked up.
+    xcourse = hub_script.BASE / "exchange-store"
     collected = course / "submitted" / ada / HW
-    inbound = sorted((xcourse / "inbound").glob(f"{ada}+{HW}+*"))
+    inbound = [xcourse / "submitted" / HW / ada]
     checks = next(Path(hub["instructor_venv"]).glob(
         "lib/python3*/site-packages/emcourse_grader/checks/__init__.py"))
     targets = {
@@ -313,7 +322,7 @@ def test_attacks_from_a_student_shell_fail(hub, graded, lab):
         "timestamp": str(collected / "timestamp.txt"), "checks": str(checks),
         "home": pwd.getpwnam(ada).pw_dir,
         "home_nb": f"{pwd.getpwnam(ada).pw_dir}/{HW}/{NOTEBOOK}.ipynb",
-        "xcourse": str(xcourse), "released": str(xcourse / "outbound" / HW / f"{NOTEBOOK}.ipynb"),
+        "xcourse": str(xcourse), "released": str(xcourse / "released" / HW / f"{NOTEBOOK}.ipynb"),
         "inbound": str(inbound[-1]),
     }
     targets["ada"], targets["port"] = ada, _listening_port(pwd.getpwnam(ada).pw_uid)
@@ -329,26 +338,15 @@ def test_attacks_from_a_student_shell_fail(hub, graded, lab):
 
 
 def test_doctor_after_grading(hub, graded):
-    """After collect and grading: still nothing unsafe a student can reach. The collected
-    copies keep the 0777 folders nbgrader's submit makes (collect copies modes): doctor
-    names that until collect makes them the grader's alone; the 0700 course root keeps
-    students out of them meanwhile (the attacks above)."""
-    out = instructor(hub, "python", "-m", "emcourse_grader", "doctor", "--json",
-                     "--student-python", f"{hub['student_venv']}/bin/python", check=False)
-    findings = json.loads(out[out.index("["):])
-    ours = {pwd.getpwnam(n).pw_dir for n in [hub["instructor"]["name"], *students(hub)]}
-    known = ("filesystem exchange", "collected file(s) under")
-    bad = [f for f in findings if f["level"] in ("unsafe", "broken")
-           and not any(k in f["what"] for k in known)
-           and not (f["what"].startswith("the home folder ")
-                    and f["what"].split()[3] not in ours)]
+    """After collect and grading: still nothing unsafe (collect sealed its copies: the
+    grader's alone, emcourse_grader.custody)."""
+    bad = _doctor_problems(hub)
     assert not bad, json.dumps(bad, indent=1)
 
 
-@pytest.mark.xfail(strict=True, reason="the filesystem exchange's known hole "
-                   "(docs/teaching.md, step 4): a student submits in a classmate's name and "
-                   "collect takes it, warning only; the hub-authenticated exchange closes it")
-def test_submitting_in_a_classmates_name_is_refused(hub, graded):
+def test_submitting_in_a_classmates_name_files_it_under_ones_own(hub, graded):
+    """The hub's exchange knows who is speaking: ``--student=ada`` from ben's terminal is
+    ben's submission; ada's stays hers."""
     ada, ben, _ = students(hub)
     nb = Path(pwd.getpwnam(ben).pw_dir) / HW / f"{NOTEBOOK}.ipynb"
     as_user(hub, ben, "python", "-c",
@@ -357,8 +355,9 @@ def test_submitting_in_a_classmates_name_is_refused(hub, graded):
             "json.dump(nb, open(sys.argv[1], 'w'))", str(nb))
     as_user(hub, ben, "nbgrader", "submit", HW, f"--student={ada}", check=False)
     instructor(hub, "nbgrader", "collect", HW)
-    collected = Path(hub["course_root"]) / "submitted" / ada / HW / f"{NOTEBOOK}.ipynb"
-    assert "planted by ben" not in collected.read_text()
+    submitted = Path(hub["course_root"]) / "submitted"
+    assert "planted by ben" not in (submitted / ada / HW / f"{NOTEBOOK}.ipynb").read_text()
+    assert "planted by ben" in (submitted / ben / HW / f"{NOTEBOOK}.ipynb").read_text()
 
 
 def test_down_removes_everything(hub):
@@ -368,10 +367,10 @@ def test_down_removes_everything(hub):
     for _ in range(2):  # twice is fine
         res = _hub("down")
         assert res.returncode == 0, res.stderr
-    for name in names:
+    for name in [*names, hub_script.EXCHANGE_USER]:
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
-    for path in [*homes, hub["course_root"], hub["exchange"], str(hub_script.BASE),
+    for path in [*homes, hub["course_root"], str(hub_script.BASE),
                  str(hub_script.HUB_JSON)]:
         assert not os.path.exists(path), path
     # nothing of the class still runs, and the hub's port is closed

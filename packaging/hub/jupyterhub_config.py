@@ -13,6 +13,8 @@ accounts, environments, the course root) in the hub's private state folder and s
   solutions), the instructor the instructor's venv (the course's wheel with its grader)
   and a server rooted at the course root (the Formgrader needs it). Nothing of the hub's
   own environment (PYTHONPATH, VIRTUAL_ENV) is passed on: ``env_keep`` keeps only the locale.
+* The exchange, when it is the hub's (``up --exchange hub``, the default): its service, the
+  role that lets the class use it, and the servers' token scopes (scripts/hub.py).
 * Everything listens on 127.0.0.1.
 """
 
@@ -33,7 +35,16 @@ c.JupyterHub.db_url = f"sqlite:///{Path(S['state']) / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(Path(S["state"]) / "cookie_secret")
 c.JupyterHub.cleanup_servers = True  # the hub stops every server when it stops
 c.JupyterHub.cleanup_proxy = True
-c.JupyterHub.services = S.get("services", [])  # an exchange service, when one is configured
+# The exchange's service (when it is the hub's), and "emc-admin", a service of make hub's own
+# whose token (in the root-only hub.json) mints users' tokens for scripts and tests that act
+# as a user's terminal (scripts/hub.py server_env).
+c.JupyterHub.services = [*S.get("services", []),
+                         {"name": "emc-admin", "api_token": S["admin_token"]}]
+c.JupyterHub.load_roles = [*S.get("roles", []),
+                           {"name": "emc-admin", "services": ["emc-admin"],
+                            "scopes": ["admin:users", "tokens"]}]
+if S.get("server_token_scopes"):  # the servers' token may call the exchange as its owner
+    c.Spawner.server_token_scopes = S["server_token_scopes"]
 
 c.JupyterHub.authenticator_class = "pam"
 c.PAMAuthenticator.open_sessions = False  # no systemd-logind sessions in a trial
