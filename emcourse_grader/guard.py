@@ -109,24 +109,6 @@ def read_notebook(path, *, strip_outputs: bool = True) -> nbformat.NotebookNode:
                           strip_outputs=strip_outputs)
 
 
-def submission_files(folder, ignore, max_bytes: int = NOTEBOOK_CAPS.max_bytes) -> dict:
-    """The files of a submission folder (relative path -> bytes), with nbgrader's ignore
-    patterns, regular files only. A file over ``max_bytes`` is not read: a one-line note
-    stands in for it, so a notebook is graded as unreadable, with the note in the report."""
-    from nbgrader.utils import find_all_files
-
-    files = {}
-    for p in find_all_files(folder, list(ignore)):
-        if not os.path.isfile(p) or os.path.islink(p):
-            continue
-        rel = os.path.relpath(p, folder)
-        try:
-            files[rel] = read_bounded(p, max_bytes)
-        except UnreadableNotebook as exc:
-            files[rel] = f"not read by the grader: {exc}\n".encode()
-    return files
-
-
 def release_notebook(release_directory, assignment: str, notebook: str):
     """The released notebook (unanswered), or an empty one when the course has none here (the
     sanitize steps then add the graded cells back from the gradebook)."""

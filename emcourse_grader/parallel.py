@@ -465,9 +465,22 @@ def _released_notebooks(coursedir, assignment: str) -> dict:
 
 def _submission_files(folder: str, ignore) -> tuple[dict, list]:
     """The files of a submission with nbgrader's ignore patterns, and the refused (path,
-    reason) pairs: links, special files, files over the caps (emcourse_grader.untrusted)."""
+    reason) pairs: links, special files, files over the caps (emcourse_grader.untrusted).
+    A notebook too large to read is not dropped: a one-line note stands in for it, so it is
+    graded as unreadable with that reason, as ``nbgrader autograde`` grades it."""
+    from emcourse_grader.guard import NOTEBOOK_CAPS, UnreadableNotebook, read_bounded
     from emcourse_grader.untrusted import read_submission
-    return read_submission(folder, list(ignore))
+
+    files, refused = read_submission(folder, list(ignore))
+    for rel, why in list(refused):
+        if rel.endswith(".ipynb") and os.sep not in rel and os.path.isfile(
+                os.path.join(folder, rel)) and not os.path.islink(os.path.join(folder, rel)):
+            try:
+                files[rel] = read_bounded(os.path.join(folder, rel), NOTEBOOK_CAPS.max_bytes)
+            except UnreadableNotebook as exc:
+                files[rel] = f"not read by the grader: {exc}\n".encode()
+            refused.remove((rel, why))
+    return files, refused
 
 
 class _Writer:

@@ -415,14 +415,14 @@ def test_a_notebook_that_is_not_utf8_or_not_json_says_so(tmp_path):
     assert "not a notebook" in _why_unreadable(str(plain))
 
 
-def test_a_file_over_the_cap_in_a_submission_folder_is_not_read(tmp_path):
+def test_a_notebook_over_the_cap_is_not_read(tmp_path):
+    """Measured before it is read; the note that stands in for it (the parallel command's)
+    is itself an unreadable notebook that says why."""
     (tmp_path / "hw.ipynb").write_bytes(b"{" * 64)
-    (tmp_path / "data.csv").write_text("1,2\n")
-    files = guard.submission_files(tmp_path, [], max_bytes=32)
-    assert files["data.csv"] == b"1,2\n"
-    assert files["hw.ipynb"] == b"not read by the grader: it is 0 MB; at most 0 MB are read\n"
+    with pytest.raises(guard.UnreadableNotebook, match="it is 0 MB; at most 0 MB are read"):
+        guard.read_bounded(tmp_path / "hw.ipynb", 32)
     with pytest.raises(guard.UnreadableNotebook, match="it begins 'not read by the grader"):
-        guard.parse_notebook(files["hw.ipynb"])
+        guard.parse_notebook(b"not read by the grader: it is 0 MB; at most 0 MB are read\n")
 
 
 def test_the_deepest_value_the_worker_may_send_still_passes():
