@@ -11,8 +11,9 @@ request to a helper process of its own:
   (a course's own checks module imports there too), never forked from the grader (it may be a
   threaded Dask worker, and a daemonic one cannot have multiprocessing children);
 * limited by ``RLIMIT_AS`` (``memory``, 1 GB by default), no core files, no file it could
-  write (``RLIMIT_FSIZE`` 0), a handful of descriptors, one BLAS thread, no course secret in
-  its environment, its working directory ``/``;
+  write (``RLIMIT_FSIZE`` 0), a handful of descriptors, an hour of CPU in all (a backstop:
+  the grader kills it at each call's deadline), one BLAS thread, no course secret in its
+  environment, its working directory ``/``;
 * given the remaining time of the student's call: a request still running then is answered
   with :class:`OutOfTime` and the process killed; one that runs out of memory
   (``MemoryError``, or the process dying) is answered with :class:`CallbackError` and the
@@ -44,6 +45,9 @@ DEFAULT_MEMORY = 2**30
 DEFAULT_MAX_NUMBERS = 4_000_000
 #: Levels of nesting (tuples, lists, dicts, records) the arguments may have.
 DEFAULT_MAX_DEPTH = 8
+#: CPU seconds one helper process may use in all: a backstop for a helper whose grader died
+#: while it computed (the grader kills it at the call's deadline).
+CPU_SECONDS = 3600
 #: Seconds the helper process may take to start, at most (and never more than the call has).
 STARTUP_TIMEOUT = 60.0
 _MAX_TEXT = 500  # characters of an error text passed on
@@ -94,11 +98,13 @@ def measure(tree, *, depth=0) -> tuple[int, int]:
 
     Raises
     ------
+    TypeError
+        If ``tree`` (or a part of it) is not a dict.
     ValueError
-        If ``tree`` is not an encoded value.
+        If it is not an encoded value.
     """
     if not isinstance(tree, dict):
-        raise ValueError(f"an encoded value must be a dict; found {type(tree).__name__}")
+        raise TypeError(f"an encoded value must be a dict; found {type(tree).__name__}")
     kind = tree.get("t")
     if kind == "nd":
         shape = tree.get("shape")
@@ -221,7 +227,7 @@ class CourseVersions:
                                 "keyword arguments a dict")
         try:
             numbers, depth = measure({"t": "list", "items": list(args) + list(kwargs.values())})
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise CallbackError(f"malformed arguments: {exc}") from None
         if numbers > self.max_numbers:
             raise CallbackError(f"the arguments hold {numbers:,} numbers; the course's "
@@ -251,8 +257,8 @@ class CourseVersions:
                 code = None
             self.kill()
             if code is not None and code < 0:
-                raise CallbackError(f"its process was killed (signal {-code}): it needed "
-                                    f"more than {self.memory / 2**20:,.0f} MB?") from None
+                raise CallbackError(f"its process was killed (signal {-code}: more than "
+                                    f"{self.memory / 2**20:,.0f} MB of memory?)") from None
             why = "its process ended" if isinstance(exc, EOFError) else str(exc)[:_MAX_TEXT]
             raise CallbackError(why) from None
         if reply.get("ok"):
@@ -318,8 +324,9 @@ def _limit(memory: int):
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails instead of killing
     for which, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_CORE, 0),
-                         (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NOFILE, 32)):
-        soft, hard = resource.getrlimit(which)
+                         (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NOFILE, 32),
+                         (resource.RLIMIT_CPU, CPU_SECONDS)):
+        _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(which, (value, value))

@@ -58,6 +58,7 @@ def test_the_course_version_runs_in_another_process_under_its_limits(helper, mon
     assert _call(helper, os.getpid) != os.getpid()
     assert _call(helper, resource.getrlimit, resource.RLIMIT_AS) == (512 * MB, 512 * MB)
     assert _call(helper, resource.getrlimit, resource.RLIMIT_FSIZE) == (0, 0)
+    assert _call(helper, resource.getrlimit, resource.RLIMIT_CPU) == (3600, 3600)
     assert _call(helper, os.getenv, "EMCOURSE_SECRET") is None
     X = np.random.default_rng(0).normal(size=(50, 2))
     assert np.array_equal(_call(helper, kmeans.assign, X, X[:3]), kmeans.assign(X, X[:3]))
@@ -91,7 +92,7 @@ def test_a_memory_bomb_gets_an_error_and_the_grader_stays_small(helper):
 
 
 def test_a_helper_that_dies_is_an_error_and_is_started_again(helper):
-    with pytest.raises(CallbackError, match=r"killed \(signal 6\)"):
+    with pytest.raises(CallbackError, match=r"killed \(signal 6: more than 512 MB of memory\?\)"):
         _call(helper, os.abort)
     assert _call(helper, os.getpid) != os.getpid()
 
