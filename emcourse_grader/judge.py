@@ -15,8 +15,8 @@ numpy, the real checks), a value comes back as plain data. ``substitutes`` maps 
 student's earlier parts to the course's versions: while the test calls the student's function,
 those names in the worker ask the grader for the course's version (a part is judged on its own
 function), which a helper process limited in memory computes
-(:class:`.callbacks.CourseVersions`), within the time left of that call, never the grader. Whatever the student's code did inside the worker, the asserts and checks run here,
-on data.
+(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader.
+Whatever the student's code did inside the worker, the asserts and checks run here, on data.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class Worker:
                                  f"out while the course's {name} ran for your code") from None
             raise WorkerGone(f"no answer within {self.call_timeout:g} s: the course's {name}, "
                              f"which your code called, was still running then") from None
-        except callbacks.CallbackError as exc:
+        except (callbacks.CallbackError, TypeError) as exc:  # TypeError: fn is not by name
             return {"op": "callback_error",
                     "msg": f"your code called {name} (the course's version is used here) "
                            f"and it failed: {exc}"}
