@@ -3,8 +3,9 @@
 :class:`Worker` starts ``python -m emcourse_grader.sandboxed.worker`` in the sandbox
 (:mod:`emcourse_grader.sandbox`), sends it the student's cells in notebook order and, when a
 cell hangs or kills it, starts a new one that replays the cells that worked. Every request has
-its own time limit (``call_timeout``) and all of them share the notebook's budget
-(``budget``): when it runs out, what is left fails with that reason.
+its own time limit (``call_timeout``), counted from when it is sent to its answer, callbacks
+in between included, and all of them share the notebook's budget (``budget``): when it runs
+out, what is left fails with that reason.
 
 :func:`run_test_cell` executes the instructor's test code (visible and hidden tests, taken
 from the gradebook before any student code ran) in the grader's own process. Each name the
@@ -12,9 +13,10 @@ test uses is looked up in the worker: a function becomes a :class:`Remote` (call
 plain data to the worker and decodes plain data back), a module is imported here (the real
 numpy, the real checks), a value comes back as plain data. ``substitutes`` maps names of the
 student's earlier parts to the course's versions: while the test calls the student's function,
-those names in the worker ask the grader to compute them here (a part is judged on its own
-function). Whatever the student's code did inside the worker, the asserts and checks run here,
-on data.
+those names in the worker ask the grader for the course's version (a part is judged on its own
+function), which a helper process limited in memory computes
+(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader.
+Whatever the student's code did inside the worker, the asserts and checks run here, on data.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 
 import numpy as np
 
-from . import allowlist, sandbox
+from . import allowlist, callbacks, sandbox
 from .sandboxed import wire
 
 # Classes a test cell may receive by name, as "module.Class" inside the sandbox.
@@ -56,7 +58,9 @@ class Worker:
     """One sandboxed worker for one notebook, restarted (and replayed) when it fails."""
 
     def __init__(self, *, call_timeout=30.0, budget=600.0, startup_timeout=60.0,
-                 max_restarts=4, limits=sandbox.DEFAULT_LIMITS, sandboxed=True, on_flag=None):
+                 max_restarts=4, limits=sandbox.DEFAULT_LIMITS, sandboxed=True, on_flag=None,
+                 callback_memory=callbacks.DEFAULT_MEMORY,
+                 callback_max_numbers=callbacks.DEFAULT_MAX_NUMBERS):
         self.call_timeout = call_timeout
         self.deadline = time.monotonic() + budget
         self.budget = budget
@@ -70,6 +74,9 @@ class Worker:
         self.cells = []      # (index, source) that ran without killing the worker
         self.restarts = 0
         self.substitutes = {}
+        self.callback_memory = callback_memory
+        self.callback_max_numbers = callback_max_numbers
+        self.course = None   # callbacks.CourseVersions, started on the first callback
 
     # -- process ------------------------------------------------------------------------------
     def _spawn(self):
@@ -106,6 +113,8 @@ class Worker:
 
     def close(self):
         self._kill()
+        if self.course is not None:
+            self.course.close()
 
     def _ensure(self):
         if self.box is None or self.box.poll() is not None:
@@ -131,10 +140,14 @@ class Worker:
             n -= len(chunk)
         return b"".join(chunks)
 
-    def _recv(self, timeout):
-        budget_left = self.deadline - time.monotonic()
-        limit = min(timeout, budget_left)
-        deadline = time.monotonic() + max(limit, 0)
+    def _recv(self, timeout, *, until=None):
+        """The next message within ``timeout`` seconds (or by the monotonic time ``until``,
+        the end of the call it belongs to) and the notebook's budget."""
+        now = time.monotonic()
+        budget_left = self.deadline - now
+        call_left = timeout if until is None else until - now
+        limit = min(call_left, budget_left)
+        deadline = now + max(limit, 0)
         try:
             if limit <= 0:
                 raise TimeoutError
@@ -146,7 +159,7 @@ class Worker:
         except TimeoutError:
             self._kill()
             self.restarts += 1
-            if budget_left <= timeout:
+            if budget_left <= call_left:
                 raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) "
                                  f"ran out") from None
             raise WorkerGone(f"no answer within {timeout:g} s (an endless loop?)") from None
@@ -169,30 +182,43 @@ class Worker:
             raise WorkerGone("the process exited") from None
 
     def _request(self, msg):
+        """Send ``msg`` and return the answer; the call has ``call_timeout`` seconds from now,
+        every callback it makes included (a stream of them cannot extend it)."""
+        until = time.monotonic() + self.call_timeout
         self._send(msg)
         while True:
-            answer = self._recv(self.call_timeout)
+            answer = self._recv(self.call_timeout, until=until)
             if answer.get("op") != "callback":
                 return answer
-            self._send(self._callback(answer))
+            self._send(self._callback(answer, until))
 
-    def _callback(self, msg):
-        """The student's function called an earlier part: compute the course's version."""
-        name = str(msg.get("name"))
+    def _callback(self, msg, until):
+        """The student's function called an earlier part: the course's version, computed by
+        the helper process in the time left of the call (:mod:`.callbacks`)."""
+        name = str(msg.get("name"))[:100]
         fn = self.substitutes.get(name)
         if fn is None:
             return {"op": "callback_error", "msg": f"{name} is not available"}
+        if self.course is None:
+            self.course = callbacks.CourseVersions(memory=self.callback_memory,
+                                                   max_numbers=self.callback_max_numbers)
+        end = min(until, self.deadline)
         try:
-            args = [_as_params(wire.decode(a)) for a in msg.get("args", [])]
-            kwargs = {str(k): _as_params(wire.decode(v))
-                      for k, v in dict(msg.get("kwargs", {})).items()}
-            with np.errstate(all="ignore"):
-                value = fn(*args, **kwargs)
-            return {"op": "callback_result", "value": wire.encode(value)}
-        except Exception as exc:  # noqa: BLE001 - the student's arguments were wrong
+            value = self.course.call(fn, msg.get("args", []), msg.get("kwargs", {}),
+                                     timeout=end - time.monotonic())
+        except callbacks.OutOfTime:
+            self._kill()
+            self.restarts += 1
+            if self.deadline <= until:
+                raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) ran "
+                                 f"out while the course's {name} ran for your code") from None
+            raise WorkerGone(f"no answer within {self.call_timeout:g} s: the course's {name}, "
+                             f"which your code called, was still running then") from None
+        except (callbacks.CallbackError, TypeError) as exc:  # TypeError: fn is not by name
             return {"op": "callback_error",
                     "msg": f"your code called {name} (the course's version is used here) "
                            f"and it failed: {exc}"}
+        return {"op": "callback_result", "value": value}
 
     def request(self, msg):
         self._ensure()
@@ -246,19 +272,6 @@ def lists_as_arrays(value):
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, dict):
         return {k: lists_as_arrays(v) for k, v in value.items()}
-    return value
-
-
-def _as_params(value):
-    """Mixture parameters from the worker (wire.Params) as the course's GMMParams, which
-    validates them; what it refuses is passed on as it is (the course's version then says
-    what is wrong)."""
-    if isinstance(value, wire.Params):
-        from emref.params import GMMParams
-        try:
-            return GMMParams(*value)
-        except (TypeError, ValueError):
-            return value
     return value
 
 
