@@ -385,9 +385,11 @@ def walk_submission(folder, ignore=()) -> tuple[list, list]:
             elif not stat.S_ISREG(st.st_mode):
                 refused.append((rel, f"{_kind(st.st_mode)}: never opened"))
             elif st.st_size > _cap(dirpath == folder, name):
+                what = "a notebook" if _cap(dirpath == folder, name) > MAX_FILE_BYTES \
+                    else "a file"
                 refused.append((rel, (f"{st.st_size / 2**20:.0f} MB, more than the "
                                       f"{_cap(dirpath == folder, name) // 2**20} MB "
-                                      "such a file may have")))
+                                      f"{what} may have")))
             elif total + st.st_size > MAX_SUBMISSION_BYTES:
                 refused.append((rel, (f"the files before it already make "
                                       f"{total / 2**20:.0f} MB, and a submission may have "
