@@ -14,15 +14,18 @@ files:
    the students' venv with the student wheel and the nbgrader settings of the docs (the
    instructor's Lab plugins disabled and locked, emcourse_student's server extension), and
    the instructor's venv with the course's wheel ``[grader]``, jupyterhub and jupyterlab.
-   Neither is an editable install. They are kept in :data:`CACHE`, keyed by a hash of
-   what goes into them, and reused (``down`` keeps that cache; delete the folder to rebuild).
+   Neither is an editable install. They are kept in :data:`CACHE`, keyed by a hash of what
+   their dependencies come from (the pyproject files, the hub's version, the Python), and
+   reused with this checkout's wheels reinstalled (seconds; ``down`` keeps that cache;
+   delete the folder to rebuild).
    The instructor's venv holds the hidden checks: its folder is 0750 root:<instructor>.
 3. The course root, :data:`BASE`/course: a copy of the course (scripts/demo_class.copy_course)
    owned by the instructor, 0700, its gradebook generated (``nbgrader generate_assignment "*"
    --force`` as the instructor).
-4. The exchange (:data:`EXCHANGES`; today nbgrader's filesystem exchange at
-   :data:`BASE`/exchange, 1777, with the course's folder made by the instructor beforehand so
-   its inbound gets the sticky bit too).
+4. The exchange (:data:`EXCHANGES`): by default the hub's (emcourse_exchange, a managed
+   service under its own account ``emc-exchange``, its storage :data:`BASE`/exchange-store
+   0700); ``--exchange filesystem`` for nbgrader's at :data:`BASE`/exchange, 1777, with the
+   course's folder made by the instructor beforehand so its inbound gets the sticky bit too.
 5. JupyterHub from the project's environment (the ``hub`` extra) with configurable-http-proxy
    from npm (installed into _build/hub/node), PAM, LocalProcessSpawner, on 127.0.0.1 (free
    ports); packaging/hub/jupyterhub_config.py gives each user their venv and server root.
@@ -217,21 +220,23 @@ def _course_wheel(out: Path) -> Path:
     return next(out.glob("emcourse-*.whl"))
 
 
-def student_venv(hub_version: str) -> Path:
-    """The students' environment: the student wheel, with the docs' Lab and server settings
-    (cached by the hash of its sources)."""
-    key = tree_hash(ROOT / "packaging" / "student" / "pyproject.toml", ROOT / "emref",
-                    ROOT / "emcourse_student", ROOT / "emcourse_exchange",
-                    ROOT / "pyproject.toml", hub_version, SYSTEM_PYTHON)
+def _reinstall(venv: Path, wheel: Path, extra: str = "") -> None:
+    """Put this checkout's wheel into a cached venv (its dependencies are there already)."""
+    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps",
+        "--force-reinstall", f"{wheel}{extra}", env_path="/usr/bin:/bin")
+
+
+def student_venv(hub_version: str, wheel: Path) -> Path:
+    """The students' environment: the student wheel, with the docs' Lab and server settings.
+    The venv is cached by what its dependencies come from (the student wheel's pyproject,
+    the hub's version, the Python); the wheel itself is reinstalled on every ``up``."""
+    key = tree_hash(ROOT / "packaging" / "student" / "pyproject.toml", hub_version,
+                    SYSTEM_PYTHON)
     venv = CACHE / "venvs" / f"student-{key}"
     if (venv / ".complete").exists():
+        _reinstall(venv, wheel)
         return venv
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import student_wheel
-
-    with tempfile.TemporaryDirectory(prefix="emcourse-hub-") as tmp:
-        wheel = student_wheel.build(Path(tmp))
-        _venv(venv, str(wheel), f"jupyterhub=={hub_version}")
+    _venv(venv, str(wheel), f"jupyterhub=={hub_version}")
     path = f"{venv}/bin:/usr/bin:/bin"
     for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
         for verb in ("disable", "lock"):
@@ -247,18 +252,16 @@ def student_venv(hub_version: str) -> Path:
     return venv
 
 
-def instructor_venv(hub_version: str) -> Path:
+def instructor_venv(hub_version: str, wheel: Path) -> Path:
     """The instructor's environment: the course's wheel [grader], jupyterhub, jupyterlab
-    (cached by the hash of its sources)."""
-    key = tree_hash(ROOT / "pyproject.toml", ROOT / "emref", ROOT / "emcourse_grader",
-                    ROOT / "emcourse_student", ROOT / "emcourse_exchange", hub_version,
-                    SYSTEM_PYTHON)
+    (cached by the course's pyproject, the hub's version and the Python; the wheel itself is
+    reinstalled on every ``up``)."""
+    key = tree_hash(ROOT / "pyproject.toml", hub_version, SYSTEM_PYTHON)
     venv = CACHE / "venvs" / f"instructor-{key}"
     if (venv / ".complete").exists():
+        _reinstall(venv, wheel)
         return venv
-    with tempfile.TemporaryDirectory(prefix="emcourse-hub-") as tmp:
-        wheel = _course_wheel(Path(tmp))
-        _venv(venv, f"{wheel}[grader]", f"jupyterhub=={hub_version}", "jupyterlab")
+    _venv(venv, f"{wheel}[grader]", f"jupyterhub=={hub_version}", "jupyterlab")
     (venv / ".complete").touch()
     return venv
 
@@ -269,7 +272,12 @@ def build_venvs(hub_version: str, instructor: str) -> tuple[Path, Path]:
     os.chmod(CACHE, 0o755)
     (CACHE / "venvs").mkdir(exist_ok=True)
     os.chmod(CACHE / "venvs", 0o755)
-    student, teacher = student_venv(hub_version), instructor_venv(hub_version)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import student_wheel
+
+    with tempfile.TemporaryDirectory(prefix="emcourse-hub-") as tmp:
+        student = student_venv(hub_version, student_wheel.build(Path(tmp)))
+        teacher = instructor_venv(hub_version, _course_wheel(Path(tmp)))
     for old in (CACHE / "venvs").iterdir():  # venvs of older sources: 800 MB each
         if old not in (student, teacher):
             shutil.rmtree(old, ignore_errors=True)
