@@ -28,9 +28,12 @@ $(STAMP): pyproject.toml | system
 # machine, rather than only on a CI machine with a different CPU.
 NBVAL_BLAS := $(shell grep -qsw avx /proc/cpuinfo && echo OPENBLAS_CORETYPE=Sandybridge)
 
-# The unit and integration tests, then nbval on every lecture (outputs must match).
+# The unit and integration tests, then nbval on every lecture (outputs must match). Two
+# pytest workers, each taking whole files (--dist loadfile: a file's module fixtures, such as
+# the red-team class or the trial hub, are set up once): most of the suite waits on kernels,
+# sandboxes, hubs and Dask rather than computing, so two cores run two files at once.
 test: $(STAMP) system
-	$(BIN)/python -m pytest tests --durations=25
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=30
 	if ls lectures/*.ipynb >/dev/null 2>&1; then \
 	  $(NBVAL_BLAS) $(BIN)/python -m pytest --nbval lectures \
 	    --nbval-sanitize-with lectures/sanitize.cfg; fi

@@ -205,21 +205,6 @@ def _venv(path: Path, *requirements) -> None:
         env_path="/usr/bin:/bin")
 
 
-def _course_wheel(out: Path) -> Path:
-    """The course's own wheel (grader, checks, emref), built from a staging copy so nothing
-    is written into the checkout."""
-    with tempfile.TemporaryDirectory(prefix="emcourse-wheel-") as stage:
-        stage = Path(stage)
-        for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(ROOT / name, stage / name)
-        for name in ("emref", "emcourse_grader", "emcourse_student", "emcourse_exchange"):
-            shutil.copytree(ROOT / name, stage / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out,
-            stage)
-    return next(out.glob("emcourse-*.whl"))
-
-
 def _reinstall(venv: Path, wheel: Path, extra: str = "") -> None:
     """Put this checkout's wheel into a cached venv (its dependencies are there already)."""
     run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps",
@@ -273,11 +258,12 @@ def build_venvs(hub_version: str, instructor: str) -> tuple[Path, Path]:
     (CACHE / "venvs").mkdir(exist_ok=True)
     os.chmod(CACHE / "venvs", 0o755)
     sys.path.insert(0, str(ROOT / "scripts"))
+    import course_wheel
     import student_wheel
 
     with tempfile.TemporaryDirectory(prefix="emcourse-hub-") as tmp:
         student = student_venv(hub_version, student_wheel.build(Path(tmp)))
-        teacher = instructor_venv(hub_version, _course_wheel(Path(tmp)))
+        teacher = instructor_venv(hub_version, course_wheel.build(Path(tmp)))
     for old in (CACHE / "venvs").iterdir():  # venvs of older sources: 800 MB each
         if old not in (student, teacher):
             shutil.rmtree(old, ignore_errors=True)

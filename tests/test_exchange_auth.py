@@ -75,9 +75,9 @@ def _install_course():
     collect), installed without -e into the shared venv, never the checkout (which only root
     may be able to read)."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out,
-                        ROOT], check=True, capture_output=True)
-        wheel = [os.path.join(out, n) for n in os.listdir(out) if n.endswith(".whl")]
+        built = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "course_wheel.py"),
+                                out], check=True, capture_output=True, text=True).stdout
+        wheel = [built.strip().splitlines()[-1]]
         subprocess.run([os.path.join(VENV_BIN, "python"), "-m", "pip", "install", "-q",
                         "--no-deps", "--force-reinstall", *wheel], check=True,
                        capture_output=True)

@@ -41,12 +41,10 @@ def _wheel_names(wheel: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--wheel-dir", str(out), str(ROOT)], check=True)
-    student = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_wheel.py"),
-                              str(out)], check=True, capture_output=True, text=True)
-    course = next(out.glob("emcourse-*.whl"))
-    return course, Path(student.stdout.strip().splitlines()[-1])
+    built = [subprocess.run([sys.executable, str(ROOT / "scripts" / script), str(out)],
+                            check=True, capture_output=True, text=True).stdout
+             for script in ("course_wheel.py", "student_wheel.py")]
+    return tuple(Path(text.strip().splitlines()[-1]) for text in built)
 
 
 def test_course_wheel_holds_every_package_and_the_data(wheels):
