@@ -155,8 +155,9 @@ def preflight() -> None:
 # Accounts
 # --------------------------------------------------------------------------------------------
 
-def make_account(name: str, state: dict) -> str:
-    """A login account with a random password and a 0700 home; returns the password."""
+def _claim(name: str, state: dict) -> None:
+    """Check that ``name`` is ours to make (the prefix, no such account yet) and record it
+    before it exists: down removes it even if up fails right after."""
     if not name.startswith(PREFIX):
         raise ValueError(f"name: found {name!r}, expected one starting with {PREFIX!r}")
     try:
@@ -167,7 +168,12 @@ def make_account(name: str, state: dict) -> str:
         raise SystemExit(f"the account {name} exists and was not made by make hub: remove it "
                          "yourself (userdel -r) or choose other names")
     state.setdefault("accounts", []).append(name)
-    save_state(state)  # recorded before it exists: down removes it even if up fails now
+    save_state(state)
+
+
+def make_account(name: str, state: dict) -> str:
+    """A login account with a random password and a 0700 home; returns the password."""
+    _claim(name, state)
     run("useradd", "--create-home", "--shell", "/bin/bash", "--user-group", name)
     os.chmod(pwd.getpwnam(name).pw_dir, 0o700)
     password = secrets.token_urlsafe(12)
@@ -177,17 +183,7 @@ def make_account(name: str, state: dict) -> str:
 
 def make_service_account(name: str, state: dict) -> None:
     """A system account without a login or a home, for a hub service."""
-    if not name.startswith(PREFIX):
-        raise ValueError(f"name: found {name!r}, expected one starting with {PREFIX!r}")
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        pass
-    else:
-        raise SystemExit(f"the account {name} exists and was not made by make hub: remove it "
-                         "yourself (userdel) or choose other names")
-    state.setdefault("accounts", []).append(name)
-    save_state(state)
+    _claim(name, state)
     run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
         "--user-group", name)
 

@@ -1,4 +1,5 @@
-"""emcourse_grader.feedback without nbgrader commands: the template and the "no feedback yet" note.
+"""emcourse_grader.feedback and emcourse_student without nbgrader commands: the template and the
+"no feedback yet" note.
 
 The whole path (generate_feedback, release, Fetch Feedback in JupyterLab, MathJax in Lab and
 in a browser tab) is tests/test_student_lab.py; this checks the pieces in a second or two.
@@ -13,6 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+import emcourse_student
 from emcourse_grader import feedback
 
 LONG = "expected centres [[1, 0], [10, 9]]; got " + ", ".join(f"[{i}.5, {i}.25]" for i in range(40))
@@ -83,14 +85,14 @@ def test_no_feedback_yet_note_goes_next_to_the_latest_submission():
             {"timestamp": "2026-12-01 10:00:00 UTC", "has_local_feedback": False},
             {"timestamp": "2026-12-01 11:00:00 UTC", "has_local_feedback": False}]},
         {"assignment_id": "hw2", "status": "released"}]}
-    assert feedback.mark_no_feedback(listing, "hw1")
+    assert emcourse_student.mark_no_feedback(listing, "hw1")
     stamps = [s["timestamp"] for s in listing["value"][0]["submissions"]]
     assert stamps[0] == "2026-12-01 10:00:00 UTC"
     assert stamps[1].startswith("2026-12-01 11:00:00 UTC") and "no feedback yet" in stamps[1]
     # feedback already fetched for the latest submission: nothing to say
     listing["value"][0]["submissions"][1]["has_local_feedback"] = True
-    assert not feedback.mark_no_feedback(listing, "hw1")
-    assert not feedback.mark_no_feedback({"success": False, "value": "x"}, "hw1")
+    assert not emcourse_student.mark_no_feedback(listing, "hw1")
+    assert not emcourse_student.mark_no_feedback({"success": False, "value": "x"}, "hw1")
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")

@@ -26,23 +26,20 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import sandbox_helpers
+from sandbox_helpers import needs_bwrap
 
 from emcourse_grader import sandbox, seccomp
 from emcourse_grader.sandbox import Limits, Sandboxed, make_scratch, remove_scratch
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_bwrap = pytest.mark.skipif(bool(sandbox.availability()),
-                                 reason=f"no sandbox here: {sandbox.availability()}")
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the grader runs as root here only")
 NR = seccomp.NUMBERS.get(platform.machine(), {})
 
+# The boundary's own helpers, run after sandbox_helpers' prelude: attempt() names the errno
+# of an OSError ("EPERM"), and call() makes a raw system call by number.
 PRELUDE = """
-import ctypes, errno, json, os, socket, subprocess, sys
-_out = {}
-def report(**kw):
-    _out.update(kw)
-    sys.stdout.write(json.dumps(_out) + "\\n")
-    sys.stdout.flush()
+import ctypes, socket, subprocess
 def attempt(fn, *args):
     try:
         fn(*args)
@@ -61,32 +58,10 @@ def call(nr, *args):
 """
 
 
-def run_inside(code: str, *, limits: Limits = sandbox.DEFAULT_LIMITS, scratch=None, timeout=90,
-               stdin=None, before=None) -> dict:
-    """Run ``code`` in the sandbox; it reports through ``report(**values)`` (JSON lines on
-    stdout). ``before(box)`` runs once the sandbox started; ``stdin`` bytes are sent then.
-    Returns the last report, plus "_rc" and "_stderr"."""
-    own = scratch is None
-    scratch = make_scratch(limits) if own else scratch
-    try:
-        with Sandboxed([sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-                       scratch=scratch, limits=limits, stdin=subprocess.PIPE,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE) as box:
-            if before is not None:
-                before(box)
-            try:
-                out, err = box.proc.communicate(stdin or b"", timeout=timeout)
-            except subprocess.TimeoutExpired:
-                box.kill()
-                out, err = box.proc.communicate()
-            rc = box.proc.returncode
-    finally:
-        if own:
-            remove_scratch(scratch)
-    lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
-    values = json.loads(lines[-1]) if lines else {}
-    values.update(_rc=rc, _stderr=err.decode(errors="replace")[-2000:])
-    return values
+def run_inside(code: str, *, limits: Limits = sandbox.DEFAULT_LIMITS, timeout=90, **kw) -> dict:
+    """sandbox_helpers.run_inside with this module's helpers and a longer time limit."""
+    return sandbox_helpers.run_inside(code, limits=limits, timeout=timeout, prelude=PRELUDE,
+                                      **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,8 +245,8 @@ def test_without_the_filter_the_same_attacks_succeed_so_the_filter_is_what_stops
     try:
         limits = Limits(uid=lease.uid)
         sandbox._chown_tree(scratch, lease.uid)
-        cmd = sandbox.command([sys.executable, "-c", PRELUDE + textwrap.dedent(
-            ATTACKS.format(nr=NR))], scratch=scratch, limits=limits)
+        program = sandbox_helpers.PRELUDE + PRELUDE + textwrap.dedent(ATTACKS.format(nr=NR))
+        cmd = sandbox.command([sys.executable, "-c", program], scratch=scratch, limits=limits)
         assert "--seccomp" not in cmd
         proc = subprocess.run(cmd, capture_output=True, timeout=90, check=False)
     finally:
@@ -580,7 +555,8 @@ def test_as_an_ordinary_user_the_same_filter_and_no_nested_user_namespace(tmp_pa
         from emcourse_grader import sandbox
         assert sandbox.availability() == "", sandbox.availability()
         scratch = sandbox.make_scratch()
-        with sandbox.Sandboxed([sys.executable, "-c", {PRELUDE + ATTACKS.format(nr=NR)!r}],
+        program = {sandbox_helpers.PRELUDE + PRELUDE + ATTACKS.format(nr=NR)!r}
+        with sandbox.Sandboxed([sys.executable, "-c", program],
                                scratch=scratch, stdout=subprocess.PIPE) as box:
             out = box.proc.communicate(timeout=90)[0].decode()
         print(json.dumps(dict(bounded=sandbox.scratch_is_bounded(scratch),

@@ -5,7 +5,7 @@ JupyterLab 4 started on 127.0.0.1 (a free port, token auth) the way a student's 
 JupyterHub runs: from the student's home, reading no course nbgrader_config.py, only the
 environment-wide config a hub would install (here a directory on JUPYTER_CONFIG_PATH with
 nbgrader_config.py, the students' page_config.json that disables and locks the instructor's
-Lab extensions, and the server extensions: nbgrader's formgrader off, emcourse_grader.feedback
+Lab extensions, and the server extensions: nbgrader's formgrader off, emcourse_student
 on). Playwright drives Debian's Chromium (``/usr/bin/chromium``; no browser is downloaded):
 
 1. Nbgrader menu -> Assignment List -> Fetch hw1; open the notebook, answer ``assign``, save,
@@ -124,7 +124,7 @@ class StudentServer:
         (self.env_config / "jupyter_server_config.json").write_text(json.dumps({
             "ServerApp": {"jpserver_extensions": {
                 "nbgrader.server_extensions.formgrader": False,
-                "emcourse_grader.feedback": True}}}, indent=2))
+                "emcourse_student": True}}}, indent=2))
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}/"
