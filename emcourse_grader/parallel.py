@@ -717,7 +717,6 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
     or a ``client`` of one's own whose scheduler address must be ``tls://``."""
     import warnings
 
-    from distributed import as_completed
     from sqlalchemy.exc import SAWarning
 
     if client is not None:
@@ -730,9 +729,32 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
     start = time.perf_counter()
     root = os.path.abspath(root)
     # Local Dask workers start outside the course: they find its course.toml (and the
-    # checks modules it names) through this variable, as the command line sets it.
+    # checks modules it names) through this variable, set for this run only (a caller's own
+    # later subprocesses, e.g. nbgrader in another course, must not inherit it).
     from . import course as manifest
-    os.environ[manifest.ENV] = root
+    with _environ(manifest.ENV, root):
+        return _grade_all(assignments, root, students, force, timeout, extra_args, summary,
+                          stream, start, workers, scheduler, security, client)
+
+
+@contextlib.contextmanager
+def _environ(key: str, value: str):
+    """``os.environ[key] = value`` for the ``with`` block, then as it was."""
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def _grade_all(assignments, root, students, force, timeout, extra_args, summary, stream, start,
+               workers, scheduler, security, client):
+    from distributed import as_completed
+
     assignments = list(dict.fromkeys(assignments))  # each once, in the order given
     several = len(assignments) > 1
     jobs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)

@@ -447,6 +447,9 @@ def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
                        summary=False)
         assert assign_points() == 20
         monkeypatch.setenv(secret.ENV, SECRET_B)
+        monkeypatch.delenv("EMCOURSE_COURSE", raising=False)
         parallel.grade("hw1", root=str(course), client=client, stream=io.StringIO(),
                        summary=False, force=True)
         assert assign_points() == 0
+        # the course root was this run's only: a later nbgrader elsewhere must not inherit it
+        assert "EMCOURSE_COURSE" not in os.environ
