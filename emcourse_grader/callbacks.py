@@ -287,29 +287,8 @@ class CourseVersions:
     def _read(self, deadline: float) -> dict:
         from .sandboxed import wire
 
-        fd = self.proc.stdout.fileno()
-
-        def exact(n):
-            chunks = []
-            while n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                ready, _, _ = select.select([fd], [], [], left)
-                if not ready:
-                    raise TimeoutError
-                chunk = os.read(fd, min(n, 1 << 20))
-                if not chunk:
-                    raise EOFError
-                chunks.append(chunk)
-                n -= len(chunk)
-            return b"".join(chunks)
-
-        (n,) = struct.unpack(">I", exact(4))
-        if n > wire.MAX_MESSAGE:
-            raise ValueError(f"its answer is too large: {n:,} bytes")
         try:
-            return wire.parse(exact(n))
+            return wire.recv(self.proc.stdout.fileno(), deadline)
         except wire.WireError as exc:
             raise ValueError(f"its answer is malformed: {exc}") from None
 

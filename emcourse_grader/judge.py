@@ -24,9 +24,6 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
-import os
-import select
-import struct
 import sys
 import time
 
@@ -124,22 +121,6 @@ class Worker:
             self._spawn()
 
     # -- messages -----------------------------------------------------------------------------
-    def _read_exact(self, n, deadline):
-        chunks = []
-        while n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self.rfd], [], [], left)
-            if not ready:
-                raise TimeoutError
-            chunk = os.read(self.rfd, min(n, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
     def _recv(self, timeout, *, until=None):
         """The next message within ``timeout`` seconds (or by the monotonic time ``until``,
         the end of the call it belongs to) and the notebook's budget."""
@@ -151,11 +132,7 @@ class Worker:
         try:
             if limit <= 0:
                 raise TimeoutError
-            (n,) = struct.unpack(">I", self._read_exact(4, deadline))
-            if n > wire.MAX_MESSAGE:  # refused before a byte of it is read
-                raise wire.WireError(f"message too large: {n:,} bytes (at most "
-                                     f"{wire.MAX_MESSAGE:,})")
-            msg = wire.parse(self._read_exact(n, deadline))
+            msg = wire.recv(self.rfd, deadline)
         except TimeoutError:
             self._kill()
             self.restarts += 1

@@ -14,7 +14,9 @@ import functools
 import json
 import math
 import os
+import select
 import struct
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -202,9 +204,15 @@ def send(fd: int, message: dict) -> None:
         view = view[n:]
 
 
-def read_exact(fd: int, n: int) -> bytes:
+def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
+    """``n`` bytes from ``fd``; EOFError if it closes first, TimeoutError if they have not
+    all come by ``deadline`` (a ``time.monotonic()`` value; None: wait as long as it takes)."""
     chunks = []
     while n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
             raise EOFError
@@ -213,8 +221,10 @@ def read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(fd: int) -> dict:
-    (n,) = struct.unpack(">I", read_exact(fd, 4))
+def recv(fd: int, deadline: float | None = None) -> dict:
+    """The next message on ``fd``: its length is checked before a byte of it is read, its
+    JSON within the caps (:func:`parse`); see :func:`read_exact` for ``deadline``."""
+    (n,) = struct.unpack(">I", read_exact(fd, 4, deadline))
     if n > MAX_MESSAGE:
         raise WireError(f"message too large: {n:,} bytes (at most {MAX_MESSAGE:,})")
-    return parse(read_exact(fd, n))
+    return parse(read_exact(fd, n, deadline))
