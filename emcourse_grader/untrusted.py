@@ -39,9 +39,11 @@ import unicodedata
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .guard import NOTEBOOK_CAPS
+
 MAX_FILE_BYTES = 20 * 2**20        # one file of a submission, but for its notebooks
-MAX_NOTEBOOK_BYTES = 100 * 2**20   # a notebook (saved figures: emcourse_grader.guard strips
-                                   # the outputs and caps what remains at 20 MB)
+MAX_NOTEBOOK_BYTES = NOTEBOOK_CAPS.max_bytes  # a notebook: guard strips its saved outputs,
+                                             # then caps what remains at 20 MB
 MAX_SUBMISSION_BYTES = 100 * 2**20  # all the files of a submission together
 
 # --------------------------------------------------------------------------------------------
@@ -384,12 +386,12 @@ def walk_submission(folder, ignore=()) -> tuple[list, list]:
                 dirnames.append(name)
             elif not stat.S_ISREG(st.st_mode):
                 refused.append((rel, f"{_kind(st.st_mode)}: never opened"))
+            elif st.st_size > _cap(dirpath == folder, name) > MAX_FILE_BYTES:  # a notebook
+                refused.append((rel, (f"it is {st.st_size / 2**20:.0f} MB; at most "
+                                      f"{MAX_NOTEBOOK_BYTES // 2**20} MB are read")))
             elif st.st_size > _cap(dirpath == folder, name):
-                what = "a notebook" if _cap(dirpath == folder, name) > MAX_FILE_BYTES \
-                    else "a file"
                 refused.append((rel, (f"{st.st_size / 2**20:.0f} MB, more than the "
-                                      f"{_cap(dirpath == folder, name) // 2**20} MB "
-                                      f"{what} may have")))
+                                      f"{MAX_FILE_BYTES // 2**20} MB a file may have")))
             elif total + st.st_size > MAX_SUBMISSION_BYTES:
                 refused.append((rel, (f"the files before it already make "
                                       f"{total / 2**20:.0f} MB, and a submission may have "
