@@ -9,9 +9,12 @@ set); every helper titles its axes.
 - :mod:`emref.viz.bound`: the lower-bound picture (log-likelihood, the bound that touches it
   at θᵗ, its maximiser θᵗ⁺¹).
 - :mod:`emref.viz.hmm`: posterior state plots for hidden Markov models.
+- :mod:`emref.viz.describe`: :func:`show`, how every lecture figure is displayed, with its alt
+  text (and a longer description where the figure carries the argument).
 """
 
 from .bound import *
+from .describe import MIN_ALT_WORDS, show  # noqa: F401
 from .hmm import *
 from .mixtures import *
 from .style import PALETTE, component_colors  # noqa: F401
