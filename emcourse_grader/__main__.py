@@ -62,11 +62,15 @@ def main(argv=None) -> int:
     d = sub.add_parser(
         "doctor", help="audit this deployment and name each problem with its fix",
         description="Check the course root, collected submissions, the exchange, home "
-        "folders, the students' environment, the sandbox, the grading cluster's TLS and the "
-        "gradebook. Changes nothing; exits 1 when anything is unsafe or broken.")
+        "folders, the students' environment, the sandbox, the grading cluster's TLS, the "
+        "gradebook and the Formgrader. Changes nothing; exits 1 when anything is unsafe or "
+        "broken.")
     d.add_argument("--root", default=".", help="the course directory (default: here)")
     d.add_argument("--student-python", action="append", metavar="PYTHON",
                    help="the interpreter the students' kernels use (repeatable)")
+    d.add_argument("--server-url", metavar="URL", help="the instructor's Jupyter server, "
+                   "whose Formgrader page is checked (default: this terminal's server, from "
+                   "the hub's variables; with $JUPYTERHUB_API_TOKEN as the token)")
     d.add_argument("--verbose", action="store_true", help="list what passed too")
     d.add_argument("--json", action="store_true", help="the findings as JSON")
     c = sub.add_parser(

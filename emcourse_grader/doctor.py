@@ -355,12 +355,86 @@ def check_gradebook(root: Path, db_url: str, assignments: list[str]) -> list[Fin
 
 
 # --------------------------------------------------------------------------------------------
+# The Formgrader
+# --------------------------------------------------------------------------------------------
+
+FORMGRADER_EXTENSION = "nbgrader.server_extensions.formgrader"
+# What nbgrader's Formgrader page says when the server's root does not hold the course root.
+_NOT_UNDER_ROOT = "is not a subdirectory"
+
+
+def _server_url(env) -> str | None:
+    """The instructor's own Jupyter server, as a terminal of it knows it: its own URL
+    ($JUPYTERHUB_SERVICE_URL), else the hub's route to it (/user/<name>/)."""
+    if env.get("JUPYTERHUB_SERVICE_URL"):
+        return env["JUPYTERHUB_SERVICE_URL"]
+    api, user = env.get("JUPYTERHUB_API_URL", ""), env.get("JUPYTERHUB_USER", "")
+    if api.endswith("/hub/api") and user:
+        return f"{api[:-len('/hub/api')]}/user/{user}/"
+    return None
+
+
+def check_formgrader(root: Path, *, python: str = sys.executable, server_url=None,
+                     token=None, env=None, timeout: float = 30.0) -> list[Finding]:
+    """The Formgrader: its server extension enabled in the grader's environment, and, when
+    the instructor's server is known (``server_url``, or the hub variables a terminal of
+    that server has), its page answering from a server whose root holds the course root."""
+    env = os.environ if env is None else env
+    res = subprocess.run([python, "-m", "jupyter", "server", "extension", "list"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    listing = (res.stdout + res.stderr).splitlines()
+    state = [ln for ln in listing if FORMGRADER_EXTENSION in ln]
+    if not state or "enabled" not in state[0] or "disabled" in state[0]:
+        return [Finding("broken", f"the Formgrader's server extension is not enabled in "
+                        f"{python}'s environment", f"{python} -m jupyter server extension "
+                        f"enable --sys-prefix {FORMGRADER_EXTENSION}")]
+    out = [Finding("ok", f"the Formgrader's server extension is enabled in {python}")]
+    url = server_url or _server_url(env)
+    if not url:
+        out.append(Finding("warning", "the Formgrader's page was not checked (no server to "
+                           "ask)", "run doctor from a terminal of the instructor's JupyterLab,"
+                           " or pass --server-url URL of the instructor's Jupyter server"))
+        return out
+    import urllib.error
+    import urllib.request
+
+    page = url.rstrip("/") + "/formgrader"
+    token = token if token is not None else env.get("JUPYTERHUB_API_TOKEN", "")
+    request = urllib.request.Request(page, headers={"Authorization": f"token {token}"}
+                                     if token else {})
+    fix = (f"start the instructor's Jupyter server from the course root or a folder above it "
+           f"(JupyterHub: c.Spawner.notebook_dir = '{root}' for the instructor), with the "
+           f"grader's environment, and open {page} in a tab of its own (JupyterHub 4.1 and "
+           "later block it inside JupyterLab's panel)")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            status, body = resp.status, resp.read(1_000_000).decode("utf-8", "replace")
+            final = resp.geturl()
+    except urllib.error.HTTPError as exc:
+        status, body, final = exc.code, "", page
+    except OSError as exc:
+        out.append(Finding("broken", f"the Formgrader at {page} does not answer ({exc})", fix))
+        return out
+    if status != 200 or "/formgrader" not in final or "formgrader" not in body.lower():
+        out.append(Finding("broken", f"the Formgrader at {page} answered {status}"
+                           f"{' from ' + final if final != page else ''}, not its page", fix))
+    elif _NOT_UNDER_ROOT in body:
+        out.append(Finding("broken", f"the Formgrader at {page} cannot open the course: the "
+                           f"server's root does not hold {root}", fix))
+    else:
+        out.append(Finding("ok", f"the Formgrader answers at {page}"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # The whole audit
 # --------------------------------------------------------------------------------------------
 
-def audit(root: Path, *, student_pythons=(), homes=None, other_users=None) -> list[Finding]:
+def audit(root: Path, *, student_pythons=(), homes=None, other_users=None,
+          server_url=None) -> list[Finding]:
     """Every check on the course at ``root`` (its nbgrader configuration read as nbgrader
-    reads it). ``homes`` and ``other_users`` default to the machine's accounts."""
+    reads it). ``homes`` and ``other_users`` default to the machine's accounts;
+    ``server_url`` is the instructor's Jupyter server (default: this terminal's)."""
     from . import course as course_mod
     from .parallel import load_course
 
@@ -383,6 +457,7 @@ def audit(root: Path, *, student_pythons=(), homes=None, other_users=None) -> li
     out += check_cluster()
     out += check_secret(root)
     out += check_gradebook(root, app.coursedir.db_url, ids)
+    out += check_formgrader(root, server_url=server_url)
     return out
 
 
@@ -411,7 +486,8 @@ def failed(findings: list[Finding]) -> bool:
 
 def main(args) -> int:
     """The ``doctor`` subcommand (arguments parsed by ``__main__``)."""
-    findings = audit(Path(args.root), student_pythons=args.student_python or ())
+    findings = audit(Path(args.root), student_pythons=args.student_python or (),
+                     server_url=args.server_url)
     if args.json:
         print(json.dumps([asdict(f) for f in findings], indent=1))
     else:

@@ -169,3 +169,95 @@ def test_the_hub_exchange_is_not_the_filesystem_s_hole():
     assert not doctor.failed(found) and "the hub's" in found[0].what
     found = doctor.check_exchange(Config(), "emcourse", os.getuid(), other_users=["alice"])
     assert "trusts Unix permissions only" in _unsafe(found)
+
+
+# --------------------------------------------------------------------------------------------
+# The Formgrader (the real one, behind a real hub, is checked in tests/test_hub.py)
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pages():
+    """A stand-in Jupyter server: /ok/formgrader is nbgrader's page, /outside/formgrader its
+    "not a subdirectory" page, /login/formgrader redirects to the hub's login."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            if self.path.startswith("/login/"):
+                self.send_response(302)
+                self.send_header("Location", "/hub/login?next=/login/formgrader")
+                self.end_headers()
+                return
+            if self.path == "/hub/login?next=/login/formgrader":
+                body = b"<title>JupyterHub</title> Sign in"
+            elif self.path == "/ok/formgrader":
+                body = b"<title>Formgrader</title><div id='formgrader'>Manage Assignments</div>"
+            elif self.path == "/outside/formgrader":
+                body = (b"<title>Formgrader</title> course directory root /srv/course is not a "
+                        b"subdirectory of the notebook server root /home/x")
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def _levels(findings):
+    return [(f.level, f.what) for f in findings]
+
+
+def test_formgrader_answering_is_ok_and_the_token_is_sent(pages):
+    base, seen = pages
+    found = doctor.check_formgrader(ROOT, server_url=f"{base}/ok/", token="t0k", env={})
+    assert [f.level for f in found] == ["ok", "ok"], _levels(found)
+    assert seen[-1] == "token t0k"
+
+
+@pytest.mark.parametrize("where, phrase", [
+    ("outside", "cannot open the course"),
+    ("login", "not its page"),
+    ("missing", "answered 404"),
+])
+def test_formgrader_problems_are_broken_with_a_fix(pages, where, phrase):
+    base, _ = pages
+    found = doctor.check_formgrader(ROOT, server_url=f"{base}/{where}/", token="", env={})
+    bad = [f for f in found if f.level == "broken"]
+    assert len(bad) == 1 and phrase in bad[0].what, _levels(found)
+    assert "notebook_dir" in bad[0].fix
+    assert doctor.failed(found)
+
+
+def test_formgrader_url_from_a_hub_terminal(pages):
+    """In a terminal of the instructor's server the hub's variables name the server."""
+    base, seen = pages
+    env = {"JUPYTERHUB_API_URL": f"{base}/hub/api", "JUPYTERHUB_USER": "ok",
+           "JUPYTERHUB_API_TOKEN": "hub-token"}
+    assert doctor._server_url(env) == f"{base}/user/ok/"
+    env["JUPYTERHUB_SERVICE_URL"] = f"{base}/ok/"
+    found = doctor.check_formgrader(ROOT, env=env)
+    assert not doctor.failed(found) and seen[-1] == "token hub-token", _levels(found)
+    unreachable = doctor.check_formgrader(ROOT, server_url="http://127.0.0.1:9/", env={})
+    assert "does not answer" in _levels(unreachable)[-1][1]
+
+
+def test_formgrader_extension_disabled_is_broken(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'Config dir: /etc/jupyter'\n"
+                    "echo '    nbgrader.server_extensions.formgrader disabled'\n")
+    fake.chmod(0o755)
+    found = doctor.check_formgrader(ROOT, python=str(fake), env={})
+    assert [f.level for f in found] == ["broken"]
+    assert "enable --sys-prefix nbgrader.server_extensions.formgrader" in found[0].fix
