@@ -10,7 +10,8 @@ order:
                  (emcourse_grader.course.check).
 2. demo_emref  - fit k-means and a GMM to Old Faithful and print them (a smoke test a
                  teacher can read).
-3. docs        - write the table of assignments in docs/teaching.md from the manifest.
+3. docs        - write the table of assignments in docs/teaching.md and the list of
+                 lectures in README.md from the manifest.
 4. site        - render the lectures, from their committed outputs, to an offline static
                  site in _build/site with Jupyter Book (configuration: docs/site/; navigation
                  and the syllabus' lists of lectures and assignments: from the manifest).
@@ -92,22 +93,48 @@ def assignment_table(course: manifest.Course) -> str:
     return "\n".join([TABLE_START, *rows, TABLE_END])
 
 
+LECTURES_START = ("<!-- the lectures of course.toml, written by `python scripts/course.py docs`: "
+                  "edit course.toml, not this list -->")
+LECTURES_END = "<!-- end of the lectures of course.toml -->"
+README = ROOT / "README.md"
+
+
+def lecture_list(course: manifest.Course) -> str:
+    """README's numbered list of lectures (id, title and summary), between its markers."""
+    items = [f"{i}. `{lec.id}`, **{lec.title}**: {_line(lec.summary)}"
+             for i, lec in enumerate(course.lectures, 1)]
+    return "\n".join([LECTURES_START, "", *items, "", LECTURES_END])
+
+
+def _with_block(text: str, start: str, end: str, body: str, where: Path) -> str:
+    """``text`` with the one block between ``start`` and ``end`` replaced by ``body``."""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit(f"{where}: expected one block between\n  {start}\nand\n  {end}")
+    return pattern.sub(lambda m: body, text)
+
+
 def teaching_with_table(text: str, course: manifest.Course) -> str:
     """docs/teaching.md's text with its table of assignments written from the manifest."""
-    pattern = re.compile(re.escape(TABLE_START) + r".*?" + re.escape(TABLE_END), re.DOTALL)
-    if len(pattern.findall(text)) != 1:
-        raise SystemExit(f"{TEACHING}: expected one table of assignments between\n"
-                         f"  {TABLE_START}\nand\n  {TABLE_END}")
-    return pattern.sub(lambda m: assignment_table(course), text)
+    return _with_block(text, TABLE_START, TABLE_END, assignment_table(course), TEACHING)
+
+
+def readme_with_lectures(text: str, course: manifest.Course) -> str:
+    """README.md's text with its list of lectures written from the manifest."""
+    return _with_block(text, LECTURES_START, LECTURES_END, lecture_list(course), README)
 
 
 def write_docs(course: manifest.Course | None = None) -> None:
+    """The parts of the docs written from the manifest: docs/teaching.md's table of
+    assignments and README.md's list of lectures."""
     course = course or manifest.load(ROOT)
-    text = TEACHING.read_text(encoding="utf-8")
-    new = teaching_with_table(text, course)
-    if new != text:
-        TEACHING.write_text(new, encoding="utf-8")
-    print(f"   {TEACHING}: the table of assignments {'rewritten' if new != text else 'is up to date'}")
+    for path, write, what in ((TEACHING, teaching_with_table, "the table of assignments"),
+                              (README, readme_with_lectures, "the list of lectures")):
+        text = path.read_text(encoding="utf-8")
+        new = write(text, course)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+        print(f"   {path}: {what} {'rewritten' if new != text else 'is up to date'}")
 
 
 def build_site(out: Path = SITE, *, work: Path | None = None) -> Path:
