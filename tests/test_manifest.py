@@ -11,7 +11,9 @@ class covers exactly its assignments, the site's navigation lists its lectures i
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -348,3 +350,17 @@ def test_a_demo_student_without_an_expected_score_is_an_error(monkeypatch):
 def test_make_course_refuses_a_step_that_does_not_exist():
     with pytest.raises(SystemExit, match="no step 'build_site'"):
         course_script.main(["check", "build_site"])
+
+
+def test_importing_the_checks_reads_no_file(tmp_path):
+    """No work at import: importing the checks (and the preprocessors that use them) opens no
+    course.toml; the registry's first use is what reads the manifest."""
+    code = ("import sys\nopened = []\n"
+            "sys.addaudithook(lambda ev, args: opened.append(str(args[0])) if ev == 'open' "
+            "and str(args[0]).endswith('course.toml') else None)\n"
+            "import emcourse_grader.checks as c, emcourse_grader.preprocessors\n"
+            "print(len(opened))\nprint(len(c.CHECKS) > 0, len(opened) > 0)\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == ["0", "True True"], res.stdout

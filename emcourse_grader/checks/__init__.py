@@ -23,7 +23,8 @@ no secret, cannot compute the problems; pass ``seed=`` to draw other problems.
 
 One registry, :data:`CHECKS`, name -> :class:`Check`; one module per assignment registers its
 checks: the module that the course's manifest (course.toml, :mod:`emcourse_grader.course`)
-names for it, imported at the end of this package (:mod:`.hw1_kmeans`, :mod:`.hw2_gmm`,
+names for it, imported on the registry's first use (:func:`load`; importing this package
+reads no file) (:mod:`.hw1_kmeans`, :mod:`.hw2_gmm`,
 :mod:`.hw3_hmm`, or a module of the course's own). A check's ``uses`` lists the
 course's own versions of the earlier parts that the graded function calls (for
 ``kmeans.fit``: ``assign`` and ``update``), so a grader can put them in place of the
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +54,53 @@ from ._common import Check, Fail, register
 
 # register and Fail: what a checks module of a course's own needs (docs/teaching.md, "Adding
 # an assignment"); the helpers of this package's modules stay in ._common.
-__all__ = ["CHECKS", "Check", "Fail", "GradingError", "Verdict", "checks_in", "register",
-           "require", "verify"]
+__all__ = ["CHECKS", "Check", "Fail", "GradingError", "Verdict", "checks_in", "load",
+           "register", "require", "verify"]
+
+_LOADED: list = []  # [True] once the course's checks modules are imported
+
+
+def load(course=None) -> None:
+    """Import the checks modules that the course's manifest names (they register their
+    checks), once: ``course`` is an :class:`emcourse_grader.course.Course`, default the one
+    found from the working directory or ``$EMCOURSE_COURSE``. Done on the first use of
+    :data:`CHECKS` (not at import: importing this package reads no file). An unknown module
+    is an error (:class:`emcourse_grader.course.ManifestError`)."""
+    if _LOADED:
+        return
+    from .. import course as _course
+
+    _LOADED.append(True)  # first, so that a checks module that imports this package is fine
+    try:
+        _course.import_checks(course if course is not None else _course.load())
+    except BaseException:
+        _LOADED.clear()
+        raise
+
+
+class _Checks(Mapping):
+    """Every check, by name: the registry, filled with the course's checks on first use."""
+
+    @staticmethod
+    def _all() -> dict:
+        load()
+        return _common.REGISTRY
+
+    def __getitem__(self, name):
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+    def __repr__(self):
+        return f"CHECKS({sorted(self._all())})"
+
 
 #: Every check, by name ("kmeans.assign", "gmm.e_step", "hmm.forward", ...).
-CHECKS: dict[str, Check] = _common.REGISTRY
+CHECKS: Mapping[str, Check] = _Checks()
 
 
 @dataclass(frozen=True)
@@ -170,8 +213,3 @@ def checks_in(source: str) -> list[str]:
     return found
 
 
-# Last, so that a course's own checks module may import anything above: the checks modules
-# the course's manifest names register their checks (an unknown module is an error here).
-from .. import course as _course
-
-_course.import_checks(_course.load())
