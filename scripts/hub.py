@@ -487,9 +487,12 @@ def server_env(info: dict, user: str) -> dict:
     from emcourse_exchange import hub as hubconf
 
     api = f"{info['url']}/hub/api"
+    # The servers' scopes, with "its own server" spelled out as the hub does for a server.
+    scopes = [sc.replace("!server", f"!server={user}/") if sc.endswith("!server") else sc
+              for sc in hubconf.server_token_scopes()]
     req = urllib.request.Request(
         f"{api}/users/{user}/tokens", method="POST",
-        data=json.dumps({"scopes": hubconf.server_token_scopes(), "note": "make hub"}).encode(),
+        data=json.dumps({"scopes": scopes, "note": "make hub"}).encode(),
         headers={"Authorization": f"token {info['admin_token']}",
                  "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:

@@ -18,7 +18,13 @@ exchange) and ``down`` in a finalizer, even when a test fails. Then, in order:
    or replace a collected submission; call a classmate's Jupyter server straight on its
    port (list their files, open a terminal). Each must be refused by the OS, and the instructor's files must
    be byte for byte the same afterwards.
-5. ``down``: the accounts and folders are gone; ``down`` again is fine.
+5. With their own hub token a student asks the exchange service for a classmate's feedback
+   and submission (through the hub's proxy and straight to the service's port), and probes
+   every port of the grader's Dask cluster (the one ``grade`` starts) while it runs: all
+   refused, and the cluster still runs the instructor's tasks afterwards.
+6. ``doctor`` reaches the Formgrader on the instructor's server (started through the hub's
+   REST API, from the course root with the grader's venv).
+7. ``down``: the accounts and folders are gone; ``down`` again is fine.
 
 Skipped, saying why, when not root or when npm, Chromium, the system Python's venv or
 jupyterhub (the ``hub`` extra) is missing. The first run builds the venvs (minutes; they are
@@ -123,22 +129,62 @@ def tree_digest(*folders) -> dict:
 
 # --------------------------------------------------------------------------------------------
 
-def _doctor_problems(hub) -> list:
-    """doctor's unsafe or broken findings, as the instructor, but for the homes of accounts
-    this machine had before the class (not ours to change)."""
+def _hub_api(hub, method: str, path: str, token: str | None = None):
+    import urllib.request
+
+    req = urllib.request.Request(f"{hub['url']}/hub/api{path}", method=method,
+                                 headers={"Authorization": f"token {token or hub['admin_token']}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        body = r.read()
+        return r.status, json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def instructor_server(hub) -> str:
+    """The instructor's Jupyter server, started through the hub's REST API as their login
+    would (from the course root, with the grader's venv): where doctor finds the Formgrader."""
+    import time
+
+    name = hub["instructor"]["name"]
+    _hub_api(hub, "POST", f"/users/{name}/server")
+    deadline = time.monotonic() + 240
+    while True:
+        _, user = _hub_api(hub, "GET", f"/users/{name}")
+        server = (user.get("servers") or {}).get("", {})
+        if server.get("ready"):
+            return f"{hub['url']}{server['url']}"
+        assert time.monotonic() < deadline, f"the instructor's server did not start: {user}"
+        time.sleep(1)
+
+
+def _doctor(hub) -> list:
+    """doctor's findings, run as the instructor from a shell with their server's variables."""
     out = instructor(hub, "python", "-m", "emcourse_grader", "doctor", "--json",
                      "--student-python", f"{hub['student_venv']}/bin/python", check=False)
-    findings = json.loads(out[out.index("["):])
+    return json.loads(out[out.index("["):])
+
+
+def _doctor_problems(hub) -> list:
+    """doctor's unsafe or broken findings, but for the homes of accounts this machine had
+    before the class (not ours to change)."""
     ours = {pwd.getpwnam(n).pw_dir for n in [hub["instructor"]["name"], *students(hub)]}
-    return [f for f in findings if f["level"] in ("unsafe", "broken")
+    return [f for f in _doctor(hub) if f["level"] in ("unsafe", "broken")
             and not (f["what"].startswith("the home folder ")
                      and f["what"].split()[3] not in ours)]
 
 
-def test_doctor_finds_nothing_unsafe(hub):
+def test_doctor_finds_nothing_unsafe(hub, instructor_server):
     assert hub["exchange"] is None  # the hub's exchange: nothing on disk for students
     bad = _doctor_problems(hub)
     assert not bad, json.dumps(bad, indent=1)
+
+
+def test_doctor_reaches_the_formgrader(hub, instructor_server):
+    """The instructor's server runs from the course root with the grader's venv: doctor
+    opens its Formgrader page through the hub, with the instructor's token."""
+    found = [f["what"] for f in _doctor(hub) if f["level"] == "ok"]
+    page = f"{hub['url']}/user/{hub['instructor']['name']}/formgrader"
+    assert f"the Formgrader answers at {page}" in found, found
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +383,109 @@ def test_attacks_from_a_student_shell_fail(hub, graded, lab):
     assert tree_digest(*watched) == before
 
 
-def test_doctor_after_grading(hub, graded):
+# What a student tries against the rest of the deployment, with what a terminal of theirs
+# has: their hub token ($JUPYTERHUB_API_TOKEN) and the system Python (no Dask needed: the
+# grader's cluster refuses at the TLS handshake, before any Dask message).
+REACH = r'''
+import json, os, socket, ssl, sys, urllib.error, urllib.request
+t = json.loads(sys.argv[1])
+out = {}
+def http(url, token=None):
+    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return f"succeeded {r.status}: {r.read(200)!r}"
+    except urllib.error.HTTPError as exc:
+        return f"refused {exc.code}"
+    except OSError as exc:
+        return f"refused: {exc!r}"
+me = os.environ["JUPYTERHUB_API_TOKEN"]
+# a classmate's feedback and submission, through the hub's proxy and straight to the port
+for name, base in (("proxy", t["proxy"]), ("port", t["direct"])):
+    for what in (f"feedback/hw1/{t['ada']}/{t['stamp']}", f"submissions/hw1/{t['ada']}/{t['stamp']}",
+                 f"submissions/hw1?student={t['ada']}"):
+        out[f"{name} {what} with my token"] = http(f"{base}/api/{what}", me)
+        out[f"{name} {what} without a token"] = http(f"{base}/api/{what}")
+# the grader's Dask cluster, every port it listens on
+for addr in t["dask"]:
+    host, port = addr.split("://", 1)[1].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.settimeout(5)
+            s.sendall(b"\x00" * 32)
+            data = s.recv(64)
+        out[f"plain {addr}"] = "refused: closed" if not data else (
+            "refused: TLS alert" if data[0] == 0x15 else f"answered {data[:16]!r}")
+    except OSError as exc:
+        out[f"plain {addr}"] = f"refused: {exc!r}"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as raw, \
+                ctx.wrap_socket(raw) as s:
+            data = s.recv(64)
+        out[f"tls {addr}"] = f"answered {data[:16]!r}" if data else "refused: closed"
+    except OSError as exc:
+        out[f"tls {addr}"] = f"refused: {exc!r}"
+print(json.dumps(out))
+'''
+
+# The grader's own local cluster (what `grade` starts), held open while a student probes it.
+GRADERS_CLUSTER = r'''
+import json, os, sys
+from emcourse_grader import cluster
+with cluster.dask_client(workers=1) as (client, _):
+    client.wait_for_workers(1, timeout=120)
+    info = client.scheduler_info()["workers"]
+    print(json.dumps([client.scheduler.address, *info, *(w["nanny"] for w in info.values())]),
+          flush=True)
+    sys.stdin.readline()  # the probes are done
+    print(json.dumps(client.submit(os.getuid, pure=False).result(timeout=60)), flush=True)
+'''
+
+
+def _port_of(user: str) -> int:
+    return _listening_port(pwd.getpwnam(user).pw_uid)
+
+
+def test_a_student_reaches_neither_a_classmates_feedback_nor_the_graders_cluster(hub, graded):
+    """With their own hub token, ben asks the exchange service for ada's feedback and
+    submission (through the proxy and straight to the service's port), and probes every port
+    of the grader's Dask cluster while it runs: all refused, and the cluster still runs the
+    grader's tasks (as the instructor) afterwards."""
+    ada, ben, _ = students(hub)
+    store = hub_script.BASE / "exchange-store"
+    stamps = sorted(p.name for p in store.glob(f"**/feedback/{HW}/{ada}/*"))
+    assert stamps, "ada has no released feedback in the store"
+    venv = hub["instructor_venv"]
+    name = hub["instructor"]["name"]
+    grader = subprocess.Popen(
+        ["runuser", "-u", name, "--", "env", "-i", f"PATH={venv}/bin:/usr/bin:/bin",
+         f"HOME={pwd.getpwnam(name).pw_dir}", "LANG=C.UTF-8", f"{venv}/bin/python", "-c",
+         GRADERS_CLUSTER], cwd=hub["course_root"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        addresses = json.loads(grader.stdout.readline())
+        assert len(addresses) == 3 and all(a.startswith("tls://") for a in addresses)
+        targets = {"ada": ada, "stamp": stamps[-1], "dask": addresses,
+                   "proxy": f"{hub['url']}/services/emcourse-exchange",
+                   "direct": f"http://127.0.0.1:{_port_of(hub_script.EXCHANGE_USER)}"}
+        out = as_user(hub, ben, "/usr/bin/python3", "-c", REACH, json.dumps(targets))
+        grader.stdin.write("done\n")
+        grader.stdin.flush()
+        uid = json.loads(grader.stdout.readline())
+    finally:
+        if grader.poll() is None:
+            grader.stdin.close()
+            grader.wait(timeout=60)
+    results = json.loads(out)
+    assert len(results) == 12 + 2 * len(addresses)
+    not_refused = {k: v for k, v in results.items() if not v.startswith("refused")}
+    assert not not_refused, json.dumps(results, indent=1)
+    assert uid == pwd.getpwnam(name).pw_uid  # the cluster was live, and runs as the instructor
+
+
+def test_doctor_after_grading(hub, graded, instructor_server):
     """After collect and grading: still nothing unsafe (collect sealed its copies: the
     grader's alone, emcourse_grader.custody)."""
     bad = _doctor_problems(hub)

@@ -37,12 +37,12 @@ c.JupyterHub.cleanup_servers = True  # the hub stops every server when it stops
 c.JupyterHub.cleanup_proxy = True
 # The exchange's service (when it is the hub's), and "emc-admin", a service of make hub's own
 # whose token (in the root-only hub.json) mints users' tokens for scripts and tests that act
-# as a user's terminal (scripts/hub.py server_env).
+# as a user's terminal (scripts/hub.py server_env) and starts a user's server as a login would.
 c.JupyterHub.services = [*S.get("services", []),
                          {"name": "emc-admin", "api_token": S["admin_token"]}]
 c.JupyterHub.load_roles = [*S.get("roles", []),
                            {"name": "emc-admin", "services": ["emc-admin"],
-                            "scopes": ["admin:users", "tokens"]}]
+                            "scopes": ["admin:users", "tokens", "servers"]}]
 if S.get("server_token_scopes"):  # the servers' token may call the exchange as its owner
     c.Spawner.server_token_scopes = S["server_token_scopes"]
 
