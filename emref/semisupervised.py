@@ -155,7 +155,9 @@ def objective(untagged_sequences, tagged: hmm.HMMStats, params: hmm.HMMParams,
     """
     weight = _check_weight(weight)
     params = _check_categorical(params)
-    return hmm.score(untagged_sequences, params) + weight * hmm.q_function(tagged, params)
+    with np.errstate(invalid="ignore"):                    # 0 · ln 0 counts as 0 in q_function
+        tagged_loglik = hmm.q_function(tagged, params)
+    return hmm.score(untagged_sequences, params) + weight * tagged_loglik
 
 
 @dataclass
@@ -204,7 +206,8 @@ def fit(untagged_sequences, tagged_sequences, tag_sequences, init: hmm.HMMParams
     for t in range(max_iter + 1):
         stats, loglik = hmm.e_step(untagged_sequences, params)      # E-step: untagged only
         result.loglik_history.append(loglik)
-        result.objective_history.append(loglik + weight * hmm.q_function(tagged, params))
+        with np.errstate(invalid="ignore"):                # 0 · ln 0 counts as 0 in q_function
+            result.objective_history.append(loglik + weight * hmm.q_function(tagged, params))
         result.params_history.append(params)
         if t < max_iter:
             params = m_step(stats, tagged, params, weight)           # M-step: both counts
