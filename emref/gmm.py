@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from . import _gmm_fast as fast
 from . import _gmm_missing as missing_fast
@@ -69,6 +70,7 @@ from ._validation import (
     check_seed,
     describe_shape,
 )
+from .gaussian import log_density
 from .params import GMMParams, precision_cholesky_from_cholesky
 
 __all__ = [
@@ -98,8 +100,6 @@ __all__ = [
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 _LOG_2PI = np.log(2.0 * np.pi)
-# Floats of working memory one vectorised block may use; bounds the (rows, K*D) products.
-_BLOCK_FLOATS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,37 +133,6 @@ class GMMResult:
 # Densities
 # --------------------------------------------------------------------------------------------
 
-def _log_gaussian_kn(XT: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-    """log N(x_n | μ_k, Σ_k) for all k, n, shape (K, N), from Xᵀ of shape (D, N).
-
-    The Mahalanobis terms ‖P_kᵀ(x_n - μ_k)‖² of every component come from one matrix product
-    [P_1 ... P_K]ᵀ Xᵀ, done in column blocks that fit in cache. Components run along the
-    first axis so that sums over D and over K are sums of contiguous rows (fast in numpy).
-    """
-    D, N = XT.shape
-    K = means.shape[0]
-    # Rows k*D..(k+1)*D-1 of PT are P_kᵀ; shift holds P_kᵀ μ_k in the same order.
-    PT = np.ascontiguousarray(prec_chol.transpose(0, 2, 1).reshape(K * D, D))
-    shift = np.einsum("kd,kde->ke", means, prec_chol).reshape(K * D, 1)
-    const = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1) - 0.5 * D * _LOG_2PI
-    out = np.empty((K, N))
-    cols = max(1, _BLOCK_FLOATS // (K * D))
-    for start in range(0, N, cols):
-        y = PT @ XT[:, start:start + cols]
-        y -= shift
-        y *= y
-        out[:, start:start + cols] = y.reshape(K, D, -1).sum(axis=1)
-    out *= -0.5
-    out += const[:, None]
-    return out
-
-
-def _estimate_log_gaussian_prob(X: np.ndarray, means: np.ndarray,
-                                prec_chol: np.ndarray) -> np.ndarray:
-    """log N(x_n | μ_k, Σ_k), shape (N, K) (scikit-learn's name and layout)."""
-    return _log_gaussian_kn(np.ascontiguousarray(X.T), means, prec_chol).T
-
-
 def log_gaussian(X, means, covariances) -> np.ndarray:
     """Log-density of every point under every Gaussian.
 
@@ -184,7 +153,7 @@ def log_gaussian(X, means, covariances) -> np.ndarray:
         raise ValueError(f"means must have D = {X.shape[1]} columns to match X; found "
                          f"{describe_shape(means)}")
     _, chol = check_covariances(covariances, "covariances", means.shape[0], means.shape[1])
-    return _estimate_log_gaussian_prob(X, means, precision_cholesky_from_cholesky(chol))
+    return log_density(X, means, precision_cholesky_from_cholesky(chol))
 
 
 def _log_weights(weights: np.ndarray) -> np.ndarray:
@@ -192,25 +161,9 @@ def _log_weights(weights: np.ndarray) -> np.ndarray:
         return np.log(weights)
 
 
-def _normalise_log_columns(a: np.ndarray) -> np.ndarray:
-    """In place: a[k, n] -> exp(a[k, n] - log Σ_j exp(a[j, n])); returns the column log-sums.
-
-    Shifting each column by its maximum keeps exp from overflowing or underflowing to an
-    all-zero column, so a point far from every component still gets responsibilities.
-    """
-    amax = a.max(axis=0)
-    a -= amax
-    np.exp(a, out=a)
-    total = a.sum(axis=0)
-    a /= total
-    np.log(total, out=total)
-    total += amax
-    return total
-
-
 def _weighted_log_prob(X: np.ndarray, params: GMMParams) -> np.ndarray:
     """log π_k + log N(x_n | μ_k, Σ_k), shape (N, K); -inf where π_k = 0."""
-    return (_estimate_log_gaussian_prob(X, params.means, params.precisions_cholesky)
+    return (log_density(X, params.means, params.precisions_cholesky)
             + _log_weights(params.weights))
 
 
@@ -228,21 +181,33 @@ def _check_data_for(X, params: GMMParams, allow_missing: bool = False) -> np.nda
     return X
 
 
-def _e_step_transposed(XT: np.ndarray, params: GMMParams):
-    """E-step on Xᵀ (D, N): responsibilities as a (K, N) array and the log-likelihood."""
-    log_prob = _log_gaussian_kn(XT, params.means, params.precisions_cholesky)
-    log_prob += _log_weights(params.weights)[:, None]
-    log_norm = _normalise_log_columns(log_prob)
-    return log_prob, float(log_norm.sum())
-
-
 def _e_step(X: np.ndarray, params: GMMParams):
-    resp_kn, loglik = _e_step_transposed(np.ascontiguousarray(X.T), params)
-    return resp_kn.T, loglik
+    """The readable E-step on complete data, one component at a time (Bishop 9.23).
+
+    ``emref._gmm_fast.e_step`` computes the same numbers (all components from one blocked
+    matrix product, in a (K, N) layout) and is what :func:`fit` runs; the tests hold the two
+    equal to 1e-12 and both to scikit-learn's ``predict_proba``.
+    """
+    N, D = X.shape
+    K = params.n_components
+    log_pi = _log_weights(params.weights)
+    log_joint = np.empty((N, K))
+    for k in range(K):
+        P = params.precisions_cholesky[k]                 # Σ_k⁻¹ = P Pᵀ
+        y = (X - params.means[k]) @ P                     # (x_n - μ_k)ᵀ Σ_k⁻¹ (x_n - μ_k) = ‖y_n‖²
+        half_log_det = np.log(np.diag(P)).sum()           # -½ ln|Σ_k| = Σ_d ln P_dd
+        log_joint[:, k] = (log_pi[k] + half_log_det - 0.5 * D * _LOG_2PI
+                           - 0.5 * (y * y).sum(axis=1))   # ln π_k N(x_n | μ_k, Σ_k)      (2.43)
+    log_px = logsumexp(log_joint, axis=1)                 # ln p(x_n) = ln Σ_j π_j N(..)  (9.7)
+    resp = np.exp(log_joint - log_px[:, None])            # γ(z_nk) = π_k N(..) / p(x_n)   (9.23)
+    return resp, float(log_px.sum())                      # ln p(X | θ) = Σ_n ln p(x_n)   (9.14)
 
 
 def e_step(X, params: GMMParams):
     """E-step: responsibilities and the log-likelihood of the current parameters.
+
+    The readable reference (a loop over components, each line naming Bishop's equation);
+    :func:`fit` runs a faster E-step tested equal to it.
 
     Parameters
     ----------
@@ -471,7 +436,7 @@ def fit(X, k, *, init="kmeans", covariance_type: str = "full", max_iter: int = 1
     best = None
     for _ in range(1 if isinstance(init, GMMParams) else n_init):
         params0 = _initial_params(data, k, init, covariance_type, reg_covar, rng)
-        run = em.run(lambda p: _e_step_transposed(data.XT, p),
+        run = em.run(lambda p: fast.e_step_kn(data.XT, p),
                      lambda resp_kn, _: fast.m_step(data, resp_kn, covariance_type, reg_covar),
                      params0, n_points=X.shape[0], max_iter=max_iter, tol=tol)
         if best is None or run.loglik > best.loglik:
@@ -666,7 +631,7 @@ def _incomplete_e_step(X: np.ndarray, params: GMMParams, shift: np.ndarray | Non
         obs, mis = ~pattern, pattern
         log_marg, filled, cond_cov = _pattern_conditionals(X[rows][:, obs], obs, mis, params)
         log_joint = log_marg + log_w[:, None]                   # log π_k N(x_o|μ_o,Σ_oo)
-        log_norm = _normalise_log_columns(log_joint)            # now γ(z_nk), (K, n)  (9.23)
+        log_norm = fast.normalise_log_columns(log_joint)            # now γ(z_nk), (K, n)  (9.23)
         loglik += float(log_norm.sum())                         # Σ_n log p(x_{n,o})
         gamma = log_joint
         resp[rows] = gamma.T
@@ -692,7 +657,7 @@ def _incomplete_e_step(X: np.ndarray, params: GMMParams, shift: np.ndarray | Non
 
 def _complete_statistics(X: np.ndarray, params: GMMParams, shift: np.ndarray):
     """The same statistics for complete data from the fast E-step: (GMMStats, resp, loglik)."""
-    resp_kn, loglik = _e_step_transposed(np.ascontiguousarray(X.T), params)
+    resp_kn, loglik = fast.e_step_kn(np.ascontiguousarray(X.T), params)
     centred = X - shift
     counts = resp_kn.sum(axis=1)                                 # S0_k = Σ_n γ(z_nk)
     sums = resp_kn @ centred                                     # S1_k = Σ_n γ (x_n - c)
