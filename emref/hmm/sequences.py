@@ -25,9 +25,7 @@ __all__ = ["batch", "many_sequences", "one_sequence"]
 
 
 def _what(cls) -> str:
-    if cls.obs_ndim == 1:
-        return "a 1-D array of integer symbols"
-    return "a (T, D) array of observations"
+    return cls.sequence_kind
 
 
 def one_sequence(obs, emission, name: str = "obs") -> np.ndarray:

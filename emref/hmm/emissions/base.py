@@ -25,8 +25,8 @@ class Emission:
     """Base class of emission models p(x | z = k, φ): a subclass owns its whole model.
 
     A subclass sets ``name`` (its key in :data:`EMISSIONS`, where it registers itself),
-    ``obs_ndim`` (1: a sequence is a 1-D array of symbols; 2: a (T, D) array) and
-    ``options`` (its own keyword options and their defaults, which reach :func:`emref.hmm.fit`,
+    ``obs_ndim`` (1: a sequence is a 1-D array; 2: a (T, D) array), ``sequence_kind`` (what
+    one sequence is, in words, for error messages) and ``options`` (its own keyword options and their defaults, which reach :func:`emref.hmm.fit`,
     :func:`emref.hmm.fit_supervised`, :func:`emref.hmm.m_step` and
     :func:`emref.hmm.fit_stepwise`), and implements the methods below. The last three
     (:meth:`statistics_of`, :meth:`scale_statistics`, :meth:`mix_statistics`) serve stepwise
@@ -36,6 +36,8 @@ class Emission:
     name: ClassVar[str] = ""
     obs_ndim: ClassVar[int] = 1
     options: ClassVar[dict] = {}
+    #: What one sequence is, for messages ("a 1-D array of integer symbols").
+    sequence_kind: ClassVar[str] = "a 1-D array"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

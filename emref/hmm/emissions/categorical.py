@@ -33,6 +33,7 @@ class Categorical(Emission):
     probs: np.ndarray
     name: ClassVar[str] = "categorical"
     obs_ndim: ClassVar[int] = 1
+    sequence_kind: ClassVar[str] = "a 1-D array of integer symbols"
     options: ClassVar[dict] = {"n_symbols": None}
 
     def __post_init__(self):

@@ -40,6 +40,7 @@ class Gaussian(Emission):
     precisions_cholesky: np.ndarray = field(init=False, repr=False)
     name: ClassVar[str] = "gaussian"
     obs_ndim: ClassVar[int] = 2
+    sequence_kind: ClassVar[str] = "a (T, D) array of observations"
     options: ClassVar[dict] = {"reg_covar": 1e-6}
 
     def __post_init__(self):

@@ -41,6 +41,7 @@ class Poisson(Emission):
     rates: np.ndarray
     name: ClassVar[str] = "poisson"
     obs_ndim: ClassVar[int] = 2
+    sequence_kind: ClassVar[str] = "a (T, D) array of counts"
 
     def __post_init__(self):
         rates = check_matrix(self.rates, "rates", "D")
