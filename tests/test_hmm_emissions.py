@@ -349,3 +349,20 @@ def test_stepwise_over_many_batches_nears_hmmlearns_optimum(kind):
     scorer = (hmmlearn_gaussian if kind == "gaussian" else hmmlearn_poisson)(res.params, 0)
     gap = (ref.score(X, lengths) - scorer.score(X, lengths)) / len(X)
     assert gap < 2e-3
+
+
+def test_an_emission_without_stepwise_statistics_says_so():
+    """fit works for an emission that leaves out statistics_of; fit_stepwise says why it
+    cannot start (the documented exception)."""
+    no_step = type("NoStep", (EXP,), {"name": "throwaway_no_step", "__module__": __name__,
+                                      "statistics_of": hmm.Emission.statistics_of})
+    try:
+        rng = np.random.default_rng(5)
+        p0 = hmm.HMMParams([0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]], no_step(np.array([1.0, 3.0])))
+        seqs = [rng.exponential(1.0, 20) for _ in range(3)]
+        assert hmm.fit(seqs, 2, init=p0, max_iter=3).n_iter == 3
+        with pytest.raises(NotImplementedError, match="throwaway_no_step emission does not "
+                                                      "provide statistics_of"):
+            hmm.fit_stepwise([seqs], 2, init=p0)
+    finally:
+        del hmm.EMISSIONS["throwaway_no_step"]

@@ -56,8 +56,8 @@ from .inference import (
     viterbi,
 )
 from .learning import HMMResult, fit, fit_supervised
-from .parameters import HMMParams, n_parameters
 from .marginals import ForwardBackwardResult, bic, forward_backward, posterior_decode, score
+from .parameters import HMMParams, n_parameters
 from .sampling import sample
 from .stepwise import fit_stepwise
 

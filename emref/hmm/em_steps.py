@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _hmm_batched as batched
-from .inference import impossible
 from .emissions.base import normalise_rows, sum_count_log
+from .inference import impossible
 from .parameters import HMMParams, check_params
 from .sequences import batch
 

@@ -156,10 +156,9 @@ def _tagged(sequences, state_sequences, K: int, cls, options: dict):
                              f"several")
         states = [check_symbols(state_sequences, "state_sequences", K, what="states",
                                 letter="K")]
-        state_names, obs = ["state_sequences"], [sequences]
-        obs_names = ["sequences"]
-        seqs, X = many_sequences(np.asarray(sequences) if isinstance(sequences, (list, tuple))
-                                 else sequences, cls, cls.sequence_size(options))
+        state_names, obs_names = ["state_sequences"], ["sequences"]
+        one = np.asarray(sequences) if isinstance(sequences, (list, tuple)) else sequences
+        seqs, X = many_sequences(one, cls, cls.sequence_size(options))
     else:
         if not isinstance(state_sequences, (list, tuple)):
             raise TypeError(f"state_sequences must be one state sequence (a numpy array) or a "

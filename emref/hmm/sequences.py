@@ -19,7 +19,6 @@ import numbers
 import numpy as np
 
 from .. import _hmm_batched as batched
-from .._validation import describe_shape
 
 __all__ = ["batch", "many_sequences", "one_sequence"]
 
