@@ -26,10 +26,11 @@ runs them in the shared loop :func:`emref.em.run`. From the same start, each ite
 scikit-learn's ``GaussianMixture`` (same ``reg_covar``, same ``10 * eps`` added to N_k), so
 the two can be compared step for step.
 
-:func:`m_step` is the reference, a loop over the components as Bishop's eqs 9.24-9.27 read;
-:func:`fit` computes the same M-step faster (all components' statistics from one product
-with pairwise products of the centred data) in the private module ``emref._gmm_fast``,
-tested equal to it.
+:func:`e_step` and :func:`m_step` are the references, loops over the components as Bishop's
+eqs 9.23 and 9.24-9.27 read; :func:`fit` computes the same steps faster in the private module
+``emref._gmm_fast`` (the E-step from one cache-blocked product for all components, the
+M-step from one product with pairwise products of the centred data), tested equal to them.
+The Gaussian log-density both use lives in :mod:`emref.gaussian`.
 
 Covariances are always stored as full (K, D, D) matrices; ``covariance_type`` only restricts
 what the M-step estimates ("diag": diagonal matrices, "spherical": multiples of I, "tied":

@@ -73,3 +73,9 @@ def test_an_array_is_one_sequence_a_list_or_tuple_several():
     # lists of numbers are fine inside a list, and as one sequence where one is expected
     assert hmm.e_step([[0, 1], [1, 1, 0]], CAT)[0].n_sequences == 2
     assert hmm.forward([0, 1, 1], CAT).alpha_hat.shape == (3, 2)
+
+
+def test_one_state_array_with_a_list_of_sequences_says_so():
+    with pytest.raises(ValueError, match="sequences must be one sequence to match "
+                                         "state_sequences, which is one array"):
+        hmm.fit_supervised([np.array([0, 1]), np.array([1])], np.array([0, 1]), 2)

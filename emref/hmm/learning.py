@@ -157,7 +157,14 @@ def _tagged(sequences, state_sequences, K: int, cls, options: dict):
         states = [check_symbols(state_sequences, "state_sequences", K, what="states",
                                 letter="K")]
         state_names, obs_names = ["state_sequences"], ["sequences"]
-        one = np.asarray(sequences) if isinstance(sequences, (list, tuple)) else sequences
+        one = sequences
+        if isinstance(sequences, (list, tuple)):
+            try:
+                one = np.asarray(sequences)
+            except ValueError:
+                raise ValueError("sequences must be one sequence to match state_sequences, "
+                                 "which is one array; found a list of sequences (pass "
+                                 "state_sequences as a list too)") from None
         seqs, X = many_sequences(one, cls, cls.sequence_size(options))
     else:
         if not isinstance(state_sequences, (list, tuple)):
