@@ -22,7 +22,7 @@ from __future__ import annotations
 STUDENT_EMREF_FILES = ("_validation.py", "datasets.py", "params.py", "data")
 # emref's modules that hold algorithms: absent inside the sandbox (where emref.gmm holds
 # GMMParams only).
-EMREF_ALGORITHMS = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em")
+EMREF_ALGORITHMS = ("emref.kmeans", "emref.gmm", "emref.hmm", "emref.em", "emref.gaussian")
 # Parameter containers: name -> the module that defines it (inside and outside the sandbox).
 PARAMETER_CLASSES = {"GMMParams": "emref.params"}
 # Libraries that implement the homework: absent inside the sandbox.

@@ -2,8 +2,9 @@
 
 k-means (:mod:`emref.kmeans`), Gaussian mixtures (:mod:`emref.gmm`) and hidden Markov models
 (:mod:`emref.hmm`) fitted by EM through one shared loop (:mod:`emref.em`), with the data sets
-of the course (:mod:`emref.datasets`). Run-time dependencies: numpy and scipy (matplotlib for
-:mod:`emref.viz` only).
+of the course (:mod:`emref.datasets`); :mod:`emref.gaussian` holds the Gaussian log-density
+that the mixtures and the HMM's Gaussian emission share. Run-time dependencies: numpy and
+scipy (matplotlib for :mod:`emref.viz` only).
 """
 
 from . import datasets, em, gmm, hmm, kmeans

@@ -1,11 +1,13 @@
-"""The fast M-step of :func:`emref.gmm.fit`: every component's statistics in one product.
+"""The fast E- and M-steps of :func:`emref.gmm.fit`: all components at once.
 
-This module is private. The readable reference is :func:`emref.gmm.m_step` (a loop over the
-components, as Bishop's eqs 9.24-9.27 read); :func:`m_step` here computes the same
-parameters (the tests hold the two to 1e-10 of each other) from responsibilities laid out
-as (K, N): the data are centred once per fit and their pairwise products x_i x_j (i <= j)
-stored, so that the scatter matrices of all components come from one matrix product with the
-responsibilities instead of a loop over components.
+This module is private. The readable references are :func:`emref.gmm.e_step` (Bishop 9.23,
+a loop over the components) and :func:`emref.gmm.m_step` (9.24-9.27, a loop over the
+components); :func:`e_step` and :func:`m_step` here compute the same numbers (the tests hold
+them equal) in a (K, N) layout. E-step: the Mahalanobis terms of every component come from
+one cache-blocked matrix product (:func:`emref.gaussian.log_density_kn`) and each column is
+normalised in place. M-step: the data are centred once per fit and their pairwise products
+x_i x_j (i <= j) stored, so that the scatter matrices of all components come from one matrix
+product with the responsibilities instead of a loop over components.
 """
 
 from __future__ import annotations
@@ -13,9 +15,41 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_not_collapsed
+from .gaussian import log_density_kn
 from .params import GMMParams
 
-__all__ = ["SufficientData", "m_step"]
+__all__ = ["SufficientData", "e_step", "e_step_kn", "m_step", "normalise_log_columns"]
+
+
+def normalise_log_columns(a: np.ndarray) -> np.ndarray:
+    """In place: a[k, n] -> exp(a[k, n] - log Σ_j exp(a[j, n])); returns the column log-sums.
+
+    Shifting each column by its maximum keeps exp from overflowing or underflowing to an
+    all-zero column, so a point far from every component still gets responsibilities.
+    """
+    amax = a.max(axis=0)
+    a -= amax
+    np.exp(a, out=a)
+    total = a.sum(axis=0)
+    a /= total
+    np.log(total, out=total)
+    total += amax
+    return total
+
+
+def e_step_kn(XT: np.ndarray, params: GMMParams):
+    """E-step on Xᵀ (D, N): responsibilities as a (K, N) array and the log-likelihood."""
+    log_prob = log_density_kn(XT, params.means, params.precisions_cholesky)
+    with np.errstate(divide="ignore"):
+        log_prob += np.log(params.weights)[:, None]
+    log_norm = normalise_log_columns(log_prob)
+    return log_prob, float(log_norm.sum())
+
+
+def e_step(X: np.ndarray, params: GMMParams):
+    """The E-step of :func:`emref.gmm.e_step` on complete, checked data: (resp (N, K), loglik)."""
+    resp_kn, loglik = e_step_kn(np.ascontiguousarray(X.T), params)
+    return resp_kn.T, loglik
 
 
 class SufficientData:

@@ -1,6 +1,6 @@
 """The fast E-step of :func:`emref.gmm.fit` on data with missing values.
 
-This module is private. The readable reference is ``emref.gmm._incomplete_e_step`` (behind
+This module is private. The readable reference is ``emref.gmm.missing._incomplete_e_step`` (behind
 :func:`emref.gmm.expected_statistics`, :func:`emref.gmm.e_step` and :func:`emref.gmm.impute`):
 one missingness pattern at a time, every statistic accumulated inside the loop. Here the
 same numbers are computed with the pattern grouping done once per fit (the rows sorted by
