@@ -30,7 +30,7 @@ M-step (12.69 and 12.70 for FA; 12.56 and 12.57 for PPCA), with :math:`\mu = \ba
 
 For PPCA the log-likelihood also has a closed-form maximum (12.45, 12.46):
 :func:`ppca_closed_form`. The functions are pure; :func:`fit` runs them in the shared loop
-:func:`emref.em.run`. W is identifiable only up to a rotation :math:`W R` (R orthogonal),
+:func:`emref.em.run`. W is identifiable only up to a rotation :math:`W O` (O orthogonal),
 so compare fits through :math:`C = W W^\top + \Psi` and the log-likelihood, never W itself.
 """
 
@@ -42,11 +42,29 @@ import numpy as np
 from scipy import linalg
 
 from . import em
-from ._validation import (as_float_array, check_data, check_int, check_option, check_real,
-                          check_seed, describe_shape)
+from ._validation import (
+    as_float_array,
+    check_data,
+    check_int,
+    check_option,
+    check_real,
+    check_seed,
+    describe_shape,
+)
 
-__all__ = ["FactorParams", "FactorPosterior", "FactorStats", "MODELS", "e_step", "fit",
-           "log_likelihood", "m_step", "ppca_closed_form", "posterior", "sample"]
+__all__ = [
+    "MODELS",
+    "FactorParams",
+    "FactorPosterior",
+    "FactorStats",
+    "e_step",
+    "fit",
+    "log_likelihood",
+    "m_step",
+    "posterior",
+    "ppca_closed_form",
+    "sample",
+]
 
 MODELS = ("fa", "ppca")
 
@@ -282,7 +300,8 @@ def ppca_closed_form(X, n_latent) -> FactorParams:
 
     With the eigenvalues ν_1 ≥ ... ≥ ν_D of the sample covariance S (divided by N) and
     their eigenvectors U: σ² = (1/(D-L)) Σ_{i>L} ν_i, the mean of the discarded eigenvalues
-    (12.46), and W = U_L (diag(ν_1..ν_L) - σ²I)^{1/2} (12.45, with R = I).
+    (12.46), and W = U_L (diag(ν_1..ν_L) - σ²I)^{1/2} (12.45, with Bishop's arbitrary
+    rotation taken as I).
 
     Parameters
     ----------
