@@ -56,11 +56,18 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
+# Pages of docs/site/ that are not lectures, listed after them (file names without ".md").
+REFERENCE_PAGES = ["notation"]
+
+
 def toc(course: manifest.Course) -> dict:
-    """Jupyter Book's _toc.yml: the syllabus, then the lectures in teaching order."""
+    """Jupyter Book's _toc.yml: the syllabus, the lectures in teaching order, then the
+    reference pages (the course's notation)."""
     return {"format": "jb-book", "root": "index",
             "parts": [{"caption": "Lectures",
-                       "chapters": [{"file": f"lectures/{lec.id}"} for lec in course.lectures]}]}
+                       "chapters": [{"file": f"lectures/{lec.id}"} for lec in course.lectures]},
+                      {"caption": "Reference",
+                       "chapters": [{"file": page} for page in REFERENCE_PAGES]}]}
 
 
 def syllabus(course: manifest.Course) -> dict:

@@ -73,7 +73,7 @@ ENTRY = f'''
 id = "{HW}"
 notebook = "{NOTEBOOK}"
 title = "Homework 4: doubling"
-after = "10_missing_data"
+after = "11_missing_data"
 summary = "`double`, a throwaway assignment"
 points = {{ auto = {POINTS}, manual = 0 }}
 checks = "course_checks.hw4_double"

@@ -202,7 +202,7 @@ def browser(chromium, base_url):
 @pytest.fixture(scope="module")
 def pages(browser):
     """The facts of the syllabus and of every lecture page, visited once each."""
-    paths = ["index.html"] + [f"lectures/{nb.stem}.html" for nb in LECTURES]
+    paths = ["index.html", "notation.html"] + [f"lectures/{nb.stem}.html" for nb in LECTURES]
     return {path: browser.facts(path) for path in paths}
 
 
@@ -291,6 +291,16 @@ def test_syllabus_links_lectures_and_assignments(pages, browser):
         assert hrefs[0].startswith(browser.base), f"{nb.name} is linked outside the site"
         assert _fetch(hrefs[0]) == nb.read_bytes(), (
             f"the site's {nb.name} differs from {nb.relative_to(ROOT)}")
+
+
+def test_notation_page_is_in_the_navigation_and_typeset(pages, browser):
+    facts = pages["notation.html"]
+    assert facts["math"] > 0 and facts["math_errors"] == 0, "notation: math not typeset"
+    raw = RAW_TEX.findall(facts["text"])
+    assert not raw, f"notation: TeX left untypeset: {raw[:5]}"
+    for page in ("index.html", "notation.html"):
+        sidebar = {_path(u.split("#")[0], browser.base) for u in pages[page]["sidebar"]}
+        assert "notation.html" in sidebar, f"{page}: no Notation in the navigation: {sidebar}"
 
 
 @pytest.fixture(scope="module")
