@@ -22,15 +22,18 @@
     });
   }
 
-  /* A display formula wider than the column scrolls sideways inside a box of its own (the
+  /* A display formula (or a table) wider than the column scrolls sideways inside a box of its own (the
      page never does, down to 320 px: SC 1.4.10). The formula itself is out of the Tab order
      (MathJax's inTabOrder: false in _config.yml), so the box that scrolls takes the focus,
      only while it does scroll, for a keyboard user to scroll it with the arrow keys (SC
      2.1.1). */
-  var BOX = "emcourse-math-scroll";
+  var BOX = "emcourse-wide";
+
+  /* Tables too: a table wider than the column scrolls in a box of its own. */
+  var WIDE = 'mjx-container[display="true"], main table';
 
   function boxFormulas() {
-    document.querySelectorAll('mjx-container[display="true"]').forEach(function (math) {
+    document.querySelectorAll(WIDE).forEach(function (math) {
       var parent = math.parentElement;
       if (parent && parent.classList.contains(BOX)) { return; }
       var box = document.createElement("div");
@@ -42,7 +45,8 @@
       if (box.scrollWidth > box.clientWidth + 1) {
         box.setAttribute("tabindex", "0");
         box.setAttribute("role", "group");
-        box.setAttribute("aria-label", "Wide formula: scroll sideways with the arrow keys");
+        box.setAttribute("aria-label", (box.querySelector("table") ? "Wide table" :
+          "Wide formula") + ": scroll sideways with the arrow keys");
       } else {
         box.removeAttribute("tabindex");
         box.removeAttribute("role");
