@@ -30,7 +30,6 @@ subprocess); each page is visited once. Skipped, saying why, without Chromium or
 
 from __future__ import annotations
 
-import functools
 import http.server
 import json
 import os
@@ -39,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import typing
 from pathlib import Path
 
 import pytest
@@ -199,7 +199,7 @@ def built(tmp_path_factory):
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves ``roots``: URL prefix -> folder (the longest prefix first); 404 elsewhere."""
 
-    roots: dict = {}
+    roots: typing.ClassVar[dict] = {}
 
     def translate_path(self, path):
         path = path.split("?", 1)[0].split("#", 1)[0]
