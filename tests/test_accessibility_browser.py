@@ -1,6 +1,6 @@
 """WCAG 2.1 AA on the lecture site and on the feedback pages, checked in a real browser.
 
-axe-core (npm, pinned: :data:`AXE_VERSION`, installed once into a cache folder by
+axe-core (npm, pinned in scripts/install_axe.py, installed once into a cache folder by
 ``make axe`` or by this module) runs in Debian's Chromium, driven by Playwright as in
 tests/test_site.py, on
 
@@ -31,7 +31,6 @@ subprocess); each page is visited once. Skipped, saying why, without Chromium or
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import re
 import shutil
@@ -48,9 +47,13 @@ from emcourse_grader import course as manifest
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = manifest.load(ROOT)
 
-AXE_VERSION = "4.14.1"
-AXE_CACHE = Path(os.environ.get("EMCOURSE_AXE_CACHE", "/var/cache/emcourse-axe"))
-AXE_JS = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+sys.path.insert(0, str(ROOT / "scripts"))
+try:
+    import install_axe
+finally:
+    sys.path.remove(str(ROOT / "scripts"))
+AXE_VERSION = install_axe.AXE_VERSION
+AXE_JS = install_axe.axe_js()
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -145,18 +148,6 @@ def _axe(page) -> list:
 # Set-up: axe-core, the class (in a subprocess) and the site (here), served; one browser
 # --------------------------------------------------------------------------------------------
 
-def install_axe() -> Path:
-    """axe-core :data:`AXE_VERSION` in :data:`AXE_CACHE` (npm, once); its axe.min.js."""
-    package = AXE_CACHE / "node_modules" / "axe-core" / "package.json"
-    if package.exists() and json.loads(package.read_text())["version"] == AXE_VERSION:
-        return AXE_JS
-    AXE_CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["npm", "install", "--prefix", str(AXE_CACHE), "--no-audit", "--no-fund",
-                    "--silent", f"axe-core@{AXE_VERSION}"], check=True, capture_output=True,
-                   timeout=300)
-    return AXE_JS
-
-
 CLASS_SCRIPT = """
 import sys
 from pathlib import Path
@@ -171,7 +162,7 @@ demo_class.run_class(course, students=eval(sys.argv[4]), assignments=[sys.argv[3
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(site folder, feedback folder): the class graded in a subprocess while the site builds."""
-    install_axe()
+    install_axe.install()
     tmp = tmp_path_factory.mktemp("a11y")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
