@@ -69,6 +69,8 @@
     }
   }
 
+  window.emcourseBoxWide = boxFormulas;  /* for a caller that changed the layout */
+
   function start() {
     whenTypeset();
     var pending = null;
