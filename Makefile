@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test course venv clean bench lint system redteam-serial student-wheel hub hub-down
+.PHONY: test course venv clean bench lint system axe redteam-serial student-wheel hub hub-down
 
 # System packages (bubblewrap for the grading sandbox, chromium for the browser tests):
 # installed when missing, like the venv (scripts/system_setup.sh says what and why).
@@ -15,6 +15,11 @@ system:
 	bash scripts/system_setup.sh
 
 venv: $(STAMP)
+
+# axe-core for the accessibility test, pinned, from npm into /var/cache/emcourse-axe
+# (EMCOURSE_AXE_CACHE): scripts/install_axe.py; does nothing when it is there.
+axe: $(STAMP) system
+	$(BIN)/python scripts/install_axe.py
 
 $(STAMP): pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +37,7 @@ NBVAL_BLAS := $(shell grep -qsw avx /proc/cpuinfo && echo OPENBLAS_CORETYPE=Sand
 # pytest workers, each taking whole files (--dist loadfile: a file's module fixtures, such as
 # the red-team class or the trial hub, are set up once): most of the suite waits on kernels,
 # sandboxes, hubs and Dask rather than computing, so two cores run two files at once.
-test: $(STAMP) system
+test: $(STAMP) system axe
 	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=30
 	if ls lectures/*.ipynb >/dev/null 2>&1; then \
 	  $(NBVAL_BLAS) $(BIN)/python -m pytest --nbval lectures \

@@ -55,7 +55,8 @@ def _graded_notebook():
 
 @pytest.fixture(scope="module")
 def html():
-    resources = {"nbgrader": {"notebook": "hw1_kmeans", "score": 0.0, "max_score": 30.0,
+    resources = {"nbgrader": {"assignment": "hw1", "notebook": "hw1_kmeans", "score": 0.0,
+                              "max_score": 30.0,
                               "late_penalty": 0, "pending_points": 10.0}}
     out, _ = _exporter().from_notebook_node(_graded_notebook(), resources=resources)
     return out
@@ -73,6 +74,29 @@ def test_written_answers_waiting_for_a_human_are_pending_not_zero(html):
     assert 'Score: <span class="emcourse-pending">pending</span> / 10' in html
     assert "0 / 10" not in html
     assert "Score: 0 / 20" in html  # an autograded part that failed is a real 0
+
+
+def test_the_page_names_its_language_and_the_assignment_and_its_headings_start_at_h1(html):
+    """What a screen reader announces first; the whole page is checked by axe-core in
+    tests/test_accessibility_browser.py."""
+    import itertools
+    import re
+
+    assert '<html lang="en">' in html
+    assert "<title>Feedback on hw1: hw1_kmeans</title>" in html
+    levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", html)]
+    assert levels and levels[0] == 1, levels
+    skipped = [(a, b) for a, b in itertools.pairwise(levels) if b > a + 1]
+    assert not skipped, f"a heading level skipped: {levels}"
+
+
+def test_code_is_highlighted_in_a_high_contrast_style(html):
+    from pygments.formatters import HtmlFormatter
+
+    rules = HtmlFormatter(style=feedback.PYGMENTS_STYLE).get_style_defs(".highlight")
+    comment = next(r for r in rules.splitlines() if r.startswith(".highlight .c "))
+    assert comment in html  # the style's own rules, inlined in the page
+    assert "inTabOrder: false" in html  # MathJax puts no formula in the Tab order
 
 
 def test_long_lines_wrap(html):

@@ -55,6 +55,10 @@ def test_course_wheel_holds_every_package_and_the_data(wheels):
     names = _wheel_names(course)
     for data in (ROOT / "emref" / "data").iterdir():
         assert f"emref/data/{data.name}" in names
+    templates = ROOT / "emcourse_grader" / "templates"
+    assert sorted(templates.iterdir()), "no feedback templates"
+    for template in templates.iterdir():  # the feedback page's HTML, CSS and JavaScript
+        assert f"emcourse_grader/templates/{template.name}" in names
     assert not [n for n in names if n.startswith(("solutions/", "tests/")) or
                 n.endswith(".ipynb")]
 

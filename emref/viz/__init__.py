@@ -1,8 +1,9 @@
 """Plotting helpers shared by the lectures (matplotlib).
 
 Every figure that more than one lecture draws lives here, so that no lecture draws the same
-thing twice by hand. Colours come from :data:`PALETTE` (Okabe and Ito's colour-blind-safe
-set); every helper titles its axes.
+thing twice by hand. Colours come from :data:`PALETTE` (each at least 3:1 against white, every
+pair apart under simulated deuteranopia), and every helper gives its series a marker, line
+style or hatch as well (:mod:`emref.viz.style`); every helper titles its axes.
 
 - :mod:`emref.viz.mixtures`: data coloured by responsibility, covariance ellipses, EM
   iterations side by side, log-likelihood traces.
@@ -17,4 +18,5 @@ from .bound import *
 from .describe import MIN_ALT_WORDS, show  # noqa: F401
 from .hmm import *
 from .mixtures import *
-from .style import PALETTE, component_colors  # noqa: F401
+from .style import (MARKERS, PALETTE, component_colors,  # noqa: F401
+                    component_linestyles, component_markers)

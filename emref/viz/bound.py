@@ -45,7 +45,8 @@ _LOGLIK_COLOR = PALETTE[0]   # blue: log p(X | θ)
 _BOUND_COLOR = PALETTE[1]    # orange: the bound built at θᵗ
 _NEXT_COLOR = PALETTE[2]     # green: the bound built at θᵗ⁺¹
 _POINT_COLOR = PALETTE[7]    # black: θᵗ
-_GAIN_COLOR = PALETTE[5]     # vermillion: θᵗ⁺¹ and the gain
+_GAIN_COLOR = PALETTE[5]     # dark red: θᵗ⁺¹ and the gain
+# The curves differ by line style too (solid, dash-dot, dashed), not by colour alone.
 
 
 def _curve(values, name: str, n: int) -> np.ndarray:
@@ -113,7 +114,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
                          f"it exceeds it by up to {np.max(bound - loglik):.3g}")
 
     ax.plot(thetas, loglik, color=_LOGLIK_COLOR, lw=2.2, label=r"$\log p(X\mid\theta)$")
-    ax.plot(thetas, bound, color=_BOUND_COLOR, lw=1.8,
+    ax.plot(thetas, bound, color=_BOUND_COLOR, lw=1.8, ls="-.",
             label=r"bound at $\theta^t$: $Q(\theta\mid\theta^t)+H(q_t)$")
     if next_bound is not None:
         next_bound = _curve(next_bound, "next_bound", n)

@@ -25,7 +25,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .style import PALETTE, component_colors
+from .style import HATCHES, PALETTE, component_colors
 
 __all__ = [
     "plot_count_table",
@@ -93,8 +93,9 @@ def plot_state_posteriors(ax, gamma, *, truth=None, state_names=None, colors=Non
     bands = []
     for k in range(K):
         upper = lower + gamma[:, k]
-        bands.append(ax.fill_between(n, lower, upper, step="mid", color=cols[k], alpha=0.85,
-                                     lw=0, label=f"γ: {names[k]}"))
+        bands.append(ax.fill_between(n, lower, upper, step="mid", facecolor=cols[k],
+                                     alpha=0.85, lw=0, hatch=HATCHES[k % len(HATCHES)],
+                                     edgecolor="white", label=f"γ: {names[k]}"))
         lower = upper
     if truth is not None:
         truth = _check_states(truth, "truth", K)

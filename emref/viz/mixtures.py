@@ -12,6 +12,10 @@ and returns what it drew so that tests and notebooks can inspect it. None of the
 - :func:`plot_mixture`: points coloured by responsibility, with a mixture's ellipses.
 - :func:`plot_loglik_trace`: a log-likelihood (or inertia) history against the iteration.
 - :func:`plot_em_iterations`: a row of :func:`plot_mixture` panels, one per iterate.
+
+Colour is never the only cue (docs/teaching.md, "Accessibility"): each component also has
+its own marker (:data:`emref.viz.style.MARKERS`: the points it owns, its centre) and line
+style (its ellipse).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from matplotlib.patches import Ellipse
 from matplotlib.ticker import MaxNLocator
 
 from .. import gmm, kmeans
-from .style import PALETTE, component_colors
+from .style import MARKERS, PALETTE, component_colors, component_linestyles, component_markers
 
 __all__ = [
     "FAITHFUL_AXIS_LABELS",
@@ -146,14 +150,27 @@ def responsibility_colors(resp, colors=None) -> np.ndarray:
     return np.clip(resp @ rgb, 0.0, 1.0)
 
 
-def _mark_centers(ax, centers, colors, marker="X", size=180):
-    return ax.scatter(centers[:, 0], centers[:, 1], s=size, marker=marker, c=colors,
-                      edgecolors="black", linewidths=1.5, zorder=5)
+def _set_markers(collection, markers):
+    """Give each point of a scatter's PathCollection its own marker (matplotlib's scatter
+    takes one marker for all; its collection takes one path per point)."""
+    from matplotlib.markers import MarkerStyle
+
+    shapes = {m: MarkerStyle(m) for m in set(markers)}
+    collection.set_paths([shapes[m].get_path().transformed(shapes[m].get_transform())
+                          for m in markers])
+    return collection
+
+
+def _mark_centers(ax, centers, colors, size=180):
+    """Each centre in its component's colour and marker, outlined in black."""
+    out = ax.scatter(centers[:, 0], centers[:, 1], s=size, c=colors, edgecolors="black",
+                     linewidths=1.5, zorder=5)
+    return _set_markers(out, component_markers(centers.shape[0]))
 
 
 def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, regions=False,
                       title=None, axis_labels=None, colors=None, s=14):
-    """One state of k-means: points coloured by cluster, centres as large crosses.
+    """One state of k-means: points coloured and shaped by cluster, centres as large markers.
 
     Parameters
     ----------
@@ -203,6 +220,8 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
         point_colors = [cols[j] for j in labels]
     out["points"] = ax.scatter(X[:, 0], X[:, 1], s=s, c=point_colors, edgecolors="none",
                                zorder=2)
+    if labels is not None:  # each cluster its marker too, not only its colour
+        _set_markers(out["points"], [MARKERS[j % len(MARKERS)] for j in labels])
     if previous_centers is not None:
         previous_centers = np.asarray(previous_centers, dtype=float)
         for j in range(k):
@@ -211,8 +230,9 @@ def plot_kmeans_state(ax, X, centers, labels=None, *, previous_centers=None, reg
                 out["arrows"].append(ax.arrow(*previous_centers[j], *d, color="black",
                                               width=0.012, length_includes_head=True,
                                               head_width=0.09, zorder=4))
-        ax.scatter(previous_centers[:, 0], previous_centers[:, 1], s=90, marker="X",
-                   facecolors="none", edgecolors=cols, linewidths=1.2, zorder=4)
+        _set_markers(ax.scatter(previous_centers[:, 0], previous_centers[:, 1], s=90,
+                                facecolors="none", edgecolors=cols, linewidths=1.2, zorder=4),
+                     component_markers(k))
     out["centers"] = _mark_centers(ax, centers, cols)
     _label(ax, title, axis_labels)
     ax.set_aspect("equal", adjustable="box")
@@ -276,14 +296,18 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
         point_colors = _DATA_COLOR
     out["points"] = ax.scatter(X[:, 0], X[:, 1], s=s, c=point_colors, edgecolors="none",
                                zorder=2)
+    if out["resp"] is not None and color_points:  # the marker of the most responsible one
+        owner = np.argmax(out["resp"], axis=1)
+        _set_markers(out["points"], [MARKERS[j % len(MARKERS)] for j in owner])
     k = out["resp"].shape[1] if out["resp"] is not None else (
         0 if centers is None else np.shape(centers)[0])
     cols = _colors(colors, k)
     if params is not None and ellipses:
+        styles = component_linestyles(k)
         for j in range(k):
             out["ellipses"].append(plot_covariance_ellipse(
                 ax, params.means[j], params.covariances[j], color=cols[j], n_std=n_std,
-                lw=1.0 + 3.0 * float(params.weights[j]), zorder=3))
+                lw=1.0 + 3.0 * float(params.weights[j]), linestyle=styles[j], zorder=3))
     if centers is not None:
         out["centers"] = _mark_centers(ax, np.asarray(centers, dtype=float), cols)
     _label(ax, title, axis_labels)
@@ -293,7 +317,7 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
 
 def plot_loglik_trace(ax, history, *, label=None, color=None, per_point=None, start=0,
                       title="Log-likelihood over EM iterations", ylabel="log-likelihood",
-                      xlabel="iteration", marker="o"):
+                      xlabel="iteration", marker=None):
     """A history (log-likelihood, or k-means inertia) against the iteration number.
 
     Parameters
@@ -311,7 +335,9 @@ def plot_loglik_trace(ax, history, *, label=None, color=None, per_point=None, st
         Iteration number of ``history[0]`` (0 for ``loglik_history``; 1 for k-means
         ``history``, which starts after the first iteration).
     title, ylabel, xlabel : str
-    marker : str
+    marker : str, optional
+        Default: the marker of :data:`~emref.viz.style.MARKERS` that goes with the default
+        colour (the next after the lines already on ``ax``), so traces differ by shape too.
 
     Returns
     -------
@@ -321,8 +347,11 @@ def plot_loglik_trace(ax, history, *, label=None, color=None, per_point=None, st
     if per_point is not None:
         history = history / per_point
         ylabel = f"{ylabel} per point"
+    n_lines = len(ax.get_lines())
     if color is None:
-        color = PALETTE[len(ax.get_lines()) % len(PALETTE)]
+        color = PALETTE[n_lines % len(PALETTE)]
+    if marker is None:
+        marker = MARKERS[n_lines % len(MARKERS)]
     (line,) = ax.plot(np.arange(start, start + history.size), history, marker=marker,
                       ms=4, color=color, label=label)
     if label is not None:
