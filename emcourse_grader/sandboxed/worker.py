@@ -22,6 +22,7 @@ import sys
 import types
 
 from . import wire
+from .likeness import as_student_values, conform, likeness
 
 
 class _Sink:
@@ -81,6 +82,8 @@ def main() -> None:
     def answer(msg):
         wire.send(wfd, msg)
 
+    returned = {}  # name -> what the student's own version returned when last called
+
     def callback(name):
         def course_version(*args, **kwargs):
             answer({"op": "callback", "name": name,
@@ -88,7 +91,8 @@ def main() -> None:
                     "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}})
             reply = wire.recv(rfd)
             if reply.get("op") == "callback_result":
-                return wire.decode(reply.get("value"))
+                value = as_student_values(wire.decode(reply.get("value")), as_params)
+                return conform(value, returned.get(name))
             raise RuntimeError(str(reply.get("msg", "the course's version failed"))[:2000])
         course_version.__name__ = name
         return course_version
@@ -152,6 +156,7 @@ def main() -> None:
                     continue
                 finally:
                     ns.update(saved)
+                returned[str(msg.get("name"))] = likeness(value)
                 answer({"op": "result", "value": wire.encode(value)})
             else:
                 answer({"op": "error", "ename": "WireError", "msg": f"unknown op {op!r}"})
