@@ -220,7 +220,9 @@ class Worker:
         except (callbacks.CallbackError, TypeError, wire.WireError) as exc:
             raise RuntimeError(f"this test calls the course's {name} (in place of yours) on "
                                f"what your code returned, and it failed: {exc}") from None
-        return lists_as_arrays(as_student_values(wire.decode(value), callbacks.as_params))
+        return lists_as_arrays(as_student_values(
+            wire.decode(value),
+            lambda v: callbacks.as_params(v) if isinstance(v, wire.Params) else v))
 
     # -- operations ---------------------------------------------------------------------------
     def exec_cell(self, index, source):

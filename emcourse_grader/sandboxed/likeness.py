@@ -19,6 +19,7 @@ import numpy as np
 
 #: Levels of containers a likeness describes (deeper ones are passed as they are).
 MAX_DEPTH = 6
+_MIXTURE = ("weights", "means", "covariances")
 
 
 def likeness(value, depth=0):
@@ -65,6 +66,8 @@ def conform(value, like):
             return value.tolist() if isinstance(value, np.ndarray) else value
         if kind == "tuple":
             _, cls, items = like
+            if len(items) == 3 and all(hasattr(value, a) for a in _MIXTURE):
+                value = tuple(getattr(value, a) for a in _MIXTURE)  # theirs: a plain triple
             if not isinstance(value, (tuple, list)) or len(value) != len(items):
                 return value
             parts = [conform(v, lk) for v, lk in zip(value, items)]
