@@ -388,10 +388,11 @@ def _graded_functions(source: str) -> set:
 def _hidden_hint(source: str, ns: dict, exc: Exception) -> str:
     """When a visible assert fails first, the message of the first hidden check of the cell
     that fails too: it names what to look at, where the visible assert shows only numbers.
-    Nothing for a function that did not return (it would only time out again)."""
+    Nothing for a function that did not return (it would only time out again) or is not
+    written yet (NotImplementedError says all there is)."""
     from .checks import CHECKS, GradingError, checks_in, verify
 
-    if isinstance(exc, (GradingError, TimeoutError)):
+    if isinstance(exc, (GradingError, TimeoutError, NotImplementedError)):
         return ""
     for check in checks_in(source):
         spec = CHECKS.get(check)

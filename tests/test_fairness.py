@@ -14,7 +14,8 @@ Every part a ``lose`` line does not name must keep all its points; a named part 
 a message that names the function. One class run for the whole corpus, in a temporary copy of
 the course (scripts/demo_class.run_class: generate, release, fetch, fill, submit, collect),
 graded by ``python -m emcourse_grader grade hw1 hw2 hw3 --workers 2`` (each worker runs
-nbgrader's own Autograde), then ``generate_feedback`` and ``export``.
+nbgrader's own Autograde); the scores are read part by part from the gradebook and the
+messages from the autograded notebooks (feedback and export are the red-team class's).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -53,7 +55,7 @@ def header(name: str) -> dict:
         raise ValueError(f"tests/fairness/{name}.py: no '# hw: <assignment>' line")
     lose = {}
     for gid, words in re.findall(r"^# lose: (\S+) \| (.+)$", text, re.MULTILINE):
-        lose.setdefault(gid, []).append(words.strip())
+        lose.setdefault(gid, []).extend(w.strip() for w in words.split(" | "))
     return {"hw": hw.group(1), "lose": lose,
             "flags": re.findall(r"^# flag: (.+)$", text, re.MULTILINE)}
 
@@ -71,9 +73,14 @@ def class_run() -> dict:
     course = demo_class.copy_course(tmp / "course", assignments=hws)
     students = {student(name): {hw: str(FAIRNESS / f"{name}.py")}
                 for name, hw in plans.items()}
-    result = demo_class.run_class(course, students=students, log=lambda line: None,
-                                  autograde_args=AUTOGRADE_ARGS, grader="parallel",
-                                  workers=2, assignments=hws)
+    log = []
+    start = time.perf_counter()
+    demo_class.run_class(course, students=students, log=log.append, grader="none",
+                         assignments=hws)  # generate, release, fetch, fill, submit, collect
+    handed_in = time.perf_counter()
+    demo_class.parallel_grade(course, hws, "--force", *AUTOGRADE_ARGS, workers=2,
+                              log=log.append)
+    graded = time.perf_counter()
     from nbgrader.api import Gradebook
 
     parts, messages = {}, {}
@@ -93,7 +100,8 @@ def class_run() -> dict:
         messages[name] = found
     with open(course / "integrity_report.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return {"result": result, "parts": parts, "messages": messages, "rows": rows}
+    return {"parts": parts, "messages": messages, "rows": rows, "log": log,
+            "seconds": {"hand in": handed_in - start, "grade": graded - handed_in}}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +143,13 @@ def test_the_integrity_report_says_only_what_the_header_expects(run, name):
         assert flag.lower() in text.lower(), f"{name}: no report row says {flag!r}:\n{text}"
     if not flags and not header(name)["lose"]:
         assert not rows, f"{name}: an honest submission in the integrity report:\n{text}"
+
+
+@needs_sandbox
+def test_the_class_is_graded_in_one_run(run):
+    print("; ".join(f"{k}: {v:.0f} s" for k, v in run["seconds"].items()))
+    print("\n".join(line for line in run["log"] if line.lstrip().startswith("$")))
+    assert set(run["parts"]) == set(CASES)
 
 
 def test_the_corpus_is_large_enough_and_every_file_fills_its_notebook(tmp_path):
