@@ -8,7 +8,8 @@ student's own version returned the last time the grader called it (:func:`likene
 containers and dtypes, no data) and gives the course's value the same form
 (:func:`conform`); mixture parameters arrive as the course's ``GMMParams``
 (:func:`as_student_values`). Where the student's version was never called, or returned
-something else, the course's value is passed as it is.
+something else, the course's value is passed as it is. A call that raises with the values so
+shaped is made once more with them as the course returns them (the worker's ``call``).
 
 Runs inside the sandbox; nothing here is trusted by the grader.
 """
