@@ -15,7 +15,10 @@ numpy, the real checks), a value comes back as plain data. ``substitutes`` maps 
 student's earlier parts to the course's versions: while the test calls the student's function,
 those names in the worker ask the grader for the course's version (a part is judged on its own
 function), which a helper process limited in memory computes
-(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader.
+(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader. The
+test's own calls of those names get the course's version from the same helper
+(:class:`CourseVersion`): a visible test that evaluates an earlier part judges nothing but its
+own.
 Whatever the student's code did inside the worker, the asserts and checks run here, on data.
 """
 
@@ -327,7 +330,9 @@ def run_test_cell(worker: Worker, source: str, substitutes=None):
     """Run the instructor's test code with the student's names; return (passed, message).
 
     ``substitutes``: name -> the course's version, used wherever the student's functions call
-    that name during this cell."""
+    that name during this cell, and wherever the test itself calls it (:class:`CourseVersion`),
+    but for the functions the cell's own checks grade. When the test fails on a visible
+    assert, the first failing hidden check's message leads (:func:`_hidden_hint`)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
