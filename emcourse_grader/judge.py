@@ -15,7 +15,10 @@ numpy, the real checks), a value comes back as plain data. ``substitutes`` maps 
 student's earlier parts to the course's versions: while the test calls the student's function,
 those names in the worker ask the grader for the course's version (a part is judged on its own
 function), which a helper process limited in memory computes
-(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader.
+(:class:`.callbacks.CourseVersions`) within the time left of that call, never the grader. The
+test's own calls of those names get the course's version from the same helper
+(:class:`CourseVersion`): a visible test that evaluates an earlier part judges nothing but its
+own.
 Whatever the student's code did inside the worker, the asserts and checks run here, on data.
 """
 
@@ -31,6 +34,7 @@ import numpy as np
 
 from . import allowlist, callbacks, sandbox
 from .sandboxed import wire
+from .sandboxed.likeness import as_student_values
 
 # Classes a test cell may receive by name, as "module.Class" inside the sandbox.
 _CLASSES = {f"{mod}.{name}" for name, mod in allowlist.PARAMETER_CLASSES.items()}
@@ -201,6 +205,28 @@ class Worker:
         self._ensure()
         return self._request(msg)
 
+    def course_call(self, name, fn, args, kwargs):
+        """The course's ``fn`` on the test's arguments, for a test cell that calls an earlier
+        part by ``name``: computed by the same limited helper process as the callbacks, within
+        one call's time; returned as a test receives a student's value."""
+        if self.course is None:
+            self.course = callbacks.CourseVersions(memory=self.callback_memory,
+                                                   max_numbers=self.callback_max_numbers)
+        timeout = min(self.call_timeout, self.deadline - time.monotonic())
+        try:
+            value = self.course.call(fn, [encode_arg(a) for a in args],
+                                     {k: encode_arg(v) for k, v in kwargs.items()},
+                                     timeout=timeout)
+        except callbacks.OutOfTime:
+            raise TimeoutError(f"the course's {name} (used by this test in place of yours) "
+                               f"did not finish within {timeout:.3g} s") from None
+        except (callbacks.CallbackError, TypeError, wire.WireError) as exc:
+            raise RuntimeError(f"this test calls the course's {name} (in place of yours) on "
+                               f"what your code returned, and it failed: {exc}") from None
+        return lists_as_arrays(as_student_values(
+            wire.decode(value),
+            lambda v: callbacks.as_params(v) if isinstance(v, wire.Params) else v))
+
     # -- operations ---------------------------------------------------------------------------
     def exec_cell(self, index, source):
         """Run a student cell; returns the answer, or None if the worker failed."""
@@ -259,6 +285,23 @@ def encode_arg(value):
     return wire.encode(value)
 
 
+class CourseVersion:
+    """An earlier part, called by a test cell: the course's version, not the student's
+    (:meth:`Worker.course_call`), so that a bug there costs that part only."""
+
+    def __init__(self, worker: Worker, name: str, fn):
+        self._worker = worker
+        self._fn = fn
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = "__main__"
+
+    def __call__(self, *args, **kwargs):
+        return self._worker.course_call(self.__name__, self._fn, args, kwargs)
+
+    def __repr__(self):
+        return f"<function {self.__name__} (the course's)>"
+
+
 class Remote:
     """A student's function, called in the worker; it can only return plain data."""
 
@@ -287,7 +330,9 @@ def run_test_cell(worker: Worker, source: str, substitutes=None):
     """Run the instructor's test code with the student's names; return (passed, message).
 
     ``substitutes``: name -> the course's version, used wherever the student's functions call
-    that name during this cell."""
+    that name during this cell, and wherever the test itself calls it (:class:`CourseVersion`),
+    but for the functions the cell's own checks grade. When the test fails on a visible
+    assert, the first failing hidden check's message leads (:func:`_hidden_hint`)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -320,15 +365,52 @@ def run_test_cell(worker: Worker, source: str, substitutes=None):
                 ns[name] = wire.decode(d)
         except (wire.WireError, ValueError, TypeError, KeyError) as exc:
             ns[name] = wire.NotPlainData(f"undecodable value ({exc})")
-    worker.substitutes = dict(substitutes or {})
+    graded = _graded_functions(source)
+    worker.substitutes = {k: v for k, v in (substitutes or {}).items() if k not in graded}
+    for name, fn in worker.substitutes.items():  # the test's own calls of earlier parts
+        ns[name] = CourseVersion(worker, name, fn)
     try:
         with np.errstate(all="ignore"):
             exec(compile(tree, "<test>", "exec"), ns)  # noqa: S102 - the instructor's code
     except Exception as exc:  # noqa: BLE001 - any failure of the test is a failed test
-        return False, _message(exc)
+        message = _message(exc)
+        hint = _hidden_hint(source, ns, exc)
+        if hint and hint not in message:
+            message = f"{hint}\n(The visible test said: {message})"
+        return False, message
     finally:
         worker.substitutes = {}
     return True, ""
+
+
+def _graded_functions(source: str) -> set:
+    """The names of the student's functions that the checks in a test cell grade."""
+    from .checks import CHECKS, checks_in
+
+    return {CHECKS[c].function for c in checks_in(source) if c in CHECKS}
+
+
+def _hidden_hint(source: str, ns: dict, exc: Exception) -> str:
+    """When a visible assert fails first, the message of the first hidden check of the cell
+    that fails too: it names what to look at, where the visible assert shows only numbers.
+    Nothing for a function that did not return (it would only time out again) or is not
+    written yet (NotImplementedError says all there is)."""
+    from .checks import CHECKS, GradingError, checks_in, verify
+
+    if isinstance(exc, (GradingError, TimeoutError, NotImplementedError)):
+        return ""
+    for check in checks_in(source):
+        spec = CHECKS.get(check)
+        fn = ns.get(spec.function) if spec is not None else None
+        if not isinstance(fn, Remote):
+            continue
+        try:
+            verdict = verify(check, fn)
+        except Exception:  # noqa: BLE001 - the grader's own problem (a secret): no hint
+            return ""
+        if not verdict.passed:
+            return verdict.message
+    return ""
 
 
 def _message(exc) -> str:

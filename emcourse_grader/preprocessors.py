@@ -603,15 +603,22 @@ class TrustedGrade(_LimitsConfig):
 
 
 def _substitutes(source: str) -> dict:
-    """The course's versions of the earlier parts that the checks of this cell name."""
+    """The course's versions of the earlier parts, for a test cell: those the checks of this
+    cell name (``uses``) and those of every other check of the same assignment, but for the
+    functions this cell grades. While the cell runs, the student's code and the test's own
+    calls get these in place of the student's (judge.run_test_cell): one part, one verdict."""
     from .checks import CHECKS, checks_in
 
+    named = [CHECKS[name] for name in checks_in(source) if name in CHECKS]
+    graded = {check.function for check in named}
+    assignments = {check.assignment for check in named}
     out = {}
-    for name in checks_in(source):
-        check = CHECKS.get(name)
-        if check is not None:
+    for check in CHECKS.values():
+        if check.assignment in assignments and check.assignment:
             out.update(check.uses)
-    return out
+    for check in named:
+        out.update(check.uses)
+    return {name: fn for name, fn in out.items() if name not in graded}
 
 
 def _verdict_outputs(kernel_outputs, passed: bool, message: str) -> list:

@@ -265,6 +265,9 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
       functions replaced by this template (:func:`apply_each`);
     * ``preamble``: code put at the top of the first code answer cell;
     * ``file <relative path>``: a file handed in beside the notebook;
+    * ``!figures <cells> <MB>``: the cell's saved outputs are a figure of that size;
+    * ``!duplicate <cells>``: a pasted copy of the cell right below it (its source this
+      section's body, if any; the copy's nbgrader metadata, grade_id included, is the same);
     * locked cells: ``!edit <cells>`` (new source), ``!delete <cells>``,
       ``!meta <cells> key=value`` (nbgrader metadata, or ``cell_type``), where ``<cells>``
       is a grade_id, a glob (``test_*``) or the n-th cell a glob matches (``test_*#2``);
@@ -325,6 +328,19 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
         elif op == "delete":
             if cell in nb.cells:
                 nb.cells.remove(cell)
+        elif op == "figures":  # saved outputs: <MB> of PNG-like data on the cell
+            import base64
+            size = int(float(rest[0]) * 2**20) if rest else 2**20
+            blob = base64.b64encode(os.urandom(size * 3 // 4)).decode()
+            cell.outputs = [nbformat.v4.new_output("display_data",
+                                                   data={"image/png": blob})]
+        elif op == "duplicate":  # a pasted copy below the cell (with an id of its own)
+            import copy
+            twin = copy.deepcopy(cell)
+            twin["id"] = f"{cell.get('id', 'cell')}-copy"[:64]
+            if body.strip():
+                twin.source = body
+            nb.cells.insert(nb.cells.index(cell) + 1, twin)
         elif op == "meta":
             key, _, value = rest[0].partition("=")
             value = {"true": True, "false": False}.get(value, value)

@@ -151,6 +151,7 @@ def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
         return Verdict(check, False, f"seed must be None or a non-negative int ({exc})")
+    token = _common.start_precision()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
@@ -163,6 +164,8 @@ def verify(check: str, fn: Callable, *, seed=None) -> Verdict:
                                f"{name} returned something the grader could not compare "
                                f"({_common.quote_error(exc)}); check the types and shapes "
                                f"of what it returns against the instructions")
+            finally:
+                _common.end_precision(token)
     return Verdict(check, True, f"{name}: all hidden checks passed")
 
 

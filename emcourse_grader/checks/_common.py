@@ -9,6 +9,7 @@ hidden array).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -177,11 +178,68 @@ def quote_error(exc: BaseException) -> str:
     return f"{kind}: {text}" if text else kind
 
 
+# --------------------------------------------------------------------------------------------
+# The precision the student computes in
+# --------------------------------------------------------------------------------------------
+
+#: float64's machine epsilon: the precision every comparison assumes unless the student's
+#: function returned floats of a lower one.
+EPS64 = float(np.finfo(np.float64).eps)
+_PRECISION = contextvars.ContextVar("emcourse_check_precision", default=EPS64)
+
+
+def precision() -> float:
+    """The machine epsilon of the least precise floats the student's function has returned
+    in the running check (float64's unless it returned float32 or float16 numbers)."""
+    return _PRECISION.get()
+
+
+def start_precision():
+    """Begin a check at float64's precision; returns the token for :func:`end_precision`."""
+    return _PRECISION.set(EPS64)
+
+
+def end_precision(token) -> None:
+    _PRECISION.reset(token)
+
+
+def _note_precision(value, depth=0) -> None:
+    """Lower :func:`precision` to that of the floats in ``value`` (arrays, numpy scalars,
+    inside tuples, lists and records)."""
+    if depth > 6:
+        return
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, (np.ndarray, np.generic)) and dtype.kind in "fc":
+        eps = float(np.finfo(dtype).eps)
+        if eps > _PRECISION.get():
+            _PRECISION.set(eps)
+    elif isinstance(value, (tuple, list)) and len(value) < 64:
+        for v in value:
+            _note_precision(v, depth + 1)
+    elif hasattr(value, "_fields") or hasattr(value, "__dataclass_fields__"):
+        for v in (getattr(value, f, None) for f in getattr(value, "_fields", ()) or
+                  getattr(value, "__dataclass_fields__", {})):
+            _note_precision(v, depth + 1)
+
+
+def tolerances(rtol: float, atol: float) -> tuple:
+    """``(rtol, atol)`` for the precision the student computes in: as given for float64; for
+    float32 no finer than 1000 and 100 machine epsilons (1.2e-4 and 1.2e-5), the rounding a
+    correct single-precision computation of these sizes accumulates."""
+    eps = precision()
+    if eps <= EPS64:
+        return rtol, atol
+    return max(rtol, 1000 * eps), max(atol, 100 * eps)
+
+
 def call(name: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` on copies; a raised exception becomes a message naming ``name``
-    that quotes at most a short line of it (:func:`quote_error`) and never the arguments."""
+    that quotes at most a short line of it (:func:`quote_error`) and never the arguments.
+    The precision of the floats it returns sets the tolerances (:func:`tolerances`)."""
     try:
-        return fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
+        value = fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
+        _note_precision(value)
+        return value
     except NotImplementedError:
         raise Fail(f"{q(name)} is not implemented yet: it raises NotImplementedError") from None
     except RecursionError:
@@ -244,6 +302,9 @@ def finite(arr: np.ndarray, name: str, what: str, hint: str = "") -> None:
 
 
 def close(a, b, rtol=1e-6, atol=1e-8) -> bool:
+    """Same shape and equal within ``rtol``/``atol``, loosened for a student who computes in
+    single precision (:func:`tolerances`)."""
+    rtol, atol = tolerances(rtol, atol)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
@@ -268,7 +329,7 @@ def same_value(got, expected, name: str, returned: str, slips=(), rtol: float = 
 def rows_sum_to_one(arr: np.ndarray, name: str, what: str, over: str, axes=1) -> None:
     """A message with the worst row sum if the rows (over ``axes``) do not sum to 1."""
     sums = arr.sum(axis=axes)
-    if np.allclose(sums, 1.0, atol=1e-6):
+    if np.allclose(sums, 1.0, atol=tolerances(0, 1e-6)[1]):
         return
     flat = sums.reshape(-1)
     i = int(np.argmax(np.abs(flat - 1)))

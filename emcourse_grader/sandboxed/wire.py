@@ -95,7 +95,8 @@ def _fields(value):
 def encode(value, *, depth=0):
     """Plain-data tree for ``value``: numbers, strings, numeric arrays, lists, tuples,
     namedtuples and dataclasses (by their fields), dicts with string keys, mixture
-    parameters; anything else becomes "opaque" (its type name only)."""
+    parameters; anything else becomes "opaque" (its type name only). A complex number or
+    array whose imaginary part is zero crosses as the real number(s) it holds."""
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
     if value is None:
@@ -111,8 +112,14 @@ def encode(value, *, depth=0):
         return {"t": "float", "v": _float_out(float(value))}
     if isinstance(value, str):
         return {"t": "str", "v": str(value)[:100_000]}
+    if isinstance(value, (complex, np.complexfloating)):
+        if value.imag == 0:  # a real number held in a complex (np.roots, np.linalg.eig)
+            return {"t": "float", "v": _float_out(float(value.real))}
+        return {"t": "opaque", "type": "complex number (with an imaginary part)"}
     if isinstance(value, np.ndarray) and type(value).__module__.startswith("numpy"):
         arr = np.asarray(value)
+        if arr.dtype.kind == "c" and not np.any(arr.imag):
+            arr = arr.real  # real numbers held in complex: the real part is all there is
         if arr.dtype.kind not in _DTYPES:
             return {"t": "opaque", "type": f"array of dtype {arr.dtype}"}
         arr = np.ascontiguousarray(arr)

@@ -10,7 +10,10 @@ and ``sys.stdout``/``sys.stderr`` a counting sink. Requests:
 * ``call``: call a function on plain-data arguments and send the result back as plain data.
   With ``substitute`` (names of the student's earlier parts), those names are, for the length
   of the call, stand-ins that ask the grader to compute the course's version (``callback``):
-  a part is judged on its own function, not on the parts it builds on.
+  a part is judged on its own function, not on the parts it builds on. The course's values
+  take the form of what the student's own version returned when last called (a list for a
+  list: :mod:`.likeness`); a call that raises with them so shaped is made once more, on
+  fresh arguments, with the values as the course returns them.
 
 Nothing here is trusted: the verdict is computed by the grader from the plain data it gets.
 """
@@ -22,6 +25,7 @@ import sys
 import types
 
 from . import wire
+from .likeness import as_student_values, conform, likeness
 
 
 class _Sink:
@@ -44,6 +48,14 @@ class _Sink:
 
     def fileno(self):
         raise OSError("no file descriptor")
+
+
+class _Retried(Exception):
+    """Carries the value of a call that succeeded on its second attempt."""
+
+    def __init__(self, value):
+        super().__init__("retried")
+        self.value = value
 
 
 def _shell():
@@ -81,6 +93,11 @@ def main() -> None:
     def answer(msg):
         wire.send(wfd, msg)
 
+    returned = {}  # name -> what the student's own version returned when last called
+    # While a call runs: give the course's values the form of the student's own ("conform"),
+    # and whether that changed any ("changed"); see the "call" op.
+    forms = {"conform": True, "changed": False}
+
     def callback(name):
         def course_version(*args, **kwargs):
             answer({"op": "callback", "name": name,
@@ -88,7 +105,12 @@ def main() -> None:
                     "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}})
             reply = wire.recv(rfd)
             if reply.get("op") == "callback_result":
-                return wire.decode(reply.get("value"))
+                value = as_student_values(wire.decode(reply.get("value")), as_params)
+                if not forms["conform"]:
+                    return value
+                shaped = conform(value, returned.get(name))
+                forms["changed"] |= shaped is not value
+                return shaped
             raise RuntimeError(str(reply.get("msg", "the course's version failed"))[:2000])
         course_version.__name__ = name
         return course_version
@@ -141,17 +163,39 @@ def main() -> None:
                 answer({"op": "names", "names": out})
             elif op == "call":
                 fn = ns.get(msg.get("name"))
-                args = [as_params(wire.decode(a)) for a in msg.get("args", [])]
-                kwargs = {k: as_params(wire.decode(v)) for k, v in msg.get("kwargs", {}).items()}
                 saved = {n: ns[n] for n in msg.get("substitute", []) if n in ns}
                 ns.update({n: callback(n) for n in msg.get("substitute", [])})
+                forms.update(conform=True, changed=False)
                 try:
-                    value = fn(*args, **kwargs)
+                    try:
+                        value = fn(*[as_params(wire.decode(a)) for a in msg.get("args", [])],
+                                   **{k: as_params(wire.decode(v))
+                                      for k, v in msg.get("kwargs", {}).items()})
+                    except Exception:
+                        if not forms["changed"]:
+                            raise
+                        # The course's values in the form of the student's own (a list for
+                        # a list) did not suit this code; once more on fresh arguments with
+                        # the values as the course returns them (arrays): a part is judged
+                        # on its own function whichever form its code expects.
+                        forms.update(conform=False)
+                        try:
+                            value = fn(*[as_params(wire.decode(a)) for a in msg.get("args", [])],
+                                       **{k: as_params(wire.decode(v))
+                                          for k, v in msg.get("kwargs", {}).items()})
+                        except Exception:  # noqa: BLE001 - the first failure is reported
+                            pass
+                        else:
+                            raise _Retried(value) from None
+                        raise
+                except _Retried as retried:
+                    value = retried.value
                 except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
                     answer(failure(exc, "raised"))
                     continue
                 finally:
                     ns.update(saved)
+                returned[str(msg.get("name"))] = likeness(value)
                 answer({"op": "result", "value": wire.encode(value)})
             else:
                 answer({"op": "error", "ename": "WireError", "msg": f"unknown op {op!r}"})
