@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     late        INTEGER NOT NULL DEFAULT 0,
     counts      INTEGER NOT NULL DEFAULT 0,  -- the gradebook holds this attempt
     restarts    INTEGER NOT NULL DEFAULT 0,  -- taken again after the service stopped
+    worker_s    REAL,            -- seconds the grading task took on its worker
+    service_s   REAL,            -- seconds of the service's own work (collect, feedback)
     UNIQUE (assignment, student, submitted)
 );
 CREATE TABLE IF NOT EXISTS served (
@@ -89,6 +91,8 @@ class Attempt:
     late: bool
     counts: bool
     restarts: int
+    worker_s: float | None
+    service_s: float | None
 
     @classmethod
     def _from(cls, row) -> Attempt:
@@ -260,23 +264,28 @@ class Journal:
                        "state IN ('queued', 'grading')", (self.clock(), attempt_id))
 
     # -- results -------------------------------------------------------------------------------
-    def graded(self, attempt_id: int, *, parts: dict, number: int) -> None:
-        """The grader's scores of a job (before its feedback is released)."""
+    def graded(self, attempt_id: int, *, parts: dict, number: int,
+               worker_s: float | None = None) -> None:
+        """The grader's scores of a job (before its feedback is released), and the seconds
+        its grading task took on a worker."""
         score = sum(s[0] or 0 for nb in parts.values() for s in nb.values())
         top = sum(s[1] or 0 for nb in parts.values() for s in nb.values())
         with self._tx() as db:
             db.execute("UPDATE attempts SET state='graded', parts=?, score=?, max_score=?, "
-                       "number=? WHERE id=?",
-                       (json.dumps(parts, sort_keys=True), score, top, number, attempt_id))
+                       "number=?, worker_s=? WHERE id=?",
+                       (json.dumps(parts, sort_keys=True), score, top, number, worker_s,
+                        attempt_id))
             self._event(db, attempt_id, "graded", f"{score:g}/{top:g}")
 
-    def done(self, attempt_id: int, *, counting: int | None) -> None:
+    def done(self, attempt_id: int, *, counting: int | None,
+             service_s: float | None = None) -> None:
         """Feedback released and the gradebook written: the job is finished. ``counting``
-        is the id of the student's attempt the gradebook now holds."""
+        is the id of the student's attempt the gradebook now holds; ``service_s`` the
+        seconds of the service's own work on it."""
         row = self.get(attempt_id)
         with self._tx() as db:
-            db.execute("UPDATE attempts SET state='done', finished=? WHERE id=?",
-                       (self.clock(), attempt_id))
+            db.execute("UPDATE attempts SET state='done', finished=?, service_s=? WHERE id=?",
+                       (self.clock(), service_s, attempt_id))
             if counting is not None:
                 db.execute("UPDATE attempts SET counts=(id=?) WHERE assignment=? AND "
                            "student=?", (counting, row.assignment, row.student))

@@ -30,6 +30,7 @@ after every step (the instructor's alone). On the hub it also serves the pages
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import logging
@@ -96,6 +97,7 @@ class Service:
         self.n_workers = workers or os.cpu_count() or 1
         self.stopping = False
         self._lock = None
+        self._spent = {}  # attempt id -> seconds of collect, for the journal
 
     # -- life ----------------------------------------------------------------------------------
     def _take_lock(self) -> None:
@@ -110,7 +112,6 @@ class Service:
         """Run until SIGTERM or SIGINT (or, with ``until_idle``, until nothing is left to
         do); ``on_step(self)`` after each step (the web pages' refresh)."""
         from .. import course as manifest
-        from ..cluster import dask_client
         from .watch import Watcher
 
         self._take_lock()
@@ -123,11 +124,8 @@ class Service:
         n = self.journal.recover()
         if n:
             log.info("%d jobs taken before the service stopped are queued again", n)
-        with dask_client(self.workers, self.scheduler, self.security) as (client, _):
-            self.client = client
-            self.n_workers = len(client.scheduler_info().get("workers", {})) or self.n_workers
-            log.info("serving %s with %d workers (%s exchange)", self.root, self.n_workers,
-                     self.watch.kind)
+        log.info("serving %s (%s exchange)", self.root, self.watch.kind)
+        with contextlib.ExitStack() as self._stack:
             while not self.stopping:
                 busy = self.step()
                 if on_step is not None:
@@ -138,6 +136,18 @@ class Service:
                 if not busy:
                     self._sleep(self.poll)
         self.client = None
+
+    def _cluster(self):
+        """The Dask client, the cluster started at the first batch and kept for life."""
+        from ..cluster import dask_client
+
+        if self.client is None:
+            self.client, _ = self._stack.enter_context(
+                dask_client(self.workers, self.scheduler, self.security))
+            self.n_workers = len(self.client.scheduler_info().get("workers", {})) or \
+                self.n_workers
+            log.info("grading on %d workers", self.n_workers)
+        return self.client
 
     def _stop(self, *_):
         self.stopping = True
@@ -223,6 +233,7 @@ class Service:
                     self.journal.graded_count(hw, job.student) >= policy.attempts:
                 self.journal.finish(job.id, "refused", f"all {policy.attempts} attempts used")
                 continue
+            t0 = time.perf_counter()
             try:
                 got = steps.collect(self.root, hw, job.student, extra)
             except Exception as exc:  # noqa: BLE001 - costs this job only
@@ -231,10 +242,12 @@ class Service:
             job = self._collected(job, got)
             if job is not None:
                 jobs[job.student] = job
+                self._spent[job.id] = time.perf_counter() - t0
         if not jobs:
             return
         try:
-            run = grade_all([hw], root=str(self.root), students=sorted(jobs), client=self.client,
+            run = grade_all([hw], root=str(self.root), students=sorted(jobs),
+                            client=self._cluster(),
                             summary=False, stream=self.stream, extra_args=self.extra)[0]
         except Exception as exc:  # noqa: BLE001 - e.g. the gradebook lacks the assignment
             for job in jobs.values():
@@ -248,7 +261,8 @@ class Service:
                 continue
             parts = steps.scores(self.root, self.course.id, hw, student)
             number = job.number or self.journal.graded_count(hw, student) + 1
-            self.journal.graded(job.id, parts=parts, number=number)
+            self.journal.graded(job.id, parts=parts, number=number,
+                                worker_s=o.seconds if o is not None else None)
             self._finish(self.journal.get(job.id))
 
     def _collected(self, job, got):
@@ -277,6 +291,7 @@ class Service:
         """Feedback, release and the counting attempt of a graded job; then done."""
         hw, student = job.assignment, job.student
         policy = self.policies[hw]
+        t0 = time.perf_counter()
         try:
             steps.write_scores(self.root, self.course.id, hw, student, job.parts)
             steps.feedback(self.root, hw, student, policy.shows(_now_utc()), job, self.extra)
@@ -287,7 +302,8 @@ class Service:
             log.exception("finishing %s %s failed", student, hw)
             self.journal.finish(job.id, "failed", f"feedback failed: {exc}")
             return
-        self.journal.done(job.id, counting=counting.id)
+        spent = self._spent.pop(job.id, 0.0) + time.perf_counter() - t0
+        self.journal.done(job.id, counting=counting.id, service_s=spent)
         log.info("%s %s %s: %g/%g, feedback released", student, hw, job.submitted, job.score,
                  job.max_score)
 
