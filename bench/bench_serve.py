@@ -227,12 +227,29 @@ def main(argv=None) -> int:
                     help="no measurement: constant costs from --worker-s and --service-s")
     ap.add_argument("--worker-s", type=float, default=4.8)
     ap.add_argument("--service-s", type=float, default=1.0)
+    ap.add_argument("--journal", type=Path, default=None,
+                    help="no measurement: the costs recorded in this journal (a --keep run's "
+                    "course/serve/journal.sqlite), divided by --scale")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="divide the journal's costs by this (e.g. the slowdown of a loaded "
+                    "machine against an idle one)")
     args = ap.parse_args(argv)
     from _common import machine
 
     print(f"machine: {machine()}")
     if args.simulate_only:
         report([args.worker_s], [args.service_s], args.workers)
+        return 0
+    if args.journal is not None:
+        from emcourse_grader.serve.queue import Journal
+
+        j = Journal(args.journal)
+        done = [t for t in j.attempts() if t.state == "done"]
+        j.close()
+        print(f"costs of {len(done)} submissions from {args.journal}, divided by "
+              f"{args.scale:g}")
+        report([t.worker_s / args.scale for t in done],
+               [t.service_s / args.scale for t in done], args.workers)
         return 0
     m = measure(args.sample, args.workers, args.keep)
     print(f"measured: {m['n']} submissions, {m['workers']} workers, {m['wall']:.0f} s wall "

@@ -56,6 +56,10 @@ def main(argv=None) -> int:
     sv.add_argument("--root", default=".", help="the course directory (default: here)")
     sv.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the "
                     "exchange when idle (default: 2)")
+    sv.add_argument("--assignments", nargs="+", default=None, metavar="ID",
+                    help="serve only these assignments (default: all of course.toml)")
+    sv.add_argument("--instructors", default="", metavar="NAME[,NAME]",
+                    help="hub users who may see the live page (run as a hub service)")
     sv.add_argument("--until-idle", action="store_true",
                     help="stop once nothing is left to grade (for scripts and tests)")
     d = sub.add_parser(

@@ -74,10 +74,12 @@ class Service:
         Seconds between steps when idle.
     stream : file, optional
         Where the grader's progress goes (default: stderr).
+    assignments : list of str, optional
+        The assignments to serve (default: every one of course.toml).
     """
 
     def __init__(self, root, *, workers=None, scheduler=None, security=None, extra=(),
-                 poll: float = 2.0, stream=None):
+                 poll: float = 2.0, stream=None, assignments=None):
         from .. import course as manifest
 
         if not isinstance(poll, (int, float)) or isinstance(poll, bool) or poll <= 0:
@@ -92,7 +94,13 @@ class Service:
         self.folder.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.folder, 0o700)
         self.journal = Journal(self.folder / JOURNAL)
-        self.policies = {a.id: a.policy for a in self.course.assignments}
+        known = [a.id for a in self.course.assignments]
+        for hw in assignments or ():
+            if hw not in known:
+                raise ValueError(f"assignments: {hw!r} is not in {self.course.manifest} "
+                                 f"(it has {', '.join(known)})")
+        self.policies = {a.id: a.policy for a in self.course.assignments
+                         if not assignments or a.id in assignments}
         self.client = None
         self.n_workers = workers or os.cpu_count() or 1
         self.stopping = False
@@ -119,7 +127,7 @@ class Service:
         os.environ[manifest.ENV] = str(self.root)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
-        self.watch = Watcher(self.root, [a.id for a in self.course.assignments], self.extra)
+        self.watch = Watcher(self.root, list(self.policies), self.extra)
         self._sync_duedates()
         n = self.journal.recover()
         if n:
@@ -334,8 +342,14 @@ def main(args) -> int:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     service = Service(args.root, workers=args.workers, scheduler=args.scheduler,
-                      security=args.security, extra=args.extra, poll=args.poll)
+                      security=args.security, extra=args.extra, poll=args.poll,
+                      assignments=args.assignments)
     try:
+        if os.environ.get("JUPYTERHUB_SERVICE_URL"):  # a hub service: the pages too
+            from . import web
+
+            web.start(Journal(service.journal.path), service.course,
+                      [n for n in (args.instructors or "").split(",") if n])
         service.run(until_idle=args.until_idle)
     except RuntimeError as exc:
         print(f"serve: {exc}", file=sys.stderr)
