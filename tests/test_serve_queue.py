@@ -219,3 +219,37 @@ def test_pages_escape_what_students_control(journal):
     student = pages.render("student.html", **pages.student_view(journal, course, "ada"))
     assert "feedback ready" in student and "25 / 45 (counts)" in student
     assert "<script" not in student.lower()
+
+
+def test_the_pages_are_behind_the_hubs_login(journal, monkeypatch):
+    """Without the hub's cookie the service's pages send the visitor to the hub's OAuth
+    login, and show nothing (the whole login, in a browser, is tests/test_hub.py's)."""
+    import socket
+
+    import requests
+
+    from emcourse_grader.serve import web
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for key, value in {"JUPYTERHUB_SERVICE_NAME": "emcourse-grader",
+                       "JUPYTERHUB_API_TOKEN": "not-a-token",
+                       "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+                       "JUPYTERHUB_CLIENT_ID": "service-emcourse-grader",
+                       "JUPYTERHUB_BASE_URL": "/",
+                       "JUPYTERHUB_OAUTH_CALLBACK_URL":
+                           "/services/emcourse-grader/oauth_callback"}.items():
+        monkeypatch.setenv(key, value)
+    i = journal.add("hw1", "ada", _stamp(1))
+    assert i
+    web.start(journal, manifest.load(ROOT), ["teach"], url=f"http://127.0.0.1:{port}",
+              prefix="/services/emcourse-grader/")
+    for page in ("", "instructor"):
+        r = requests.get(f"http://127.0.0.1:{port}/services/emcourse-grader/{page}",
+                         allow_redirects=False, timeout=30)
+        assert r.status_code == 302, (page, r.status_code, r.text[:300])
+        assert "/hub/api/oauth2/authorize" in r.headers["Location"], r.headers["Location"]
+        assert "ada" not in r.text
+    with pytest.raises(ValueError, match="url: expected http://HOST:PORT"):
+        web.start(journal, manifest.load(ROOT), [], url="localhost")

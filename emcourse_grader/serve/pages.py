@@ -67,11 +67,14 @@ def rule(policy) -> str:
     return f"{tries}; {counts}{due}."
 
 
-def student_view(journal, course, student: str, now=None) -> dict:
-    """The data of ``student``'s page: each assignment's attempts with their status."""
+def student_view(journal, course, student: str, now=None, assignments=None) -> dict:
+    """The data of ``student``'s page: each assignment's attempts with their status (the
+    ``assignments`` served, or all of the course)."""
     now = now or datetime.datetime.now(datetime.UTC)
     out = []
     for a in course.assignments:
+        if assignments is not None and a.id not in assignments:
+            continue
         rows = []
         for t in journal.attempts(assignment=a.id, student=student):
             status, score = _status(t, a.policy, now)

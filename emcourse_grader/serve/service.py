@@ -341,17 +341,18 @@ def main(args) -> int:
     handler.setFormatter(logging.Formatter("[%(asctime)s serve] %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    service = Service(args.root, workers=args.workers, scheduler=args.scheduler,
-                      security=args.security, extra=args.extra, poll=args.poll,
-                      assignments=args.assignments)
     try:
+        service = Service(args.root, workers=args.workers, scheduler=args.scheduler,
+                          security=args.security, extra=args.extra, poll=args.poll,
+                          assignments=args.assignments)
         if os.environ.get("JUPYTERHUB_SERVICE_URL"):  # a hub service: the pages too
             from . import web
 
             web.start(Journal(service.journal.path), service.course,
-                      [n for n in (args.instructors or "").split(",") if n])
+                      [n for n in (args.instructors or "").split(",") if n],
+                      assignments=list(service.policies))
         service.run(until_idle=args.until_idle)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # another service runs; a bad manifest
         print(f"serve: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -25,9 +25,9 @@ from urllib.parse import urlparse
 log = logging.getLogger("emcourse.serve")
 
 
-def make_app(journal, course, instructors, prefix: str):
+def make_app(journal, course, instructors, prefix: str, assignments=None):
     """The tornado application of the pages (``journal``: a :class:`.queue.Journal` of its
-    own; ``course``: the manifest)."""
+    own; ``course``: the manifest; ``assignments``: those served, default all)."""
     from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
     from tornado.web import Application, HTTPError, RequestHandler, authenticated
 
@@ -51,7 +51,8 @@ def make_app(journal, course, instructors, prefix: str):
     class Student(Page):
         @authenticated
         def get(self):
-            self.finish(render("student.html", **student_view(journal, course, self.name())))
+            self.finish(render("student.html", **student_view(
+                journal, course, self.name(), assignments=assignments)))
 
     class Instructor(Page):
         @authenticated
@@ -66,7 +67,7 @@ def make_app(journal, course, instructors, prefix: str):
 
 
 def start(journal, course, instructors, url: str | None = None,
-          prefix: str | None = None) -> threading.Thread:
+          prefix: str | None = None, assignments=None) -> threading.Thread:
     """Serve the pages on ``url`` (``$JUPYTERHUB_SERVICE_URL``) in a daemon thread."""
     url = url or os.environ.get("JUPYTERHUB_SERVICE_URL", "")
     prefix = prefix or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
@@ -80,7 +81,7 @@ def start(journal, course, instructors, url: str | None = None,
     def run():
         async def main():
             try:
-                app = make_app(journal, course, instructors, prefix)
+                app = make_app(journal, course, instructors, prefix, assignments)
                 app.listen(where.port, where.hostname)
             except Exception as exc:  # noqa: BLE001 - reported to the caller
                 failed.append(exc)
