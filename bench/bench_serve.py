@@ -67,7 +67,7 @@ def measure(n: int, workers: int, keep: Path | None = None) -> dict:
     notebook = demo_class.ASSIGNMENTS[HW]
     course = demo_class.copy_course(base / "course", assignments=[HW])
     exchange = demo_class.Exchange(base)
-    quiet = lambda _: None  # noqa: E731
+    quiet = lambda _: None
     demo_class.nbgrader(course, "generate_assignment", HW, "--force", log=quiet)
     demo_class.nbgrader(course, "release_assignment", HW, "--force",
                         f"--Exchange.root={exchange.root}", log=quiet)
@@ -180,7 +180,7 @@ def simulate(worker_s, service_s, cores: int, *, pipelined: bool, seed=0, studen
 
 def pct(values, q) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def cores_needed(worker_s, service_s, pipelined: bool, target=60.0) -> int | None:

@@ -56,8 +56,8 @@ def test_a_full_policy_is_read():
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("attempts = 0", "policy.attempts must be \"unlimited\", a whole number >= 1 or "
-                     "\"none-before-deadline\", found 0"),
+    ("attempts = 0", ('policy.attempts must be "unlimited", a whole number >= 1 or '
+                      '"none-before-deadline", found 0')),
     ("attempts = true", "policy.attempts must be"),
     ('counts = "first"', "policy.counts must be one of 'last', 'best', found 'first'"),
     ('show = "all"', "policy.show must be one of 'score', 'parts', 'messages', found 'all'"),

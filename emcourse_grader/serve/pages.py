@@ -117,7 +117,7 @@ def instructor_view(journal, course, now: float | None = None) -> dict:
         for t in rows:
             if t.assignment != a.id or not t.parts:
                 continue
-            for nb, cells in t.parts.items():
+            for cells in t.parts.values():
                 for cell, v in cells.items():
                     if t.counts:
                         points[cell].append(v[0])

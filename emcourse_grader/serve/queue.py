@@ -178,8 +178,8 @@ class Journal:
                         "state='queued' AND submitted < ?",
                         (assignment, student, submitted)).fetchall():
                     db.execute("UPDATE attempts SET state='superseded', finished=?, reason=? "
-                               "WHERE id=?", (now, f"replaced by the submission of "
-                                              f"{submitted}", old["id"]))
+                               "WHERE id=?",
+                               (now, f"replaced by the submission of {submitted}", old["id"]))
                     self._event(db, old["id"], "superseded", submitted)
             cur = db.execute(
                 "INSERT INTO attempts (assignment, student, submitted, noticed, state, late, "

@@ -306,7 +306,7 @@ class Service:
             counting = self._counting(hw, student, job)
             if counting.id != job.id:
                 steps.write_scores(self.root, self.course.id, hw, student, counting.parts)
-        except Exception as exc:  # noqa: BLE001 - costs this job only
+        except Exception as exc:
             log.exception("finishing %s %s failed", student, hw)
             self.journal.finish(job.id, "failed", f"feedback failed: {exc}")
             return

@@ -52,8 +52,7 @@ def nbgrader(command: str, root, *args: str) -> None:
     StepError
         When the command fails (nbgrader exits non-zero).
     """
-    from nbgrader.apps import (CollectApp, GenerateFeedbackApp,
-                               ReleaseFeedbackApp)
+    from nbgrader.apps import CollectApp, GenerateFeedbackApp, ReleaseFeedbackApp
 
     apps = {"collect": CollectApp, "generate_feedback": GenerateFeedbackApp,
             "release_feedback": ReleaseFeedbackApp}
