@@ -18,7 +18,10 @@ exchange) and ``down`` in a finalizer, even when a test fails. Then, in order:
    or replace a collected submission; call a classmate's Jupyter server straight on its
    port (list their files, open a terminal). Each must be refused by the OS, and the instructor's files must
    be byte for byte the same afterwards.
-5. ``down``: the accounts and folders are gone; ``down`` again is fine.
+5. The grading service (``python -m emcourse_grader serve``, a hub service as the
+   instructor): a student submits hw2 from their Lab in Chromium and reads their graded
+   feedback, and the service's page says so, with no instructor command after the release.
+6. ``down``: the accounts and folders are gone; ``down`` again is fine.
 
 Skipped, saying why, when not root or when npm, Chromium, the system Python's venv or
 jupyterhub (the ``hub`` extra) is missing. The first run builds the venvs (minutes; they are
