@@ -419,6 +419,9 @@ def test_a_browser_submission_is_graded_and_released_with_no_instructor_action(h
             assert f"{points:g} / {points:g}" in page.content(), page.content()
             assert page.goto(hub["grader"]["url"] + "instructor").status == 403
 
+            # back in the Lab (the service's pages allow no script to call anything)
+            page.goto(f"{base}/lab")
+            page.locator("#jp-main-dock-panel").wait_for()
             assignment_list("fetch_feedback")
             found = sorted((home / hw / "feedback").rglob(f"{nb}.html"))
             assert found, "no feedback fetched"
