@@ -29,7 +29,8 @@ _LIMITS = Limits()
 
 def service(*, course_id: str, root: str, instructors, port: int, user: str,
             python: str = sys.executable, name: str = SERVICE_NAME,
-            limits: Limits = _LIMITS, environment: dict | None = None) -> dict:
+            limits: Limits = _LIMITS, environment: dict | None = None,
+            graders=()) -> dict:
     """The entry of ``c.JupyterHub.services`` for the exchange.
 
     Parameters
@@ -53,12 +54,16 @@ def service(*, course_id: str, root: str, instructors, port: int, user: str,
         Bounds of one upload.
     environment : dict, optional
         Extra environment variables for the service.
+    graders : list of str
+        Hub services that act as an instructor (the grading service; give them
+        :func:`service_role` too).
 
     Returns
     -------
     dict
     """
     check_id("course_id", course_id)
+    graders = [check_id("graders", n) for n in graders]
     instructors = [check_id("instructors", n) for n in instructors]
     if not instructors:
         raise ValueError("instructors: expected at least one hub user name, got none")
@@ -73,7 +78,8 @@ def service(*, course_id: str, root: str, instructors, port: int, user: str,
         "cwd": "/",
         "command": [python, "-m", "emcourse_exchange.service", "--course", course_id,
                     "--root", root, "--instructors", ",".join(instructors),
-                    "--max-bytes", str(limits.max_bytes), "--max-files", str(limits.max_files)],
+                    "--max-bytes", str(limits.max_bytes), "--max-files", str(limits.max_files),
+                    *(["--graders", ",".join(graders)] if graders else [])],
         "environment": dict(environment or {}),
     }
 
@@ -83,6 +89,13 @@ def role(*, users=(), groups=(), name: str = SERVICE_NAME) -> dict:
     return {"name": f"{name}-access", "description": f"may use the exchange {name}",
             "scopes": [f"access:services!service={name}"],
             "users": list(users), "groups": list(groups)}
+
+
+def service_role(services, name: str = SERVICE_NAME) -> dict:
+    """The entry of ``c.JupyterHub.load_roles`` that lets hub ``services`` (the grading
+    service) call the exchange with their own token."""
+    return {"name": f"{name}-graders", "description": f"services that grade for {name}",
+            "scopes": [f"access:services!service={name}"], "services": list(services)}
 
 
 def server_token_scopes(name: str = SERVICE_NAME) -> list[str]:

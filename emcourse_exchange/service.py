@@ -19,6 +19,9 @@ request                                            instructor   student
 ``GET  api/feedback/A/S/STAMP``                    yes          S == self only
 =================================================  ===========  =======================
 
+A hub service named in ``--graders`` (the grading service, ``python -m emcourse_grader
+serve``, with its own hub token) may do what an instructor does, except submit.
+
 A submission is filed under the authenticated name with the service's timestamp: there is no
 way to name another student. Uploads are bounded (:class:`.payload.Limits`) before anything is
 written. Run it with ``python -m emcourse_exchange.service --course ID --root DIR
@@ -58,6 +61,7 @@ def _handler_base():
             self.state = app_state
             self.user = None
             self.instructor = False
+            self.service = False
 
         def check_xsrf_cookie(self):
             """Token-authenticated API: no cookies, so no cross-site forgery to guard."""
@@ -75,8 +79,16 @@ def _handler_base():
                 raise refuse(503, "the hub could not check the token; try again") from None
             if not model:
                 raise refuse(403, "the hub does not accept this token")
-            if model.get("kind", "user") != "user":
-                raise refuse(403, f"a {model.get('kind')} token is not a person")
+            kind = model.get("kind", "user")
+            if kind == "service" and model.get("name") in self.state["graders"]:
+                # the grading service (python -m emcourse_grader serve): an instructor that
+                # collects and releases feedback, never a student
+                if not auth.check_scopes(auth.access_scopes, model):
+                    raise refuse(403, f"this token lacks {sorted(auth.access_scopes)}")
+                self.user, self.instructor, self.service = model["name"], True, True
+                return
+            if kind != "user":
+                raise refuse(403, f"a {kind} token is not a person")
             if not auth.check_scopes(auth.access_scopes, model):
                 raise refuse(403, f"this token lacks {sorted(auth.access_scopes)}: ask the "
                                   "hub's administrator to add you to the course")
@@ -126,7 +138,7 @@ def _handler_base():
 
 
 def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefix: str = "/",
-             auth=None):
+             auth=None, graders=()):
     """The tornado application.
 
     Parameters
@@ -143,6 +155,9 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
         URL prefix (JupyterHub's ``JUPYTERHUB_SERVICE_PREFIX``), starting and ending with '/'.
     auth : jupyterhub.services.auth.HubAuth, optional
         Made from the environment JupyterHub gives a service when not given.
+    graders : iterable of str
+        Names of hub services (``python -m emcourse_grader serve``) whose own token acts as
+        an instructor's: list and collect submissions, release feedback (never submit).
     """
     from tornado.web import Application
 
@@ -156,7 +171,8 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
         raise ValueError("auth: no access scope to require (JupyterHub sets "
                          "$JUPYTERHUB_SERVICE_NAME for a service it starts)")
     state = {"course_id": check_id("course_id", course_id), "store": store, "auth": auth,
-             "instructors": instructors, "limits": limits}
+             "instructors": instructors, "limits": limits,
+             "graders": frozenset(check_id("graders", name) for name in graders)}
     Handler, refuse = _handler_base()
 
     class WhoAmI(Handler):
@@ -195,6 +211,8 @@ def make_app(*, course_id: str, store: Store, instructors, limits: Limits, prefi
             self.send_json(self.store("submissions", aid, student))
 
         def post(self, aid):
+            if self.service:
+                raise refuse(403, f"the service {self.user} cannot submit")
             files = self.files_from_body()
             timestamp = self.store("submit", aid, self.user, files)
             log.info("%s submitted %s at %s (%d files)", self.user, aid, timestamp, len(files))
@@ -235,6 +253,9 @@ def main(argv=None) -> None:
     parser.add_argument("--root", required=True, help="storage folder (0700, this user's)")
     parser.add_argument("--instructors", required=True,
                         help="comma-separated hub user names of the instructors")
+    parser.add_argument("--graders", default="",
+                        help="comma-separated hub service names that act as an instructor "
+                        "(the grading service)")
     parser.add_argument("--max-bytes", type=int, default=Limits.max_bytes)
     parser.add_argument("--max-files", type=int, default=Limits.max_files)
     parser.add_argument("--max-submissions", type=int, default=50)
@@ -251,6 +272,7 @@ def main(argv=None) -> None:
     store = Store(args.root, max_submissions=args.max_submissions).open()
     app = make_app(course_id=args.course, store=store, limits=limits,
                    instructors=[n for n in args.instructors.split(",") if n],
+                   graders=[n for n in args.graders.split(",") if n],
                    prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"))
 
     async def serve():

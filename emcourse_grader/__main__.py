@@ -6,6 +6,10 @@ one cluster and one queue. The cluster requires TLS client certificates (emcours
 ``python -m emcourse_grader certs DIR``: a certificate authority and the scheduler's, workers'
 and client's certificates and keys for a cluster of several machines.
 
+``python -m emcourse_grader serve [--workers N | --scheduler tls://ADDRESS ...]``: grade
+submissions as they arrive and release each student's feedback to them
+(emcourse_grader.serve; docs/teaching.md, "Feedback in a minute").
+
 ``python -m emcourse_grader doctor [--root DIR] [--student-python PYTHON]``: audit the
 deployment (emcourse_grader.doctor).
 
@@ -32,23 +36,7 @@ def main(argv=None) -> int:
         "submissions are graded unless --force is given. Several assignments are graded "
         "in one run: one cluster, one queue (the costliest submissions first).")
     g.add_argument("assignment", nargs="+", help="the assignment id(s), e.g. hw1 hw2")
-    where = g.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None,
-                       help="worker processes of a local cluster (default: one per core)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="address of an existing Dask scheduler with TLS, e.g. "
-                       "tls://10.0.0.5:8786 (tcp:// is refused; every worker needs bubblewrap "
-                       "and the course's environment)")
-    tls = g.add_argument_group(
-        "TLS for --scheduler", "the client's certificate, as `dask worker` takes its own "
-        "(files from `python -m emcourse_grader certs DIR`); each one not given comes from "
-        "Dask's configuration: distributed.comm.tls.ca-file, .client.cert, .client.key")
-    tls.add_argument("--tls-ca-file", default=None, metavar="CA",
-                     help="the certificate authority of the cluster, e.g. DIR/ca.pem")
-    tls.add_argument("--tls-cert", default=None, metavar="CERT",
-                     help="the client's certificate, e.g. DIR/client.pem")
-    tls.add_argument("--tls-key", default=None, metavar="KEY",
-                     help="the client's private key, e.g. DIR/client.key")
+    _cluster_options(g)
     g.add_argument("--student", nargs="+", default=None, metavar="ID",
                    help="grade only these students")
     g.add_argument("--force", action="store_true",
@@ -59,6 +47,21 @@ def main(argv=None) -> int:
     g.add_argument("--root", default=".", help="the course directory (default: here)")
     g.add_argument("--no-summary", action="store_true",
                    help="no grade table, report or picture at the end")
+    sv = sub.add_parser(
+        "serve", help="grade submissions as they arrive; release each student's feedback",
+        description="A long-running grader: notices each new submission in the exchange, "
+        "collects and grades it on Dask (TLS) like `grade`, writes the gradebook and releases "
+        "the feedback to that student alone, by each assignment's policy in course.toml.")
+    _cluster_options(sv)
+    sv.add_argument("--root", default=".", help="the course directory (default: here)")
+    sv.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the "
+                    "exchange when idle (default: 2)")
+    sv.add_argument("--assignments", nargs="+", default=None, metavar="ID",
+                    help="serve only these assignments (default: all of course.toml)")
+    sv.add_argument("--instructors", default="", metavar="NAME[,NAME]",
+                    help="hub users who may see the live page (run as a hub service)")
+    sv.add_argument("--until-idle", action="store_true",
+                    help="stop once nothing is left to grade (for scripts and tests)")
     d = sub.add_parser(
         "doctor", help="audit this deployment and name each problem with its fix",
         description="Check the course root, collected submissions, the exchange, home "
@@ -99,7 +102,6 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
     from . import cluster, course
-    from .parallel import grade_all
 
     security = None
     tls_files = (args.tls_ca_file, args.tls_cert, args.tls_key)
@@ -114,6 +116,13 @@ def main(argv=None) -> int:
         except ValueError as e:
             ap.error(str(e))
 
+    if args.command == "serve":
+        from .serve import service
+
+        args.security, args.extra = security, extra
+        return service.main(args)
+    from .parallel import grade_all
+
     # The local Dask workers grade in scratch directories outside the course: they find its
     # manifest (course.toml), and so its checks modules, through this variable.
     os.environ[course.ENV] = os.path.abspath(args.root)
@@ -125,6 +134,27 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1 if any(run.failed for run in runs) else 0
+
+
+def _cluster_options(parser) -> None:
+    """--workers | --scheduler ADDRESS with its TLS files (grade and serve)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of a local cluster (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="address of an existing Dask scheduler with TLS, e.g. "
+                       "tls://10.0.0.5:8786 (tcp:// is refused; every worker needs bubblewrap "
+                       "and the course's environment)")
+    tls = parser.add_argument_group(
+        "TLS for --scheduler", "the client's certificate, as `dask worker` takes its own "
+        "(files from `python -m emcourse_grader certs DIR`); each one not given comes from "
+        "Dask's configuration: distributed.comm.tls.ca-file, .client.cert, .client.key")
+    tls.add_argument("--tls-ca-file", default=None, metavar="CA",
+                     help="the certificate authority of the cluster, e.g. DIR/ca.pem")
+    tls.add_argument("--tls-cert", default=None, metavar="CERT",
+                     help="the client's certificate, e.g. DIR/client.pem")
+    tls.add_argument("--tls-key", default=None, metavar="KEY",
+                     help="the client's private key, e.g. DIR/client.key")
 
 
 def _certs(directory: str, days: int) -> int:

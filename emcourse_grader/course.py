@@ -29,6 +29,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .serve import policy
+
 MANIFEST = "course.toml"
 ENV = "EMCOURSE_COURSE"  # the course root, for processes started outside it (Dask workers)
 LECTURES, SOURCES, RELEASES = "lectures", "solutions", "assignments"
@@ -61,6 +63,7 @@ class Assignment:
     manual_points: float  # the written answers' points (graded by hand)
     checks: str          # the module that registers its checks
     parts: dict          # autograded test cell (grade_id) -> tuple of the checks it calls
+    policy: object = None  # emcourse_grader.serve.policy.Policy (the defaults if not written)
 
     @property
     def points(self) -> float:
@@ -125,7 +128,7 @@ _COURSE_KEYS = {"id": (str, True), "lectures": (list, True), "assignments": (lis
 _LECTURE_KEYS = {"id": (str, True), "title": (str, True), "summary": (str, True)}
 _ASSIGNMENT_KEYS = {"id": (str, True), "notebook": (str, True), "title": (str, True),
                     "after": (str, True), "summary": (str, True), "points": (dict, True),
-                    "checks": (str, True), "parts": (dict, True)}
+                    "checks": (str, True), "parts": (dict, True), "policy": (dict, False)}
 
 
 def _table(data, keys: dict, where: str, problems: list) -> bool:
@@ -193,11 +196,13 @@ def load(root: Path | str | None = None) -> Course:
             continue
         points = _points(raw["points"], where, problems)
         parts = _parts(raw["parts"], where, problems)
-        if points is not None:
+        rules, wrong = policy.parse(raw.get("policy"), where)
+        problems.extend(wrong)
+        if points is not None and rules is not None:
             assignments.append(Assignment(
                 id=raw["id"], notebook=raw["notebook"], title=raw["title"], after=raw["after"],
                 summary=raw["summary"], auto_points=points[0], manual_points=points[1],
-                checks=raw["checks"], parts=parts))
+                checks=raw["checks"], parts=parts, policy=rules))
     for kind, items in (("lecture", lectures), ("assignment", assignments)):
         ids = [item.id for item in items]
         for dup in sorted({x for x in ids if ids.count(x) > 1}):

@@ -26,12 +26,17 @@ files:
    service under its own account ``emc-exchange``, its storage :data:`BASE`/exchange-store
    0700); ``--exchange filesystem`` for nbgrader's at :data:`BASE`/exchange, 1777, with the
    course's folder made by the instructor beforehand so its inbound gets the sticky bit too.
-5. JupyterHub from the project's environment (the ``hub`` extra) with configurable-http-proxy
+5. The grading service (:func:`grading_service`, docs/teaching.md "Feedback in a minute"):
+   ``python -m emcourse_grader serve`` as a managed hub service running as the instructor
+   in the course root, for the assignments in :data:`SERVED`; it calls the exchange with its
+   own hub token (the exchange's ``--graders``) and serves its pages behind the hub's login.
+6. JupyterHub from the project's environment (the ``hub`` extra) with configurable-http-proxy
    from npm (installed into _build/hub/node), PAM, LocalProcessSpawner, on 127.0.0.1 (free
    ports); packaging/hub/jupyterhub_config.py gives each user their venv and server root.
 
 It writes ``_build/hub/hub.json`` (the hub's URL, the course root, the exchange, the course
-id, the instructor's name, each student's name and password) and prints its path. What was
+id, the instructor's name, each student's name and password, the grading service's pages and
+assignments) and prints its path. What was
 made is recorded as it is made in ``_build/hub/state.json``, so ``down`` also cleans up after
 an ``up`` that failed half-way.
 """
@@ -350,14 +355,41 @@ def hub_exchange(course_id: str, instructor: str, hub_url: str, student_venv: Pa
     url = f"{hub_url}/services/{hubconf.SERVICE_NAME}/"
     service = hubconf.service(course_id=course_id, root=str(store), instructors=[instructor],
                               port=free_port(), user=EXCHANGE_USER,
-                              python=str(student_venv / "bin" / "python"))
+                              python=str(student_venv / "bin" / "python"),
+                              graders=[GRADER])
     settings = {"HubExchange.url": url,
                 **{f"ExchangeFactory.{op}": cls for op, cls in hubconf.EXCHANGE_CLASSES.items()}}
     return ExchangeSetup(None, settings, dict(settings), services=[service],
-                         roles=[hubconf.role(users=[instructor, *STUDENTS])],
+                         roles=[hubconf.role(users=[instructor, *STUDENTS]),
+                                hubconf.service_role([GRADER])],
                          server_token_scopes=hubconf.server_token_scopes(),
                          course_site=hubconf.nbgrader_config_source(url=url,
                                                                     course_id=course_id))
+
+
+GRADER = "emcourse-grader"  # the grading service (python -m emcourse_grader serve)
+# The assignments the grading service grades as they arrive. hw1 is left to the instructor's
+# own commands (collect, grade, feedback: tests/test_hub.py's class), so the two never grade
+# the same submissions at once.
+SERVED = ("hw2",)
+
+
+def grading_service(course_root: Path, instructor: str, venv: Path) -> tuple[dict, dict]:
+    """The grading service (docs/teaching.md, "Feedback in a minute") as a managed hub
+    service: the instructor's account, the course root, the instructor's venv, one Dask
+    worker; its pages behind the hub's login. Returns the service and the role that lets
+    the class see its pages."""
+    service = {
+        "name": GRADER, "url": f"http://127.0.0.1:{free_port()}", "user": instructor,
+        "cwd": str(course_root), "oauth_no_confirm": True,
+        "command": [str(venv / "bin" / "python"), "-m", "emcourse_grader", "serve",
+                    "--workers", "1", "--assignments", *SERVED, "--instructors", instructor],
+        "environment": {"PATH": f"{venv}/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                        "HOME": pwd.getpwnam(instructor).pw_dir}}
+    role = {"name": f"{GRADER}-access", "description": "may see the grading service's pages",
+            "scopes": [f"access:services!service={GRADER}"],
+            "users": [instructor, *STUDENTS]}
+    return service, role
 
 
 # The exchanges `up --exchange` can set up: name -> function(course_id, instructor, hub_url,
@@ -459,20 +491,23 @@ def up(exchange: str = "hub") -> Path:
         site.write_text("c = get_config()  # noqa: F821\n" + ex.course_site)
         run("chown", f"{INSTRUCTOR}:{INSTRUCTOR}", site)
         os.chmod(site, 0o600)
+    grader, grader_role = grading_service(course_root, INSTRUCTOR, teacher)
     admin_token = secrets.token_hex(32)  # a service of the hub's own, for hub.json's user
     settings = {"port": port, "hub_port": free_port(), "proxy_api_port": free_port(),
                 "proxy_command": proxy, "state": str(BASE / "hub"),
                 "instructor": INSTRUCTOR, "students": list(STUDENTS),
                 "student_venv": str(student), "instructor_venv": str(teacher),
-                "course_root": str(course_root), "services": ex.services,
-                "roles": ex.roles, "server_token_scopes": ex.server_token_scopes,
+                "course_root": str(course_root), "services": [*ex.services, grader],
+                "roles": [*ex.roles, grader_role],
+                "server_token_scopes": ex.server_token_scopes,
                 "admin_token": admin_token}
     url = start_hub(settings, state)
     info = {"url": url, "course_root": str(course_root), "exchange": ex.path,
             "course_id": course_id, "instructor": {"name": INSTRUCTOR},
             "students": [{"name": s, "password": passwords[s]} for s in STUDENTS],
             "student_venv": str(student), "instructor_venv": str(teacher),
-            "admin_token": admin_token}
+            "admin_token": admin_token,
+            "grader": {"url": f"{url}/services/{GRADER}/", "assignments": list(SERVED)}}
     HUB_JSON.unlink(missing_ok=True)
     fd = os.open(HUB_JSON, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds passwords
     with os.fdopen(fd, "w") as f:

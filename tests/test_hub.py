@@ -24,7 +24,10 @@ exchange) and ``down`` in a finalizer, even when a test fails. Then, in order:
    refused, and the cluster still runs the instructor's tasks afterwards.
 6. ``doctor`` reaches the Formgrader on the instructor's server (started through the hub's
    REST API, from the course root with the grader's venv).
-7. ``down``: the accounts and folders are gone; ``down`` again is fine.
+7. The grading service (``python -m emcourse_grader serve``, a hub service as the
+   instructor): a student submits hw2 from their Lab in Chromium and reads their graded
+   feedback, and the service's page says so, with no instructor command after the release.
+8. ``down``: the accounts and folders are gone; ``down`` again is fine.
 
 Skipped, saying why, when not root or when npm, Chromium, the system Python's venv or
 jupyterhub (the ``hub`` extra) is missing. The first run builds the venvs (minutes; they are
@@ -41,6 +44,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -506,6 +510,74 @@ def test_submitting_in_a_classmates_name_files_it_under_ones_own(hub, graded):
     submitted = Path(hub["course_root"]) / "submitted"
     assert "planted by ben" not in (submitted / ada / HW / f"{NOTEBOOK}.ipynb").read_text()
     assert "planted by ben" in (submitted / ben / HW / f"{NOTEBOOK}.ipynb").read_text()
+
+
+def test_a_browser_submission_is_graded_and_released_with_no_instructor_action(hub):
+    """The grading service (a hub service, as the instructor): a student submits hw2 from
+    their Lab in Chromium (the Assignment List's own requests, with their login); with no
+    instructor command after the release, their page on the service says "feedback ready"
+    with the score, and the feedback they fetch is graded. The live page is not theirs."""
+    from playwright.sync_api import sync_playwright
+
+    hw = hub["grader"]["assignments"][0]
+    nb = demo_class.ASSIGNMENTS[hw]
+    student = hub["students"][1]
+    name = student["name"]
+    instructor(hub, "nbgrader", "release_assignment", hw)
+    base = f"{hub['url']}/user/{name}"
+    post = """async ([url, data]) => {
+        const x = document.cookie.match(/_xsrf=([^;]+)/);
+        const r = await fetch(url, {method: "POST", body: new URLSearchParams(data),
+            headers: {"X-XSRFToken": x ? decodeURIComponent(x[1]) : ""}});
+        return [r.status, await r.text()];
+    }"""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{hub['url']}/hub/login")
+            page.fill("#username_input", name)
+            page.fill("#password_input", student["password"])
+            page.click("#login_submit")
+            page.wait_for_url(f"**/user/{name}/lab**")
+            page.locator("#jp-main-dock-panel").wait_for()
+
+            def assignment_list(action):
+                status, text = page.evaluate(post, [f"{base}/assignments/{action}", {
+                    "assignment_id": hw, "course_id": hub["course_id"]}])
+                assert status == 200 and '"success": false' not in text, (action, text)
+
+            assignment_list("fetch")
+            home = Path(pwd.getpwnam(name).pw_dir)
+            mine = home / hw / f"{nb}.ipynb"
+            demo_class.fill_notebook(mine, ROOT / "solutions" / hw / f"{nb}.ipynb",
+                                     "solution", hw)
+            shutil.chown(mine, name, name)
+            assignment_list("submit")
+
+            page.goto(hub["grader"]["url"])  # the hub's login, then the service's page
+            deadline = time.monotonic() + 300
+            while "<td>feedback ready</td>" not in page.content():
+                assert time.monotonic() < deadline, page.content()
+                assert "<td>could not be graded" not in page.content(), page.content()
+                time.sleep(3)
+                page.reload()
+            points = demo_class.EXPECTED[hw]["ada"]
+            assert f"{points:g} / {points:g}" in page.content(), page.content()
+            assert page.goto(hub["grader"]["url"] + "instructor").status == 403
+
+            # back in the Lab (the service's pages allow no script to call anything)
+            page.goto(f"{base}/lab")
+            page.locator("#jp-main-dock-panel").wait_for()
+            assignment_list("fetch_feedback")
+            found = sorted((home / hw / "feedback").rglob(f"{nb}.html"))
+            assert found, "no feedback fetched"
+            rel = found[-1].relative_to(home).as_posix()
+            page.goto(f"{base}/files/{rel}")
+            assert f"Score: {points:g} / 100" in page.content()
+        finally:
+            browser.close()
 
 
 def test_down_removes_everything(hub):

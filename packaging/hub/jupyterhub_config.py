@@ -15,6 +15,8 @@ accounts, environments, the course root) in the hub's private state folder and s
   own environment (PYTHONPATH, VIRTUAL_ENV) is passed on: ``env_keep`` keeps only the locale.
 * The exchange, when it is the hub's (``up --exchange hub``, the default): its service, the
   role that lets the class use it, and the servers' token scopes (scripts/hub.py).
+* The grading service (``python -m emcourse_grader serve`` as the instructor; scripts/hub.py
+  ``grading_service``) with the role that lets the class see its pages.
 * Everything listens on 127.0.0.1.
 """
 

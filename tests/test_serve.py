@@ -1,0 +1,166 @@
+"""``python -m emcourse_grader serve`` as a plain process on a filesystem exchange, for real.
+
+A temporary copy of the course (hw1, policy: 2 attempts, the best counts) with nbgrader's
+filesystem exchange; students fetch and submit with nbgrader's own exchange classes; the
+service is the real command (Dask with TLS, the sandbox, nbgrader's collect, feedback and
+release). No instructor command runs after the release.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo_class
+
+from emcourse_grader.serve.queue import Journal
+
+HW, NOTEBOOK = "hw1", demo_class.ASSIGNMENTS["hw1"]
+POLICY = '\n[assignments.policy]\nattempts = 2\ncounts = "best"\n'
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    base = tmp_path_factory.mktemp("serve")
+    course = demo_class.copy_course(base / "course", assignments=[HW])
+    toml = course / "course.toml"
+    marker = f'checks = "emcourse_grader.checks.{NOTEBOOK}"\n'
+    toml.write_text(toml.read_text().replace(marker, marker + POLICY, 1))
+    exchange = demo_class.Exchange(base)
+    demo_class.nbgrader(course, "generate_assignment", HW, "--force", log=lambda _: None)
+    demo_class.nbgrader(course, "release_assignment", HW, "--force",
+                        f"--Exchange.root={exchange.root}", log=lambda _: None)
+    return course, exchange
+
+
+def _submit(klass, student: str, recipe: str) -> None:
+    course, exchange = klass
+    folder = exchange.home(student) / HW
+    if not folder.exists():
+        exchange.fetch(student, HW)
+    shutil.copy(course / "assignments" / HW / f"{NOTEBOOK}.ipynb", folder)  # start afresh
+    demo_class.fill_notebook(folder / f"{NOTEBOOK}.ipynb",
+                             course / "solutions" / HW / f"{NOTEBOOK}.ipynb", recipe, HW)
+    time.sleep(0.01)  # distinct timestamps
+    exchange.submit(student, HW)
+
+
+def _serve(klass, *args, **popen):
+    course, exchange = klass
+    cmd = [sys.executable, "-m", "emcourse_grader", "serve", "--poll", "0.5",
+           f"--Exchange.root={exchange.root}", *args]
+    return subprocess.Popen(cmd, cwd=course, env=demo_class._env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _serve_until_idle(klass, workers=2) -> str:
+    proc = _serve(klass, "--until-idle", "--workers", str(workers))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def _journal(klass) -> Journal:
+    return Journal(klass[0] / "serve" / "journal.sqlite")
+
+
+def _gradebook_score(course: Path, student: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return gb.find_submission(HW, student).score
+
+
+def _fetch_feedback(klass, student: str) -> list[Path]:
+    """What ``nbgrader fetch_feedback hw1`` gives the student."""
+    from nbgrader.exchange.default import ExchangeFetchFeedback
+
+    _, exchange = klass
+    exchange._run(ExchangeFetchFeedback, student, HW)
+    return sorted((exchange.home(student) / HW / "feedback").rglob("*.html"))
+
+
+def test_graded_and_released_to_each_student_alone_through_a_kill_and_a_restart(klass):
+    """ada and bob submit; the service (one worker) grades and releases with no instructor
+    command. It is killed (SIGKILL, its whole process group, Dask included) once one job is
+    done and the other is being graded, then started again: nothing is lost, the finished
+    job is not graded again, each feedback is released once."""
+    course, _ = klass
+    _submit(klass, "ada", "solution")
+    _submit(klass, "bob", "partial.py")
+    proc = _serve(klass, "--workers", "1", start_new_session=True)
+    j = _journal(klass)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline:
+            if sorted(t.state for t in j.attempts()) == ["done", "grading"]:
+                break
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"never one done and one grading: {j.attempts()}")
+        first = j.attempts(states=["done"])[0]
+        graded = course / "autograded" / first.student / HW / f"{NOTEBOOK}.ipynb"
+        mtime = graded.stat().st_mtime_ns
+        time.sleep(3)  # into the other's grading
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert j.get(first.id).state == "done"
+    _serve_until_idle(klass, workers=1)
+
+    rows = {t.student: t for t in j.attempts()}
+    assert {s: (t.state, t.score, t.number, t.counts) for s, t in rows.items()} == {
+        "ada": ("done", 90, 1, True), "bob": ("done", 40, 1, True)}, rows
+    assert graded.stat().st_mtime_ns == mtime, f"{first.student}'s finished job was regraded"
+    assert rows["bob" if first.student == "ada" else "ada"].restarts == 1
+    released = [e["attempt"] for e in j.events("released")]
+    assert sorted(released) == sorted({t.id for t in rows.values()}), released
+    # the failure messages of bob's parts are kept, per part
+    assert any(v[2] for v in rows["bob"].parts[NOTEBOOK].values()), rows["bob"].parts
+    assert _gradebook_score(course, "ada") == 90 and _gradebook_score(course, "bob") == 40
+    # each student fetches their own feedback, and only theirs
+    ada = _fetch_feedback(klass, "ada")
+    assert len(ada) == 1 and "(Score: 90 / 100)" in ada[0].read_text()
+    bob = _fetch_feedback(klass, "bob")
+    assert len(bob) == 1 and "(Score: 40 / 100)" in bob[0].read_text()
+    status = (course / "serve" / "status.html").read_text()
+    assert "Grading service: emcourse" in status and "test_assign" in status
+    assert (course / "serve").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_worse_attempt_is_kept_the_best_counts_and_the_limit_holds(klass):
+    """bob (policy: 2 attempts, the best counts) resubmits a blank notebook: graded, kept in
+    the journal, but his 40 stays in the gradebook; a third submission is not graded."""
+    course, _ = klass
+    _submit(klass, "bob", "blank")
+    _serve_until_idle(klass, workers=1)
+    j = _journal(klass)
+    first, second = j.attempts(student="bob")
+    assert (second.state, second.score, second.number) == ("done", 0, 2)
+    assert first.counts and not second.counts
+    assert _gradebook_score(course, "bob") == 40
+    assert len(_fetch_feedback(klass, "bob")) == 2  # feedback on each attempt
+
+    _submit(klass, "bob", "solution")
+    _serve_until_idle(klass, workers=1)
+    j = _journal(klass)
+    last = j.attempts(student="bob")[-1]
+    assert (last.state, last.reason, last.number) == ("refused", "all 2 attempts used", None)
+    assert _gradebook_score(course, "bob") == 40
+    from emcourse_grader import course as manifest
+    from emcourse_grader.serve import pages
+
+    view = pages.student_view(j, manifest.load(course), "bob")
+    statuses = [a["status"] for a in view["assignments"][0]["attempts"]]
+    assert statuses == ["feedback ready", "feedback ready",
+                        "not graded (all 2 attempts used)"], statuses
