@@ -21,8 +21,7 @@ How the work is split:
   private scratch gradebook from the assignment's definition (once per worker process and
   assignment; copied for each submission), lays the submission out in a private scratch course
   and runs **nbgrader's own Autograde converter** on it with the course's preprocessors
-  (repair_unreadable, IntegrityCheck, OverwriteCells, SafeExecute and TrustedGrade behind
-  bubblewrap, SaveAutoGrades, ...). It returns plain results: the scores per cell read back
+  (repair_unreadable, IntegrityCheck, OverwriteCells, TrustedGrade behind bubblewrap, ...). It returns plain results: the scores per cell read back
   from its scratch gradebook, the autograded directory's files and the integrity report rows.
   It never writes the course's gradebook or report.
 * **The coordinator alone writes** the course: as each result arrives, one submission at a
@@ -299,11 +298,10 @@ def _grade(task: dict) -> dict:
         overrides.CourseDirectory.student_id_exclude = ""
         overrides.Autograde.force = True
         overrides.Autograde.create_student = True
-        for name in ("IntegrityCheck", "SafeExecute", "TrustedGrade"):
+        for name in ("IntegrityCheck", "TrustedGrade"):
             overrides[name].report_file = report
         if task.get("sandbox_uid") is not None:
-            for name in ("SafeExecute", "TrustedGrade"):
-                overrides[name].sandbox_uid = task["sandbox_uid"]
+            overrides.TrustedGrade.sandbox_uid = task["sandbox_uid"]
         cfg.merge(overrides)
         coursedir = CourseDirectory(config=cfg)
         src = Path(coursedir.format_path(coursedir.submitted_directory, student, hw))
@@ -934,8 +932,7 @@ def _default_timeout(config) -> float:
             return float(config[section][key])
         except (KeyError, TypeError, ValueError):
             return default
-    return get("SafeExecute", "notebook_timeout", 600.0) + \
-        get("TrustedGrade", "notebook_timeout", 600.0) + SLACK
+    return get("TrustedGrade", "notebook_timeout", 600.0) + SLACK
 
 
 def _death_reason(client, assignment, student, exc) -> str:
