@@ -246,8 +246,9 @@ class Worker:
             if self.out_of_time():
                 self.on_flag("the notebook did not finish executing in time",
                              f"{self.budget:g} s for the whole notebook")
-            else:
+            else:  # the two rows a kernel's run and a re-run each gave before
                 self.on_flag("hangs through an interrupt or stops the kernel", str(exc))
+                self.on_flag("the code stops or kills the process that runs it", str(exc))
             return None
         if answer.get("op") not in ("done", "error"):
             answer = {"op": "done", "ok": False, "ename": "WireError",

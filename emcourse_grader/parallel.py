@@ -21,14 +21,15 @@ How the work is split:
   private scratch gradebook from the assignment's definition (once per worker process and
   assignment; copied for each submission), lays the submission out in a private scratch course
   and runs **nbgrader's own Autograde converter** on it with the course's preprocessors
-  (repair_unreadable, IntegrityCheck, OverwriteCells, TrustedGrade behind bubblewrap, ...). It returns plain results: the scores per cell read back
-  from its scratch gradebook, the autograded directory's files and the integrity report rows.
-  It never writes the course's gradebook or report.
+  (repair_unreadable, IntegrityCheck, OverwriteCells, TrustedGrade behind bubblewrap, ...)
+  except those that write grades (SaveAutoGrades, AssignLatePenalties): a submission is
+  scored once, by the coordinator. It returns plain results: the autograded directory's files
+  and the integrity report rows. It never writes the course's gradebook or report.
 * **The coordinator alone writes** the course: as each result arrives, one submission at a
   time, it records the student and the submission in ``gradebook.db`` and runs nbgrader's
   ``SaveAutoGrades`` and ``AssignLatePenalties`` on the returned autograded notebook against
   the real gradebook (so earlier manual grades, extensions and the late-penalty plugin count
-  exactly as with ``nbgrader autograde``; the scores must equal the worker's), replaces the
+  exactly as with ``nbgrader autograde``), replaces the
   submission's rows in ``integrity_report.csv``, and only then moves the autograded directory
   into place (atomically). A run killed at any point loses no finished grade, and a rerun
   grades exactly what has no autograded directory yet or changed since.
@@ -70,7 +71,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import custody
+from . import custody, scoring
 from .cluster import check_client, check_scheduler_address, dask_client
 
 # Timestamps read without CourseDirectory.fail.
@@ -262,7 +263,7 @@ def grade_submission(task: dict) -> dict:
 
     ``task``: ``student``, ``assignment``, ``files`` (path in the submission folder -> bytes),
     ``released`` (the released notebooks: name -> bytes), ``spec`` (:func:`assignment_spec`), ``config`` (the course's nbgrader Config, pickled),
-    ``timeout`` (s), ``seeds`` (the checks', never the secret). Returns plain data: ``ok``, ``scores``, ``files`` (the autograded
+    ``timeout`` (s), ``seeds`` (the checks', never the secret). Returns plain data: ``ok``, ``files`` (the autograded
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
     _ensure_path()
@@ -300,6 +301,10 @@ def _grade(task: dict) -> dict:
         overrides.Autograde.create_student = True
         for name in ("IntegrityCheck", "TrustedGrade"):
             overrides[name].report_file = report
+        # Scored once, by the coordinator against the course's gradebook: the steps that
+        # write grades do not run here (they would only fill the scratch gradebook).
+        overrides.Autograde.autograde_preprocessors = [
+            pp for pp in scoring.configured_steps(cfg) if not scoring.writes_grades(pp)]
         if task.get("sandbox_uid") is not None:
             overrides.TrustedGrade.sandbox_uid = task["sandbox_uid"]
         cfg.merge(overrides)
@@ -341,9 +346,7 @@ def _grade(task: dict) -> dict:
         result = {"ok": ok and os.path.isdir(dest), "error": error or log.getvalue()[-2000:],
                   "student": student, "assignment": hw, "rows": rows,
                   "files": _read_tree(dest) if os.path.isdir(dest) else {},
-                  "scores": {}, "log": log.getvalue()[-4000:], "worker": _worker_name()}
-        if result["ok"]:
-            result["scores"] = _scores(f"sqlite:///{db}", spec["course_id"], hw, student)
+                  "log": log.getvalue()[-4000:], "worker": _worker_name()}
         result["seconds"] = time.perf_counter() - start
         return result
     finally:
@@ -502,16 +505,10 @@ class _Writer:
 
     def _db_steps(self):
         """The configured autograde preprocessors that write the gradebook."""
-        from nbgrader.converters import Autograde
-        from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
         from traitlets.utils.importstring import import_item
 
-        steps = []
-        for pp in Autograde(coursedir=self.cd, config=self.cfg).autograde_preprocessors:
-            cls = import_item(pp) if isinstance(pp, str) else pp
-            if isinstance(cls, type) and issubclass(cls, (SaveAutoGrades, AssignLatePenalties)):
-                steps.append(cls)
-        return steps
+        return [import_item(pp) if isinstance(pp, str) else pp
+                for pp in scoring.configured_steps(self.cfg) if scoring.writes_grades(pp)]
 
     def _resources(self, student, notebook):
         return {"nbgrader": {"student": student, "assignment": self.hw, "notebook": notebook,
@@ -835,10 +832,6 @@ def _grade_all(assignments, root, students, force, timeout, extra_args, summary,
                         progress.failed += 1
                         msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
                     else:
-                        if _fmt_scores(scores) != _fmt_scores(result["scores"]):
-                            print(f"  warning: {label(key)}: the gradebook has "
-                                  f"{_fmt_scores(scores)}, the worker found "
-                                  f"{_fmt_scores(result['scores'])}", file=stream)
                         o = Outcome(s, "graded", seconds=result["seconds"], scores=scores,
                                     tries=tries[key])
                         msg = (f"{label(key)}: {_fmt_scores(scores)} ({result['seconds']:.1f}"

@@ -171,7 +171,7 @@ def test_a_cell_that_outlives_its_interrupt_or_kills_its_process_is_ended(bad):
 def test_a_notebook_whose_every_cell_swallows_interrupts_ends_after_its_restarts():
     """Each such cell costs about two cell times and a restart; the restarts are capped, so
     the cells after the cap say why they did not run instead of holding the notebook."""
-    answers, flags, seconds = run(["before"] + ["swallows"] * 5 + ["after"], max_restarts=2)
+    answers, _, seconds = run(["before"] + ["swallows"] * 5 + ["after"], max_restarts=2)
     assert text(answers[0]) == "before\n"
     assert all("failure" in a for a in answers[1:])
     assert "restarted too often" in answers[-1]["failure"]
