@@ -115,6 +115,18 @@ class Worker:
         sandbox.remove_scratch(self.scratch)
         self.box = None
 
+    def prepare_callbacks(self, functions):
+        """Start the helper that computes the course's versions (:mod:`.callbacks`) now,
+        importing the modules of ``functions``, so that it is ready when a test's call
+        first asks for one (started on that request otherwise)."""
+        modules = sorted({getattr(fn, "__module__", None) for fn in functions} - {None})
+        if not modules:
+            return
+        if self.course is None:
+            self.course = callbacks.CourseVersions(memory=self.callback_memory,
+                                                   max_numbers=self.callback_max_numbers)
+        self.course.start([str(m) for m in modules])
+
     def close(self):
         self._kill()
         if self.course is not None:
