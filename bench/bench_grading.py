@@ -205,8 +205,12 @@ def side_by_side(args, base: Path, n: int) -> int:
     trees = {"this": (ROOT, new), "baseline": (other, old)}
     startup = {k: [] for k in trees}
     spent = {k: 0.0 for k in trees}
-    print(f"class: {n} submissions of {HW}, in {len(chunks)} chunks of up to {args.chunk}; "
-          f"this tree {ROOT}, baseline {other}")
+    kinds = {}
+    for r in plan.values():
+        kinds[r] = kinds.get(r, 0) + 1
+    print(f"class: {n} submissions of {HW} (" + ", ".join(
+        f"{v} {k.split('/')[-1]}" for k, v in sorted(kinds.items())) + f"), in {len(chunks)} "
+        f"chunks of up to {args.chunk}; this tree {ROOT}, baseline {other}")
     for i in range(2):  # start-up alone, interleaved
         for key in (("this", "baseline") if i % 2 == 0 else ("baseline", "this")):
             tree, course = trees[key]
