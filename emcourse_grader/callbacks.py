@@ -7,7 +7,8 @@ must not compute it in its own process, where one request could hold it for minu
 gigabytes. :class:`CourseVersions` (one per :class:`emcourse_grader.judge.Worker`) hands each
 request to a helper process of its own:
 
-* started lazily, on the first callback, as ``python -c ...`` with the grader's ``sys.path``
+* started before the first callback (:meth:`CourseVersions.start`, while the student's cells
+  run) or on it, as ``python -c ...`` with the grader's ``sys.path``
   (a course's own checks module imports there too), never forked from the grader (it may be a
   threaded Dask worker, and a daemonic one cannot have multiprocessing children);
 * limited by ``RLIMIT_AS`` (``memory``, 1 GB by default), no core files, no file it could
