@@ -23,8 +23,8 @@ c.CourseDirectory.release_directory = "assignments"
 # instructions), autograding puts it back from the source instead of failing.
 c.OverwriteCells.add_missing_cells = True
 
-# Per-cell time limits of the kernel run live in SafeExecute below (nbgrader's own Execute
-# preprocessor is not used: it would start the kernel outside the sandbox).
+# Per-cell time limits live in TrustedGrade below (nbgrader's own Execute preprocessor is not
+# used: it would start a kernel outside the sandbox).
 
 # Feedback: the HTML a student gets back shows the visible tests and the messages of the
 # hidden ones, never the hidden test code. emcourse_grader.feedback makes it readable:
@@ -47,8 +47,8 @@ c.ExchangeCollect.before_duedate = True
 c.ExchangeFactory.collect = "emcourse_grader.resubmit.ResubmitCollect"
 
 # --------------------------------------------------------------------------------------------
-# Grading behind an OS boundary (emcourse_grader, docs/integrity.md). Student code (the kernel,
-# the re-run worker and anything they start) runs inside bubblewrap: no network, its own PID
+# Grading behind an OS boundary (emcourse_grader, docs/integrity.md). Student code (one worker
+# per notebook, and anything it starts) runs once, inside bubblewrap: no network, its own PID
 # namespace, the system and the environment read-only, one scratch directory with one notebook,
 # no course directory, gradebook, sources or other submissions, and an emref without the
 # algorithms. The verdict is computed outside: the test cells, taken from the gradebook before
@@ -84,7 +84,8 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "emcourse_grader.preprocessors.SafeExecute",
+    # The student's cells, once, in the sandbox (their outputs for the feedback); the tests
+    # in this process, on plain data; the verdict replaces each test cell's outputs.
     "emcourse_grader.preprocessors.TrustedGrade",
     # Nothing a student sends is active where the instructor or a student reads it: outputs,
     # written answers and raw cells of the autograded notebook (what the Formgrader shows and
@@ -96,17 +97,15 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.SafeExecute.timeout = 20                # s per cell in the kernel run (then an interrupt)
-c.SafeExecute.notebook_timeout = 600      # s for a notebook's kernel run, reruns included
-c.SafeExecute.max_output_bytes = 200_000  # output kept per cell; the rest is cut with a note
-c.TrustedGrade.timeout = 30               # s per call of a student's function in the re-run
-c.TrustedGrade.notebook_timeout = 600     # s for a notebook's re-run, restarts included
-# Limits of every sandboxed process tree (both classes read the same settings).
-for _name in ("SafeExecute", "TrustedGrade"):
-    c[_name].memory_mb = 3072
-    c[_name].processes = 128
-    c[_name].cpu_seconds = 900
-    c[_name].file_mb = 64
+c.TrustedGrade.cell_timeout = 20           # s per student cell (then an interrupt)
+c.TrustedGrade.timeout = 30                # s per call of a student's function from a test
+c.TrustedGrade.notebook_timeout = 600      # s for a whole notebook, restarts included
+c.TrustedGrade.max_output_bytes = 200_000  # output kept per cell; the rest is cut with a note
+# Limits of every sandboxed process tree.
+c.TrustedGrade.memory_mb = 3072
+c.TrustedGrade.processes = 128
+c.TrustedGrade.cpu_seconds = 900
+c.TrustedGrade.file_mb = 64
 
 # --------------------------------------------------------------------------------------------
 # A deployment's own settings, last so that they win: on a shared JupyterHub server, the hub

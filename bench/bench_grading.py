@@ -18,6 +18,16 @@ time not covered by the workers' grading: (wall - busy / workers) / N, where bus
 time spent inside the grading tasks, from grading_summary/hw1.json) and projections.
 
     .venv/bin/python bench/bench_grading.py [--students 60] [--workers 2] [--keep DIR]
+
+``--baseline DIR`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/base
+6cc9007``) compares this tree with that one instead, side by side in one run: a third copy
+of the same class gets DIR's ``nbgrader_config.py`` and ``course.toml``, and serial
+``nbgrader autograde`` grades both copies in chunks of ``--chunk`` students, alternating
+trees chunk by chunk (which goes first alternates too), each with ``PYTHONPATH`` at its own
+tree. nbgrader's start-up, timed alone for both trees and interleaved the same way, is taken
+off each chunk. It prints the seconds per submission of each tree, their ratio (this tree /
+DIR; target <= 0.40), the same scores check, and this tree's parallel speed-up on
+``--workers`` (target >= 1.7).
 """
 
 from __future__ import annotations
@@ -127,8 +137,9 @@ def build(base: Path, n: int) -> tuple[Path, Path, dict]:
     return course, other, plan
 
 
-def timed(cmd, cwd) -> float:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+def timed(cmd, cwd, tree: Path = ROOT) -> float:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               PYTHONPATH=str(tree))
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
@@ -168,11 +179,86 @@ def parallel_run(course: Path, workers: int, n: int, t_serial: float, label: str
     return t_par, commit, stats.get("startup_seconds", 0.0)
 
 
+def autograde(course: Path, tree: Path, students: list, everyone: list) -> float:
+    """Seconds of one serial ``nbgrader autograde`` of these students (the others excluded;
+    none: nbgrader's start-up alone) with ``tree`` first on the path."""
+    others = ",".join(s for s in everyone if s not in set(students))
+    return timed([sys.executable, "-m", "nbgrader", "autograde", HW,
+                  f"--CourseDirectory.student_id_exclude={others}"], course, tree)
+
+
+def side_by_side(args, base: Path, n: int) -> int:
+    """This tree against ``args.baseline``: serial chunks interleaved, then this tree's
+    parallel run; returns the exit code."""
+    other = Path(args.baseline).resolve()
+    for name in ("nbgrader_config.py", "course.toml", "emcourse_grader"):
+        if not (other / name).exists():
+            raise SystemExit(f"--baseline: {other} has no {name}; expected a checkout of "
+                             "this repository")
+    new, par, plan = build(base, n)
+    old = base / "baseline"
+    shutil.copytree(new, old)
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy2(other / name, old / name)
+    students = sorted(plan)
+    chunks = [students[i:i + args.chunk] for i in range(0, n, args.chunk)]
+    trees = {"this": (ROOT, new), "baseline": (other, old)}
+    startup = {k: [] for k in trees}
+    spent = {k: 0.0 for k in trees}
+    kinds = {}
+    for r in plan.values():
+        kinds[r] = kinds.get(r, 0) + 1
+    print(f"class: {n} submissions of {HW} (" + ", ".join(
+        f"{v} {k.split('/')[-1]}" for k, v in sorted(kinds.items())) + f"), in {len(chunks)} "
+        f"chunks of up to {args.chunk}; this tree {ROOT}, baseline {other}")
+    for i in range(2):  # start-up alone, interleaved
+        for key in (("this", "baseline") if i % 2 == 0 else ("baseline", "this")):
+            tree, course = trees[key]
+            startup[key].append(autograde(course, tree, [], students))
+    for i, chunk in enumerate(chunks):
+        order = ("this", "baseline") if i % 2 == 0 else ("baseline", "this")
+        line = []
+        for key in order:
+            tree, course = trees[key]
+            t = autograde(course, tree, chunk, students)
+            spent[key] += t
+            line.append(f"{key} {t:.1f} s")
+        print(f"  chunk {i + 1}/{len(chunks)} ({len(chunk)} students, load {load()}): "
+              + ", ".join(line))
+    per = {}
+    for key in trees:
+        s0 = min(startup[key])
+        per[key] = (spent[key] - len(chunks) * s0) / n
+        print(f"{key}: {spent[key]:.1f} s in all, start-up {s0:.1f} s per command "
+              f"(runs: {', '.join(f'{x:.1f}' for x in startup[key])}), "
+              f"{per[key]:.2f} s per submission without it, "
+              f"{spent[key] / n:.2f} s with it")
+    ratio = per["this"] / per["baseline"]
+    print(f"serial time per submission, this tree / baseline: {ratio:.2f} (target <= 0.40); "
+          f"with start-up: {spent['this'] / spent['baseline']:.2f}")
+    a, b = scores(new), scores(old)
+    same_trees = a == b and len(a) == n
+    diff = {s: (a.get(s), b.get(s)) for s in set(a) | set(b) if a.get(s) != b.get(s)}
+    print(f"same scores from both trees for all {n}: {same_trees}"
+          + (f" (differences: {diff})" if diff else ""))
+    # This tree's whole class serially: the chunks less the start-ups of all but one.
+    t_serial = spent["this"] - (len(chunks) - 1) * min(startup["this"])
+    parallel_run(par, args.workers, n, t_serial, "first run")
+    c = scores(par)
+    same_par = a == c
+    print(f"same scores serial and parallel (this tree): {same_par}")
+    return 0 if same_trees and same_par else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", default=None, help="build the courses here and keep them")
+    ap.add_argument("--baseline", default=None, metavar="DIR",
+                    help="a checkout of an earlier commit to compare this tree with")
+    ap.add_argument("--chunk", type=int, default=5,
+                    help="with --baseline: students per serial command")
     args = ap.parse_args(argv)
     base = Path(args.keep or tempfile.mkdtemp(prefix="emcourse-bench-grading-"))
     if base.exists() and args.keep:
@@ -180,6 +266,13 @@ def main(argv=None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     n = args.students
     print(f"machine: {machine()}; load before: {load()}")
+    if args.baseline:
+        try:
+            return side_by_side(args, base, n)
+        finally:
+            print(f"courses in {base}" if args.keep else "")
+            if not args.keep:
+                shutil.rmtree(base, ignore_errors=True)
     serial, par, plan = build(base, n)
     kinds = {}
     for r in plan.values():

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
                    help="grade again even the submissions graded already and unchanged")
     g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="time one submission may take on a worker before it counts as hung "
-                   "(default: the notebook budgets of SafeExecute and TrustedGrade + 300 s)")
+                   "(default: TrustedGrade's notebook budget + 300 s)")
     g.add_argument("--root", default=".", help="the course directory (default: here)")
     g.add_argument("--no-summary", action="store_true",
                    help="no grade table, report or picture at the end")

@@ -7,7 +7,8 @@ must not compute it in its own process, where one request could hold it for minu
 gigabytes. :class:`CourseVersions` (one per :class:`emcourse_grader.judge.Worker`) hands each
 request to a helper process of its own:
 
-* started lazily, on the first callback, as ``python -c ...`` with the grader's ``sys.path``
+* started before the first callback (:meth:`CourseVersions.start`, while the student's cells
+  run) or on it, as ``python -c ...`` with the grader's ``sys.path``
   (a course's own checks module imports there too), never forked from the grader (it may be a
   threaded Dask worker, and a daemonic one cannot have multiprocessing children);
 * limited by ``RLIMIT_AS`` (``memory``, 1 GB by default), no core files, no file it could
@@ -53,7 +54,8 @@ STARTUP_TIMEOUT = 60.0
 _MAX_TEXT = 500  # characters of an error text passed on
 
 _BOOT = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
-         "from emcourse_grader.callbacks import serve; serve(int(sys.argv[2]))")
+         "from emcourse_grader.callbacks import serve; "
+         "serve(int(sys.argv[2]), json.loads(sys.argv[3]))")
 
 
 class CallbackError(Exception):
@@ -159,14 +161,32 @@ class CourseVersions:
         self.started = 0  # helper processes started so far
 
     # -- process ------------------------------------------------------------------------------
-    def _start(self):
+    def start(self, modules=()):
+        """Start the helper now, before the first request (which would start it otherwise),
+        importing the course's ``modules`` while the caller does other work: the student's
+        cells run meanwhile, so the helper's start-up is not added to the notebook's time.
+
+        Raises
+        ------
+        TypeError
+            If ``modules`` is not a list or tuple of module names.
+        """
+        if not isinstance(modules, (list, tuple)) or \
+                not all(isinstance(m, str) for m in modules):
+            raise TypeError(f"modules must be a list of module names; found {modules!r:.80}")
+        if self.proc is None or self.proc.poll() is not None:
+            self.kill()
+            self._start(modules)
+
+    def _start(self, modules=()):
         paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path
                  if isinstance(p, str)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMCOURSE_SECRET")}
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, json.dumps(paths), str(self.memory)],
+            [sys.executable, "-c", _BOOT, json.dumps(paths), str(self.memory),
+             json.dumps(list(modules))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd="/", env=env, start_new_session=True)
         self.started += 1
@@ -340,9 +360,15 @@ def _mixture_shaped(triple) -> bool:
             and c[1] == c[2] == m[1])
 
 
-def serve(memory: int) -> None:
-    """The helper's loop: a request in, the value or a short error out, until stdin ends."""
+def serve(memory: int, modules=()) -> None:
+    """The helper's loop: a request in, the value or a short error out, until stdin ends.
+    ``modules``: the course's modules to import before the first request comes."""
     _limit(memory)
+    for name in modules:
+        try:
+            importlib.import_module(str(name))
+        except Exception:  # noqa: BLE001, S112 - the request that needs it will say why
+            continue
     rfd, wfd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):

@@ -61,8 +61,12 @@ class Worker:
     def __init__(self, *, call_timeout=30.0, budget=600.0, startup_timeout=60.0,
                  max_restarts=4, limits=sandbox.DEFAULT_LIMITS, sandboxed=True, on_flag=None,
                  callback_memory=callbacks.DEFAULT_MEMORY,
-                 callback_max_numbers=callbacks.DEFAULT_MAX_NUMBERS):
+                 callback_max_numbers=callbacks.DEFAULT_MAX_NUMBERS, cell_timeout=20.0,
+                 max_output_bytes=200_000, max_outputs=200):
         self.call_timeout = call_timeout
+        self.cell_timeout = cell_timeout
+        self.max_output_bytes = max_output_bytes
+        self.max_outputs = max_outputs
         self.deadline = time.monotonic() + budget
         self.budget = budget
         self.startup_timeout = startup_timeout
@@ -72,7 +76,8 @@ class Worker:
         self.on_flag = on_flag or (lambda reason, detail: None)
         self.box = None
         self.scratch = None
-        self.cells = []      # (index, source) that ran without killing the worker
+        self.cells = []      # (index, source) that ran without killing the worker, in time
+        self.failure = ""    # why the last cell did not answer
         self.restarts = 0
         self.substitutes = {}
         self.callback_memory = callback_memory
@@ -88,12 +93,14 @@ class Worker:
         self.box = sandbox.Sandboxed(
             [sys.executable, "-m", "emcourse_grader.sandboxed.worker"], scratch=self.scratch,
             limits=self.limits, sandboxed=self.sandboxed, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=_seed_font_cache(self.scratch, sandbox.HOME if self.sandboxed else None))
         self.wfd, self.rfd = self.box.proc.stdin.fileno(), self.box.proc.stdout.fileno()
         self._recv(self.startup_timeout)  # "ready"
-        for index, source in list(self.cells):
+        for index, source in list(self.cells):  # replayed: their outputs are had already
             try:
-                self._request({"op": "exec", "source": source, "cell": index})
+                self._request(self._exec_msg(index, source, capture=False),
+                              self._cell_limit())
             except WorkerGone:
                 self.cells = [(i, s) for i, s in self.cells if i != index]
                 self._kill()
@@ -111,6 +118,18 @@ class Worker:
                 pass
         sandbox.remove_scratch(self.scratch)
         self.box = None
+
+    def prepare_callbacks(self, functions):
+        """Start the helper that computes the course's versions (:mod:`.callbacks`) now,
+        importing the modules of ``functions``, so that it is ready when a test's call
+        first asks for one (started on that request otherwise)."""
+        modules = sorted({getattr(fn, "__module__", None) for fn in functions} - {None})
+        if not modules:
+            return
+        if self.course is None:
+            self.course = callbacks.CourseVersions(memory=self.callback_memory,
+                                                   max_numbers=self.callback_max_numbers)
+        self.course.start([str(m) for m in modules])
 
     def close(self):
         self._kill()
@@ -162,13 +181,15 @@ class Worker:
             self.restarts += 1
             raise WorkerGone("the process exited") from None
 
-    def _request(self, msg):
-        """Send ``msg`` and return the answer; the call has ``call_timeout`` seconds from now,
-        every callback it makes included (a stream of them cannot extend it)."""
-        until = time.monotonic() + self.call_timeout
+    def _request(self, msg, timeout=None):
+        """Send ``msg`` and return the answer; the call has ``timeout`` (default
+        ``call_timeout``) seconds from now, every callback it makes included (a stream of them
+        cannot extend it)."""
+        timeout = self.call_timeout if timeout is None else timeout
+        until = time.monotonic() + timeout
         self._send(msg)
         while True:
-            answer = self._recv(self.call_timeout, until=until)
+            answer = self._recv(timeout, until=until)
             if answer.get("op") != "callback":
                 return answer
             self._send(self._callback(answer, until))
@@ -201,9 +222,23 @@ class Worker:
                            f"and it failed: {exc}"}
         return {"op": "callback_result", "value": value}
 
-    def request(self, msg):
+    def request(self, msg, timeout=None):
         self._ensure()
-        return self._request(msg)
+        return self._request(msg, timeout)
+
+    def _cell_limit(self) -> float:
+        """How long the grader waits for a cell: its time, then as long again after the
+        worker's own interrupt (a cell that catches it is ended by the grader)."""
+        return 2 * self.cell_timeout + 1.0
+
+    def _exec_msg(self, index, source, *, capture=True) -> dict:
+        return {"op": "exec", "source": source, "cell": index, "capture": capture,
+                "timeout": self.cell_timeout, "max_output_bytes": self.max_output_bytes,
+                "max_outputs": self.max_outputs}
+
+    def out_of_time(self) -> bool:
+        """Has the notebook's budget run out?"""
+        return time.monotonic() >= self.deadline
 
     def course_call(self, name, fn, args, kwargs):
         """The course's ``fn`` on the test's arguments, for a test cell that calls an earlier
@@ -229,14 +264,39 @@ class Worker:
 
     # -- operations ---------------------------------------------------------------------------
     def exec_cell(self, index, source):
-        """Run a student cell; returns the answer, or None if the worker failed."""
-        try:
-            answer = self.request({"op": "exec", "source": source, "cell": index})
-        except WorkerGone as exc:
-            self.on_flag("the code stops or kills the process that runs it", str(exc))
+        """Run a student cell; returns the answer (``ok``, ``outputs`` as the worker sent
+        them, untrusted; ``interrupted``), or None if the worker failed (why: ``failure``).
+
+        A cell is interrupted after ``cell_timeout`` s; one that goes on through the
+        interrupt, or that ends its process, is ended here (the worker is restarted and the
+        earlier cells replayed for the next one) and reported."""
+        self.failure = ""
+        if self.out_of_time():
+            self.failure = f"not run: the grading time of this notebook ({self.budget:g} s) " \
+                           f"ran out before it"
+            self.on_flag("the notebook did not finish executing in time",
+                         f"{self.budget:g} s for the whole notebook")
             return None
-        self.cells.append((index, source))
-        if not answer.get("ok") and answer.get("base"):
+        try:
+            answer = self.request(self._exec_msg(index, source), self._cell_limit())
+        except WorkerGone as exc:
+            self.failure = str(exc)
+            if self.out_of_time():
+                self.on_flag("the notebook did not finish executing in time",
+                             f"{self.budget:g} s for the whole notebook")
+            else:  # the two rows a kernel's run and a re-run each gave before
+                self.on_flag("hangs through an interrupt or stops the kernel", str(exc))
+                self.on_flag("the code stops or kills the process that runs it", str(exc))
+            return None
+        if answer.get("op") not in ("done", "error"):
+            answer = {"op": "done", "ok": False, "ename": "WireError",
+                      "msg": "the worker answered out of turn"}
+        if answer.get("interrupted"):
+            self.on_flag("runs past its time and is interrupted",
+                         f"{self.cell_timeout:g} s per cell")
+        else:  # an interrupted cell is not run again when the worker is restarted
+            self.cells.append((index, source))
+        if not answer.get("ok") and answer.get("base") and not answer.get("interrupted"):
             self.on_flag("raises an exception derived from BaseException",
                          str(answer.get("ename")))
         return answer
@@ -256,6 +316,43 @@ class Worker:
         if answer.get("base"):
             self.on_flag("raises an exception derived from BaseException", ename)
         raise _exception_class(ename)(message)
+
+
+def _font_cache():
+    """The grader's own matplotlib font list (``fontlist-*.json``), or None: found where
+    matplotlib keeps it, without importing matplotlib here."""
+    import glob
+    import os
+
+    dirs = [os.environ.get("MPLCONFIGDIR", ""),
+            os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                         os.path.expanduser("~/.cache"), "matplotlib"),
+            os.path.expanduser("~/.matplotlib")]
+    for d in filter(None, dirs):
+        found = sorted(glob.glob(os.path.join(d, "fontlist-v*.json")))
+        if found and os.path.isfile(found[-1]) and not os.path.islink(found[-1]):
+            return found[-1]
+    return None
+
+
+def _seed_font_cache(scratch, home) -> dict:
+    """Give a fresh sandbox the grader's matplotlib font list (a list of the machine's font
+    files, nothing secret), so that the first plot of every notebook does not spend seconds
+    rebuilding it; the environment that points matplotlib there. ``home``: the scratch's
+    path inside the sandbox (None: unsandboxed, the scratch itself)."""
+    import os
+    import shutil
+
+    font_list = _font_cache()
+    if font_list is None or os.path.getsize(font_list) > 2**22:
+        return {}
+    target = os.path.join(scratch, ".matplotlib")
+    try:
+        os.makedirs(target, exist_ok=True)
+        shutil.copyfile(font_list, os.path.join(target, os.path.basename(font_list)))
+    except OSError:
+        return {}
+    return {"MPLCONFIGDIR": os.path.join(home or str(scratch), ".matplotlib")}
 
 
 def lists_as_arrays(value):

@@ -10,13 +10,13 @@
 2. :class:`IntegrityCheck` (sanitize, before OverwriteCells): takes the instructor's test
    cells from the gradebook (before any student code runs) and reports edited, emptied,
    deleted or re-labelled nbgrader cells; OverwriteCells then restores them.
-3. :class:`SafeExecute` (instead of nbgrader's Execute): executes the notebook in a kernel
-   inside the sandbox (emcourse_grader.sandbox); the executed copy comes back as a file,
-   is read as untrusted data and gives the feedback its outputs.
-4. :class:`TrustedGrade`: re-runs the student's cells in a sandboxed worker and every test
-   cell in the grader (emcourse_grader.judge), with the course's versions of the earlier parts
-   a function builds on; the verdict *replaces* each test cell's outputs, so nbgrader's scoring
-   (which reads a cell's outputs) sees only the verdict.
+3. :class:`TrustedGrade` (instead of nbgrader's Execute, which would start a kernel in the
+   grader's own environment): runs the student's cells once, in a sandboxed worker
+   (emcourse_grader.sandbox, emcourse_grader.judge), whose outputs come back as untrusted
+   data and are rebuilt within caps for the feedback; every test cell runs in the grader, with
+   the course's versions of the earlier parts a function builds on; the verdict *replaces*
+   each test cell's outputs, so nbgrader's scoring (which reads a cell's outputs) sees only
+   the verdict.
 
 Points come only from that verdict. Everything else (tampered cells, the static scan, code
 that kills its process) is *reported* in ``integrity_report.csv`` and never takes points by
@@ -30,7 +30,6 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Float, Integer, Unicode
 
 from . import custody, sandbox, untrusted
 
@@ -359,7 +358,7 @@ class IntegrityCheck(_Base):
 
 
 # --------------------------------------------------------------------------------------------
-# 3. Execute inside the sandbox; the executed notebook comes back as untrusted data
+# 3. The sandbox's limits, and its outputs read back as untrusted data
 # --------------------------------------------------------------------------------------------
 
 class _LimitsConfig(_Base):
@@ -432,130 +431,33 @@ def _clean_output(out, budget: list) -> NotebookNode | None:
     return node
 
 
-def read_untrusted_notebook(path: Path, problems: list | None = None):
-    """The executed notebook written inside the sandbox, read as untrusted data (no symlinks,
-    no special files, size, nesting and number of values capped before it is parsed:
-    guard.NOTEBOOK_CAPS), as a dict with a list of ``cells`` and a dict of ``metadata``, or
-    None; why not is appended to ``problems`` if given."""
-    from .guard import NOTEBOOK_CAPS, UnreadableNotebook, read_bounded
-    from .sandboxed.boundedjson import UntrustedJSONError, loads
-
-    try:
-        data = loads(read_bounded(path, NOTEBOOK_CAPS.max_bytes), NOTEBOOK_CAPS,
-                     what="the executed notebook")
-        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-            raise UnreadableNotebook("it is not a notebook (no list of cells)")
-    except (UnreadableNotebook, UntrustedJSONError) as exc:
-        if problems is not None:
-            problems.append(str(exc))
-        return None
-    if not isinstance(data.get("metadata"), dict):
-        data["metadata"] = {}
-    return data
-
-
-class SafeExecute(_LimitsConfig):
-    """Execute the student's cells in a kernel inside the sandbox (nbgrader's Execute would
-    start the kernel in the grader's own environment), for the outputs the feedback shows.
-    Test cells are empty there: no test, visible or hidden, enters the sandbox."""
-
-    timeout = Integer(20, help="Seconds per cell before the kernel is interrupted."
-                      ).tag(config=True)
-    notebook_timeout = Integer(600, help="Wall-clock cap of one notebook's execution, every "
-                               "rerun included (s).").tag(config=True)
-    max_output_bytes = Integer(200_000, help="Output kept per cell (bytes); the rest is cut "
-                               "with a note.").tag(config=True)
-    kernel_arguments = List(["--HistoryManager.hist_file=:memory:",
-                             "--InteractiveShell.xmode=Plain"],
-                            help="Extra arguments of the kernel.").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        sandboxed = sandbox.require_sandbox()
-        limits = self.limits()
-        scratch = sandbox.make_scratch(limits)
-        try:
-            src = scratch / "submission.ipynb"
-            clean = nbformat.from_dict(json.loads(json.dumps(nb)))
-            for cell in clean.cells:
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = [], None
-                    if is_test(cell):
-                        # No instructor test enters the sandbox: the kernel would hold its
-                        # source (IPython's In, post_run_cell hooks) where student code can
-                        # print it. TrustedGrade runs the tests, in the grader.
-                        cell.source = ""
-            nbformat.write(clean, src)
-            argv = [sys.executable, "-m", "emcourse_grader.sandboxed.execute",
-                    "submission.ipynb", "executed.ipynb", "--cell-timeout", str(self.timeout),
-                    "--max-output-bytes", str(self.max_output_bytes)]
-            for arg in self.kernel_arguments:
-                argv.append(f"--kernel-arg={arg}")
-            with sandbox.Sandboxed(argv, scratch=scratch, limits=limits, sandboxed=sandboxed,
-                                   stdin=subprocess_devnull(), stdout=subprocess_devnull(),
-                                   stderr=subprocess_devnull()) as box:
-                code = box.wait(self.notebook_timeout)
-            problems = []
-            executed = read_untrusted_notebook(scratch / "executed.ipynb", problems)
-            written = os.path.lexists(scratch / "executed.ipynb")
-        finally:
-            sandbox.remove_scratch(scratch)
-        if problems and written and code is not None:  # a file was written, but not readable
-            _flag(resources, "the executed notebook from the sandbox could not be read",
-                  problems[0])
-        if code is None:
-            _flag(resources, "the notebook did not finish executing in time",
-                  f"{self.notebook_timeout} s for the whole notebook")
-        self._merge(nb, executed, resources)
-        return nb, resources
-
-    def _merge(self, nb, executed, resources):
-        cells = executed.get("cells") if executed else None
-        if not cells or len(cells) != len(nb.cells):
-            note = "the notebook could not be executed in the grading sandbox (it hung, " \
-                   "exhausted its limits or stopped the executor); the tests were still " \
-                   "run by the grader"
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    cell.outputs = [_error(note)] if is_test(cell) else []
-            _flag(resources, "the notebook could not be executed in the sandbox")
-            return
-        for i, (cell, done) in enumerate(zip(nb.cells, cells)):
-            if cell.cell_type != "code" or not isinstance(done, dict):
-                continue
-            budget = [self.max_output_bytes + 10_000]
-            outs = done.get("outputs") if isinstance(done.get("outputs"), list) else []
-            cell.outputs = [o for o in (_clean_output(x, budget) for x in outs[:200]) if o]
-            count = done.get("execution_count")
-            cell.execution_count = count if isinstance(count, int) else None
-        what = executed.get("metadata", {}).get("emcourse_execute", {})
-        skipped = what.get("skipped", {}) if isinstance(what, dict) else {}
-        if isinstance(skipped, dict):
-            for index, why in list(skipped.items())[:20]:
-                try:
-                    gid = grade_id(nb.cells[int(index)], int(index)) if int(index) >= 0 else ""
-                except (ValueError, IndexError):
-                    gid = ""
-                _flag(resources, "hangs through an interrupt or stops the kernel",
-                      str(why)[:200], cell=gid)
-
-
-def subprocess_devnull():
-    import subprocess
-    return subprocess.DEVNULL
+def cell_outputs(outputs, max_output_bytes: int, max_outputs: int = 200) -> list:
+    """A student cell's outputs as the sandboxed worker sent them (untrusted), rebuilt within
+    the caps: at most ``max_outputs`` outputs and about ``max_output_bytes`` of text."""
+    budget = [max_output_bytes + 10_000]
+    outs = outputs if isinstance(outputs, list) else []
+    return [o for o in (_clean_output(x, budget) for x in outs[:max_outputs]) if o]
 
 
 # --------------------------------------------------------------------------------------------
-# 4. The verdict, taken outside the sandbox
+# 4. One run in the sandbox: the outputs the feedback shows, and the verdict taken outside it
 # --------------------------------------------------------------------------------------------
 
 class TrustedGrade(_LimitsConfig):
-    """Re-run the student's cells in a sandboxed worker and every test cell in the grader;
-    replace each test cell's outputs with the verdict, which is all nbgrader scores."""
+    """Run the student's cells once, in a sandboxed worker, keeping their outputs, and every
+    test cell in the grader; replace each test cell's outputs with the verdict, which is all
+    nbgrader scores. No test, visible or hidden, enters the sandbox."""
 
-    timeout = Float(30.0, help="Seconds one call of a student's function (or one student "
-                    "cell) may take in the re-run.").tag(config=True)
-    notebook_timeout = Float(600.0, help="Wall-clock cap of one notebook's re-run, every "
+    timeout = Float(30.0, help="Seconds one call of a student's function from a test may "
+                    "take.").tag(config=True)
+    cell_timeout = Float(20.0, help="Seconds per student cell before it is interrupted; one "
+                         "still running as long again after the interrupt is ended (its "
+                         "process restarted).").tag(config=True)
+    notebook_timeout = Float(600.0, help="Wall-clock cap of one notebook's grading, every "
                              "restart included (s).").tag(config=True)
+    max_output_bytes = Integer(200_000, help="Output kept per cell (bytes); the rest is cut "
+                               "with a note.").tag(config=True)
+    max_outputs = Integer(200, help="Outputs kept per cell.").tag(config=True)
 
     def preprocess(self, nb, resources):
         from .judge import Worker, run_test_cell
@@ -570,13 +472,23 @@ class TrustedGrade(_LimitsConfig):
 
         verdicts = {}
         worker = Worker(call_timeout=self.timeout, budget=self.notebook_timeout,
-                        limits=self.limits(), sandboxed=sandboxed, on_flag=on_flag)
+                        limits=self.limits(), sandboxed=sandboxed, on_flag=on_flag,
+                        cell_timeout=self.cell_timeout, max_output_bytes=self.max_output_bytes,
+                        max_outputs=self.max_outputs)
+        count = 0
         try:
+            # The course's versions the tests will need: their helper starts while the
+            # student's cells run.
+            worker.prepare_callbacks([fn for cell in nb.cells if is_test(cell) for fn in
+                                      _substitutes(sources.get(grade_id(cell, 0),
+                                                               cell.source)).values()])
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
                 gid = grade_id(cell, i)
                 context["cell"] = gid
+                # Whatever the submission saved is never shown: only this run's outputs.
+                cell.outputs, cell.execution_count = [], None
                 if is_test(cell):
                     source = sources.get(gid, cell.source)
                     verdicts[gid] = run_test_cell(worker, source, _substitutes(source))
@@ -584,7 +496,16 @@ class TrustedGrade(_LimitsConfig):
                 if not cell.metadata.get("nbgrader", {}).get("locked"):
                     for reason, detail in scan(cell.source):
                         _flag(resources, reason, detail, cell=gid)
-                worker.exec_cell(i, cell.source)
+                if not cell.source.strip():
+                    continue
+                answer = worker.exec_cell(i, cell.source)
+                count += 1
+                cell.execution_count = count
+                if answer is None:
+                    cell.outputs = [_error(_not_run(worker, self.cell_timeout))]
+                else:
+                    cell.outputs = cell_outputs(answer.get("outputs"), self.max_output_bytes,
+                                                self.max_outputs)
         finally:
             worker.close()
         for cell in nb.cells:
@@ -600,6 +521,16 @@ class TrustedGrade(_LimitsConfig):
         with Gradebook(db_url) as gb:
             return {c.name: c.source for c in
                     gb.find_notebook(notebook, assignment).source_cells}
+
+
+def _not_run(worker, cell_timeout: float) -> str:
+    """What a cell whose run the grader had to end shows in place of its outputs."""
+    why = worker.failure or "its process stopped"
+    if why.startswith("not run"):
+        return why
+    return (f"this cell went on through an interrupt (after {cell_timeout:g} s) or stopped "
+            f"the process running it, so it was ended ({why}); the cells after it ran in a "
+            f"fresh process, with the cells before it run again")
 
 
 def _substitutes(source: str) -> dict:
@@ -621,14 +552,14 @@ def _substitutes(source: str) -> dict:
     return {name: fn for name, fn in out.items() if name not in graded}
 
 
-def _verdict_outputs(kernel_outputs, passed: bool, message: str) -> list:
-    """A test cell's outputs as nbgrader must score them: on a pass, what the kernel printed
-    or displayed (no error, no value that nbgrader would read as partial credit, no stderr);
-    on a failure, only the verdict."""
+def _verdict_outputs(outputs, passed: bool, message: str) -> list:
+    """A test cell's outputs as nbgrader must score them: on a pass, what it printed or
+    displayed (no error, no value that nbgrader would read as partial credit, no stderr);
+    on a failure, only the verdict (it replaces, never appends)."""
     if not passed:
         return [_error(message or "the test failed")]
     keep = []
-    for out in kernel_outputs or []:
+    for out in outputs or []:
         kind = out.get("output_type")
         if kind == "display_data" or (kind == "stream" and out.get("name") == "stdout"):
             keep.append(out)

@@ -276,7 +276,7 @@ class SanitizeUntrusted(NbGraderPreprocessor):
     """Every output, written answer and raw cell of the submission made inert (an autograde
     preprocessor: the autograded notebook is what the Formgrader shows and what the feedback
     is made from). Outputs are cleaned as they come back from the sandbox already
-    (``SafeExecute``); this covers the cells and anything added after."""
+    (``TrustedGrade``); this covers the cells and anything added after."""
 
     def preprocess(self, nb, resources):
         from nbformat.notebooknode import from_dict

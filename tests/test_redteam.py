@@ -63,13 +63,12 @@ HONEST = sorted(p.stem for p in (REDTEAM / "honest").glob("*.py"))
 # The demo class's honest students, with their known scores (demo_class.EXPECTED).
 DEMO = ("ada", "partial", "warner", "naive")
 
-SAFE_CELL, SAFE_NOTEBOOK, CALL, TRUSTED_NOTEBOOK = 5, 90, 10, 60  # seconds
-AUTOGRADE_ARGS = (f"--SafeExecute.timeout={SAFE_CELL}",
-                  f"--SafeExecute.notebook_timeout={SAFE_NOTEBOOK}",
+CELL, CALL, NOTEBOOK = 5, 10, 60  # seconds
+AUTOGRADE_ARGS = (f"--TrustedGrade.cell_timeout={CELL}",
                   f"--TrustedGrade.timeout={CALL}",
-                  f"--TrustedGrade.notebook_timeout={TRUSTED_NOTEBOOK}")
-# One notebook's wall clock: both budgets, plus nbgrader's own work and a busy machine.
-NOTEBOOK_BUDGET = SAFE_NOTEBOOK + TRUSTED_NOTEBOOK + 30
+                  f"--TrustedGrade.notebook_timeout={NOTEBOOK}")
+# One notebook's wall clock: its budget, plus nbgrader's own work and a busy machine.
+NOTEBOOK_BUDGET = NOTEBOOK + 30
 # The uids sandboxes run as (each its own, leased from this range; emcourse_grader.sandbox).
 SANDBOX_UIDS = range(sandbox.Limits().uid, sandbox.Limits().uid + sandbox.UID_SPAN)
 ESCAPEE = "rt-escapee"  # the name the processes of attacks/escape.py give themselves

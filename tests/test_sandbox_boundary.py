@@ -23,14 +23,13 @@ import textwrap
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import sandbox_helpers
 from sandbox_helpers import needs_bwrap
 
 from emcourse_grader import sandbox, seccomp
-from emcourse_grader.sandbox import Limits, Sandboxed, make_scratch, remove_scratch
+from emcourse_grader.sandbox import Limits, make_scratch, remove_scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the grader runs as root here only")
@@ -482,44 +481,26 @@ def test_ordinary_student_work_runs_under_the_filter():
 
 
 @needs_bwrap
-def test_a_jupyter_kernel_runs_a_notebook_through_the_executor_under_the_filter():
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import numpy as np\nprint(np.arange(3).sum())"),
-        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
-                                  "plt.plot([1, 2]); plt.show()"),
-        nbformat.v4.new_code_cell("import threading; t = threading.Thread(target=print, "
-                                  "args=('thread',)); t.start(); t.join()"),
-    ])
-    scratch = make_scratch()
-    try:
-        nbformat.write(nb, scratch / "in.ipynb")
-        argv = [sys.executable, "-m", "emcourse_grader.sandboxed.execute", "in.ipynb",
-                "out.ipynb", "--cell-timeout", "30"]
-        with Sandboxed(argv, scratch=scratch, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as box:
-            _, err = box.proc.communicate(timeout=120)
-        out = json.loads((scratch / "out.ipynb").read_text()) \
-            if (scratch / "out.ipynb").exists() else None
-    finally:
-        remove_scratch(scratch)
-    assert out is not None, err.decode(errors="replace")[-2000:]
-    outputs = [cell["outputs"] for cell in out["cells"]]
-    assert outputs[0][0]["text"] == "3\n", outputs
-    assert any("image/png" in o.get("data", {}) for o in outputs[1]), outputs
-    assert outputs[2][0]["text"] == "thread\n", outputs
-
-
-@needs_bwrap
-def test_the_rerun_worker_runs_and_answers_calls_under_the_filter():
+def test_the_worker_runs_cells_with_their_outputs_and_answers_calls_under_the_filter():
+    """The one run of a submission (no Jupyter kernel: an IPython shell in the worker): its
+    prints, figures and threads work under the filter, and so do the test's calls."""
     from emcourse_grader.judge import Worker
 
-    worker = Worker(call_timeout=30, budget=120)
+    cells = ["import numpy as np\nprint(np.arange(3).sum())\ndef double(x):\n    return 2 * x",
+             "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()",
+             ("import threading; t = threading.Thread(target=print, args=('thread',)); "
+             "t.start(); t.join()")]
+    worker = Worker(call_timeout=30, budget=120, cell_timeout=30)
     try:
-        answer = worker.exec_cell(0, "import numpy as np\ndef double(x):\n    return 2 * x")
-        assert answer and answer.get("ok"), answer
+        answers = [worker.exec_cell(i, source) for i, source in enumerate(cells)]
+        assert all(a and a.get("ok") for a in answers), answers
         assert list(worker.call("double", [np.arange(3)], {})) == [0, 2, 4]
     finally:
         worker.close()
+    outputs = [a["outputs"] for a in answers]
+    assert outputs[0][0]["text"] == "3\n", outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs[1]), outputs
+    assert outputs[2][0]["text"] == "thread\n", outputs
 
 
 # --------------------------------------------------------------------------------------------

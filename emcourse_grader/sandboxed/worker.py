@@ -1,11 +1,17 @@
-"""The trusted re-run's worker: the student's cells in an IPython shell, inside the sandbox.
+"""The grading worker: the student's cells in an IPython shell, inside the sandbox.
 
 Started by :class:`emcourse_grader.judge.Worker` as ``python -m
 emcourse_grader.sandboxed.worker``; requests arrive on stdin and answers leave on stdout
-(:mod:`.wire` framing), after which the student's own stdin, stdout and stderr are /dev/null
-and ``sys.stdout``/``sys.stderr`` a counting sink. Requests:
+(:mod:`.wire` framing), after which the student's own stdin, stdout and stderr are /dev/null.
+This one run of the student's code gives both what the feedback shows and what the tests
+call. Requests:
 
-* ``exec``: run a cell in the shell (magics, ``display``, ``%%time`` work as in a kernel);
+* ``exec``: run a cell in the shell (magics, ``display``, ``%%time``, ``%matplotlib inline``
+  work as in a kernel) and answer with its outputs (:class:`Capture`): the streams, display
+  data (figures included), the value of the last expression and the error with a plain
+  traceback, at most ``max_output_bytes`` and ``max_outputs`` per cell. After ``timeout``
+  seconds the cell is interrupted (``KeyboardInterrupt``, as a kernel's interrupt); one that
+  goes on after that is the grader's to end.
 * ``lookup``: describe names of the namespace (function, module, class, or a plain value);
 * ``call``: call a function on plain-data arguments and send the result back as plain data.
   With ``substitute`` (names of the student's earlier parts), those names are, for the length
@@ -13,28 +19,142 @@ and ``sys.stdout``/``sys.stderr`` a counting sink. Requests:
   a part is judged on its own function, not on the parts it builds on. The course's values
   take the form of what the student's own version returned when last called (a list for a
   list: :mod:`.likeness`); a call that raises with them so shaped is made once more, on
-  fresh arguments, with the values as the course returns them.
+  fresh arguments, with the values as the course returns them. What a call prints
+  is dropped: it could carry the check's inputs into the feedback.
 
-Nothing here is trusted: the verdict is computed by the grader from the plain data it gets.
+Nothing here is trusted: the verdict is computed by the grader from the plain data it gets,
+and the grader bounds and sanitises the outputs again.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import types
 
 from . import wire
 from .likeness import as_student_values, conform, likeness
 
+CUT = "\n[output cut by the grader: this cell printed more than {:,} bytes]\n"
+MAX_TRACEBACK = 20_000  # characters of one traceback
 
-class _Sink:
-    """sys.stdout and sys.stderr: printing costs nothing and goes nowhere."""
+
+class Capture:
+    """The outputs of the cell running now, in nbformat's shape, within a byte budget.
+
+    Between cells (and during a test's calls) it is closed: what is written is dropped.
+    """
+
+    def __init__(self):
+        self.outputs = None  # None: not capturing
+        self.used = 0
+        self.max_bytes = 0
+        self.max_outputs = 0
+        self.cut = False
+
+    def open(self, max_bytes: int, max_outputs: int):
+        self.outputs, self.used, self.cut = [], 0, False
+        self.max_bytes, self.max_outputs = max_bytes, max_outputs
+
+    def close(self) -> list:
+        outputs, self.outputs = self.outputs or [], None
+        return outputs
+
+    def _cut(self):
+        """Stop this cell's output here, with a note (once)."""
+        if not self.cut:
+            self.cut = True
+            self.outputs.append({"output_type": "stream", "name": "stdout",
+                                 "text": CUT.format(self.max_bytes)})
+
+    def stream(self, name: str, text: str):
+        if self.outputs is None or self.cut or not text:
+            return
+        part = text[:max(self.max_bytes - self.used, 0)]
+        last = self.outputs[-1] if self.outputs else None
+        if part and last is not None and last["output_type"] == "stream" and \
+                last["name"] == name:
+            last["text"] += part
+        elif part and len(self.outputs) < self.max_outputs:
+            self.outputs.append({"output_type": "stream", "name": name, "text": part})
+        else:
+            part = ""
+        self.used += len(part)
+        if len(part) < len(text):
+            self._cut()
+
+    def display(self, kind: str, data, metadata=None):
+        if self.outputs is None or self.cut or not isinstance(data, dict):
+            return
+        bundle, size = {}, 0
+        for mime, value in data.items():  # what JSON cannot carry is left out
+            if isinstance(mime, str):
+                text = _json(value)
+                if text is not None:
+                    bundle[mime] = value
+                    size += len(value) if isinstance(value, str) else len(text)
+        if not bundle:
+            return
+        if self.used + size > self.max_bytes or len(self.outputs) >= self.max_outputs:
+            self._cut()
+            return
+        self.used += size
+        meta = metadata if isinstance(metadata, dict) and _json(metadata) is not None else {}
+        out = {"output_type": kind, "data": bundle, "metadata": meta}
+        if kind == "execute_result":
+            out["execution_count"] = None
+        self.outputs.append(out)
+
+    def clear(self):
+        if self.outputs is not None:
+            del self.outputs[:]
+
+    def error(self, ename: str, evalue: str, traceback: list):
+        if self.outputs is None:
+            return
+        lines, total = [], 0
+        for line in traceback[:40]:
+            line = str(line)[:2000]
+            total += len(line)
+            if total > MAX_TRACEBACK:
+                lines.append("... (cut)")
+                break
+            lines.append(line)
+        self.outputs.append({"output_type": "error", "ename": str(ename)[:200],
+                             "evalue": str(evalue)[:5000], "traceback": lines})
+
+
+CAPTURE = Capture()
+
+
+def _json(value):
+    """``value`` as JSON text, or None if it is not plain JSON."""
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+class _Stream:
+    """sys.stdout and sys.stderr: into the running cell's outputs, else nowhere."""
 
     encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, name):
+        self.name = name
 
     def write(self, text):
-        return len(text) if isinstance(text, (str, bytes)) else 0
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        CAPTURE.stream(self.name, text)
+        return len(text)
 
     def writelines(self, lines):
         for line in lines:
@@ -45,6 +165,12 @@ class _Sink:
 
     def isatty(self):
         return False
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
 
     def fileno(self):
         raise OSError("no file descriptor")
@@ -58,21 +184,92 @@ class _Retried(Exception):
         self.value = value
 
 
+def _no_input(prompt=""):
+    from IPython.core.error import StdinNotImplementedError
+
+    raise StdinNotImplementedError("input was called, but grading has no one to type the "
+                                   "answer: a cell may not ask for input")
+
+
 def _shell():
-    """A plain IPython shell (no kernel): cell magics, line magics and display work.
+    """A plain IPython shell (no kernel) whose display and errors land in :data:`CAPTURE`.
 
     A terminal-less shell has no GUI event loop: ``%matplotlib inline`` (or ``qt``) asks for
-    one through ``enable_gui``, which here does nothing (figures go to the Agg backend and
-    nowhere else), as in a kernel whose output nobody looks at."""
+    one through ``enable_gui``, which here does nothing; figures reach the outputs through
+    matplotlib-inline (the default backend here, as in a Jupyter kernel)."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets import Type
+
+    class Publisher(DisplayPublisher):
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
+                    **kwargs):
+            if not update:  # an update of an earlier display is not a new output
+                CAPTURE.display("display_data", data, metadata)
+
+        def clear_output(self, wait=False):
+            CAPTURE.clear()
+
+    class Hook(DisplayHook):
+        def start_displayhook(self):
+            pass
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            CAPTURE.display("execute_result", format_dict, md_dict)
+
+        def finish_displayhook(self):
+            pass
 
     class Shell(InteractiveShell):
+        display_pub_class = Type(Publisher)
+        displayhook_class = Type(Hook)
+
         def enable_gui(self, gui=None):
             return None
+
+        def _showtraceback(self, etype, evalue, stb):
+            CAPTURE.error(getattr(etype, "__name__", "Error"), evalue, list(stb or []))
 
     shell = Shell.instance(colors="NoColor", xmode="Plain")
     shell.history_manager.enabled = False
     return shell
+
+
+class _Interrupt:
+    """A cell's time limit: SIGINT after ``timeout`` s, raising KeyboardInterrupt in the cell
+    (a cell may catch it; the grader then ends the process)."""
+
+    def __init__(self):
+        self.armed = False
+        self.fired = False
+        self.timer = None
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame):
+        if self.armed:
+            self.fired = True
+            raise KeyboardInterrupt
+
+    def start(self, timeout):
+        self.armed, self.fired = True, False
+        if timeout and timeout > 0:
+            self.timer = threading.Timer(timeout, os.kill, (os.getpid(), signal.SIGINT))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def stop(self):
+        self.armed = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _bounded(value, default, top):
+    return value if isinstance(value, int) and 0 <= value <= top else default
 
 
 def main() -> None:
@@ -80,15 +277,20 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    sys.stdout = sys.stderr = _Sink()
+    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - for the process's life
+    # Figures reach the outputs as a kernel's do (matplotlib-inline flushes them after each
+    # cell); set before the student's code can import matplotlib.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
-    import warnings
+    import builtins
 
     import numpy as np
 
-    warnings.simplefilter("ignore")
+    builtins.input = _no_input
     shell = _shell()
     ns = shell.user_ns
+    interrupt = _Interrupt()
 
     def answer(msg):
         wire.send(wfd, msg)
@@ -130,6 +332,26 @@ def main() -> None:
         return {"op": op, "ename": type(exc).__name__, "msg": str(exc)[:2000],
                 "base": not isinstance(exc, Exception)}
 
+    def run_cell(msg):
+        capture = bool(msg.get("capture", True))
+        if capture:
+            CAPTURE.open(_bounded(msg.get("max_output_bytes"), 200_000, 2**26),
+                         _bounded(msg.get("max_outputs"), 200, 10_000))
+        timeout = msg.get("timeout")
+        interrupt.start(float(timeout) if isinstance(timeout, (int, float)) else None)
+        try:
+            result = shell.run_cell(str(msg.get("source", "")), store_history=False,
+                                    silent=False)
+        finally:
+            interrupt.stop()
+        outputs = CAPTURE.close()
+        exc = result.error_before_exec or result.error_in_exec
+        reply = {"op": "done", "ok": exc is None, "outputs": outputs,
+                 "interrupted": interrupt.fired}
+        if exc is not None:
+            reply.update(failure(exc, "done"), ok=False)
+        return reply
+
     answer({"op": "ready"})
     while True:
         try:
@@ -139,13 +361,7 @@ def main() -> None:
         op = msg.get("op")
         try:
             if op == "exec":
-                result = shell.run_cell(str(msg.get("source", "")), store_history=False,
-                                        silent=False)
-                exc = result.error_before_exec or result.error_in_exec
-                if exc is None:
-                    answer({"op": "done", "ok": True})
-                else:
-                    answer({**failure(exc, "done"), "ok": False})
+                answer(run_cell(msg))
             elif op == "lookup":
                 out = {}
                 for name in msg.get("names", []):
@@ -200,6 +416,7 @@ def main() -> None:
             else:
                 answer({"op": "error", "ename": "WireError", "msg": f"unknown op {op!r}"})
         except BaseException as exc:  # noqa: BLE001
+            CAPTURE.close()
             try:
                 answer(failure(exc, "error"))
             except BaseException:  # noqa: BLE001

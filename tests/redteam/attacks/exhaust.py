@@ -4,7 +4,7 @@
 # sandbox has a uid and a process limit of its own, see tests/test_sandbox.py) and a memory
 # bomb, then loops forever swallowing KeyboardInterrupt; every function sleeps for an hour.
 # The notebook must be stopped within its budget, score 0, and the rest of the class be
-# graded; the kernel run skips the swallowing cell and says so.
+# graded; the grader ends the swallowing cell and says so.
 # expect: 0
 # flag: hangs through an interrupt | did not finish executing in time | could not be executed
 # flag: stops or kills the process

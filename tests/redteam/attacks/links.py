@@ -2,11 +2,10 @@
 # write a host file: every inherited descriptor is listed and walked with dir_fd, ".." is
 # opened from the home directory's descriptor, /proc/*/root and /proc/*/cwd are followed, the
 # host paths of the mounts are read from /proc/self/mountinfo and tried; then executed.ipynb
-# (the file the grader reads back) becomes a symlink to the course's gradebook.db (the course
-# root is the editable install's directory) and submission.ipynb a hard link to /etc/passwd,
-# and a link "up" to the host's /.
+# (the file an earlier grader read back; nothing is read back now) becomes a symlink to the
+# course's gradebook.db (the course root is the editable install's directory) and
+# submission.ipynb a hard link to /etc/passwd, and a link "up" to the host's /.
 # expect: 0
-# flag: could not be executed in the sandbox
 # flag: reads or writes files
 # %% preamble
 import os

@@ -1,0 +1,167 @@
+"""Everything that writes the course during a parallel run: gradebook, report, autograded/.
+
+The coordinator (:mod:`emcourse_grader.parallel`) alone writes, one submission at a time,
+as each result arrives: the student and the submission in the gradebook, the grades by the
+course's own grade-writing steps (nbgrader's SaveAutoGrades and AssignLatePenalties, run here
+only: each submission is scored once), the submission's rows of ``integrity_report.csv``,
+then the autograded folder, moved into place in one rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import scoring
+from .guard import read_timestamp
+
+
+def _scores(db_url: str, course_id: str, assignment: str, student: str) -> dict:
+    """notebook -> {cell: [auto_score, max_score]} of one submission in a gradebook."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(db_url, course_id) as gb:
+        sub = gb.find_submission(assignment, student)
+        for nb in sub.notebooks:
+            out[nb.name] = {g.name: [g.auto_score, float(g.max_score)] for g in nb.grades}
+    return out
+
+
+class _Writer:
+    """Everything that writes the course: the gradebook, the report, autograded/."""
+
+    def __init__(self, app, spec):
+        from emcourse_grader.preprocessors import IntegrityCheck
+
+        self.app, self.cd, self.cfg, self.spec = app, app.coursedir, app.config, spec
+        self.hw = spec["name"]
+        self.report = IntegrityCheck(config=self.cfg).report_file
+        if not os.path.isabs(self.report):
+            self.report = os.path.join(self.cd.root, self.report)
+        self.notebooks = [nb["name"] for nb in spec["notebooks"]]
+        self.db_steps = self._db_steps()
+        from nbgrader.converters import Autograde
+        conv = Autograde(coursedir=self.cd, config=self.cfg)
+        self.permissions = int(str(conv.permissions), 8)
+        self.exclude = conv.exclude_overwriting.get(self.hw, [])
+        self.refused = {}  # student -> [(path, reason)] of _submission_files
+
+    def _db_steps(self):
+        """The configured autograde preprocessors that write the gradebook."""
+        from traitlets.utils.importstring import import_item
+
+        return [import_item(pp) if isinstance(pp, str) else pp
+                for pp in scoring.configured_steps(self.cfg) if scoring.writes_grades(pp)]
+
+    def _resources(self, student, notebook):
+        return {"nbgrader": {"student": student, "assignment": self.hw, "notebook": notebook,
+                             "db_url": self.cd.db_url}}
+
+    def _submission(self, gb, student):
+        src = self.cd.format_path(self.cd.submitted_directory, student, self.hw)
+        gb.update_or_create_student(student)
+        ts = read_timestamp(src)[0]
+        if ts:
+            return gb.update_or_create_submission(self.hw, student, timestamp=ts)
+        return gb.update_or_create_submission(self.hw, student)
+
+    def _zero(self, gb, student, notebook, needs_manual):
+        sub = gb.find_submission_notebook(notebook, self.hw, student)
+        for grade in sub.grades:
+            grade.auto_score = 0
+            grade.needs_manual_grade = needs_manual
+        gb.db.commit()
+
+    def commit(self, student, result) -> dict:
+        """Write one graded submission; returns notebook -> {cell: [auto, max]}."""
+        import nbformat
+        from nbgrader.api import Gradebook
+
+        files = dict(result["files"])
+        present = [n for n in self.notebooks if f"{n}.ipynb" in files]
+        with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
+            self._submission(gb, student)
+            for n in self.notebooks:
+                if n not in present:  # as nbgrader: a notebook not handed in scores 0
+                    self._zero(gb, student, n, False)
+        for n in present:
+            nb = nbformat.reads(files[f"{n}.ipynb"].decode("utf-8"), as_version=4)
+            for cls in self.db_steps:
+                cls(config=self.cfg).preprocess(nb, self._resources(student, n))
+        scores = _scores(self.cd.db_url, self.cd.course_id, self.hw, student)
+        self._report(student, result.get("rows", []))
+        self._place(student, files)
+        return scores
+
+    def fail(self, student, reason, rows=()):
+        self._zero_all(student, True, "could not be graded (0 points until regraded)",
+                       lambda n: reason, rows)
+        dest = self.cd.format_path(self.cd.autograded_directory, student, self.hw)
+        if os.path.isdir(dest):  # as nbgrader after a failure: no stale autograded copy
+            shutil.rmtree(dest)
+
+    def missing(self, student, files):
+        self._zero_all(student, False, "no notebook handed in; graded as 0",
+                       lambda n: f"{n}.ipynb is not in the submission")
+        self._place(student, {k: v for k, v in files.items() if not k.endswith(".ipynb")})
+
+    def _zero_all(self, student, needs_manual, reason, detail, rows=()):
+        """0 for every notebook of the assignment, one report row each (plus ``rows``)."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
+            self._submission(gb, student)
+            for n in self.notebooks:
+                self._zero(gb, student, n, needs_manual)
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._report(student, [{"time": now, "student": student, "assignment": self.hw,
+                                "notebook": n, "part": "", "reason": reason,
+                                "detail": detail(n)} for n in self.notebooks] + list(rows))
+
+    def _report(self, student, rows):
+        from emcourse_grader.preprocessors import reset_report, write_rows
+
+        for n in self.notebooks:
+            reset_report(self.report, student, self.hw, n)
+        rows = list(rows) + [{"time": time.strftime("%Y-%m-%d %H:%M:%S"), "student": student,
+                              "assignment": self.hw, "notebook": self.notebooks[0], "part": "",
+                              "reason": "a file of the submission was refused (not copied)",
+                              "detail": f"{rel}: {why}"} for rel, why in self.refused.get(
+                                  student, [])]
+        if rows:
+            write_rows(self.report, rows)
+
+    def _place(self, student, files):
+        """The autograded folder, as nbgrader leaves it, moved into place in one rename."""
+        from nbgrader.utils import find_all_files
+
+        dest = Path(self.cd.format_path(self.cd.autograded_directory, student, self.hw))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.hw}.partial-", dir=dest.parent))
+        for rel, data in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        source = self.cd.format_path(self.cd.source_directory, ".", self.hw)
+        excluded = {os.path.join(source, x) for x in self.exclude}
+        for f in set(find_all_files(source, self.cd.ignore + ["*.ipynb"])) - excluded:
+            p = tmp / os.path.relpath(f, source)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if p.exists():
+                p.unlink()
+            shutil.copy(f, p)
+        for dirpath, _, names in os.walk(tmp):
+            os.chmod(dirpath, 0o755)
+            for name in names:
+                os.chmod(os.path.join(dirpath, name), self.permissions)
+        old = None
+        if dest.exists():
+            old = dest.parent / f".{self.hw}.old-{os.getpid()}-{time.monotonic_ns()}"
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
