@@ -46,6 +46,7 @@ import threading
 import typing
 from pathlib import Path
 
+import browser as browser_tools  # tests/browser.py
 import pytest
 
 from emcourse_grader import course as manifest
@@ -62,10 +63,7 @@ AXE_VERSION = install_axe.AXE_VERSION
 AXE_JS = install_axe.axe_js()
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--proxy-server=http://127.0.0.1:9"]
+CHROMIUM = browser_tools.CHROMIUM
 PAGE_TIMEOUT_MS = 90_000
 WIDE, NARROW = 1280, 320
 
@@ -245,14 +243,8 @@ def servers(built):
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with browser_tools.launched() as launched:
+        yield launched
 
 
 def _open(chromium, base: str, url: str, width: int):

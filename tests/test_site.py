@@ -28,13 +28,13 @@ from __future__ import annotations
 import functools
 import http.server
 import re
-import shutil
 import sys
 import threading
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import browser as browser_tools  # tests/browser.py
 import nbformat
 import pytest
 
@@ -48,14 +48,7 @@ LECTURES = [ROOT / lec.path for lec in COURSE.lectures]
 ASSIGNMENTS = [ROOT / a.release for a in COURSE.assignments]
 SEARCH_TERM, SEARCH_LECTURE = "Kullback", "04_general_em"  # a word only lecture 4 has
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    # Belt and braces: anything not on loopback (which Chromium never proxies) would go to a
-    # proxy port nobody listens on.
-    "--proxy-server=http://127.0.0.1:9",
-]
+CHROMIUM = browser_tools.CHROMIUM
 PAGE_TIMEOUT_MS = 60_000  # a loaded machine can be slow; an idle one needs about a second
 
 pytestmark = [
@@ -184,14 +177,8 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with browser_tools.launched() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
