@@ -339,9 +339,9 @@ def as_params(value):
     then says what is wrong)."""
     from .sandboxed import wire
 
-    if not isinstance(value, wire.Params):
-        if not (isinstance(value, (tuple, list)) and len(value) == 3 and _mixture_shaped(value)):
-            return value
+    if not isinstance(value, wire.Params) and not (
+            isinstance(value, (tuple, list)) and len(value) == 3 and _mixture_shaped(value)):
+        return value
     from emref.params import GMMParams
     try:
         return GMMParams(*value)

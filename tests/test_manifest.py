@@ -11,7 +11,6 @@ class covers exactly its assignments, the site's navigation lists its lectures i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

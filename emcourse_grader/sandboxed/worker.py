@@ -399,7 +399,7 @@ def main() -> None:
                             value = fn(*[as_params(wire.decode(a)) for a in msg.get("args", [])],
                                        **{k: as_params(wire.decode(v))
                                           for k, v in msg.get("kwargs", {}).items()})
-                        except Exception:  # noqa: BLE001 - the first failure is reported
+                        except Exception:  # noqa: BLE001, S110 - the first failure is reported
                             pass
                         else:
                             raise _Retried(value) from None

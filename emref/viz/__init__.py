@@ -18,5 +18,4 @@ from .bound import *
 from .describe import MIN_ALT_WORDS, show  # noqa: F401
 from .hmm import *
 from .mixtures import *
-from .style import (MARKERS, PALETTE, component_colors,  # noqa: F401
-                    component_linestyles, component_markers)
+from .style import MARKERS, PALETTE, component_colors, component_linestyles, component_markers  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import io
 
-__all__ = ["show", "MIN_ALT_WORDS"]
+__all__ = ["MIN_ALT_WORDS", "show"]
 
 #: An alt text shorter than this says too little ("figure", "plot of data").
 MIN_ALT_WORDS = 5
