@@ -52,6 +52,15 @@ def test_decodings_rows_and_colours(ax):
     np.testing.assert_array_equal(image.get_array(), [[0, 1, 1], [0, 0, 1]])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["truth", "Viterbi"]
     assert image.get_cmap().colors[:2] == list(PALETTE[:2])
+    # without colour: the second state's stretches are hatched (one per run), the first plain
+    from matplotlib.patches import Rectangle
+
+    from emref.viz.style import HATCHES
+    hatched = [(p.get_x(), p.get_y(), p.get_width(), p.get_hatch()) for p in ax.patches
+               if isinstance(p, Rectangle) and p.get_hatch()]
+    assert hatched == [(1.5, -0.5, 2.0, HATCHES[1]), (2.5, 0.5, 1.0, HATCHES[1])]
+    legend = ax.get_legend().get_patches()
+    assert [h.get_hatch() or "" for h in legend] == [HATCHES[0], HATCHES[1]]
     with pytest.raises(ValueError, match="length 3"):
         plot_decodings(ax, {"a": np.array([0, 1, 1]), "b": np.array([0, 1])})
     with pytest.raises(ValueError, match="integer states"):

@@ -22,10 +22,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .style import HATCHES, PALETTE, component_colors
+
+_HATCH_INK = "#1a1a1a"  # the hatch lines, dark on every colour of the palette
 
 __all__ = [
     "plot_count_table",
@@ -174,7 +176,9 @@ def plot_posterior_sharpening(ax, gammas: Sequence, iterations: Sequence[int], *
 
 def plot_decodings(ax, paths: Mapping[str, np.ndarray], *, state_names=None, colors=None,
                    title="State sequences", xlabel="step n", start=1):
-    """Several state sequences as coloured strips, one row each (first row on top).
+    """Several state sequences as coloured strips, one row each (first row on top); each
+    state's stretches are hatched too (:data:`emref.viz.style.HATCHES`), so the strips read
+    without colour.
 
     Parameters
     ----------
@@ -207,11 +211,21 @@ def plot_decodings(ax, paths: Mapping[str, np.ndarray], *, state_names=None, col
     image = ax.imshow(np.vstack(rows), aspect="auto", interpolation="nearest",
                       cmap=ListedColormap(cols), vmin=-0.5, vmax=K - 0.5,
                       extent=(start - 0.5, start + T - 0.5, len(rows) - 0.5, -0.5))
+    # Each state's stretches hatched as well as coloured: the strips read without colour.
+    hatches = [HATCHES[k % len(HATCHES)] for k in range(K)]
+    for i, r in enumerate(rows):
+        cuts = np.flatnonzero(np.diff(r)) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, T]):
+            if hatches[int(r[a])]:
+                ax.add_patch(Rectangle((start - 0.5 + a, i - 0.5), b - a, 1.0, fill=False,
+                                       hatch=hatches[int(r[a])], edgecolor=_HATCH_INK,
+                                       linewidth=0))
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(labels)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=cols[k], label=names[k]) for k in range(K)],
+    ax.legend(handles=[Patch(facecolor=cols[k], hatch=hatches[k], edgecolor=_HATCH_INK,
+                             label=names[k]) for k in range(K)],
               loc="upper right", bbox_to_anchor=(1.0, 1.28), ncol=K, fontsize="small",
               frameon=False)
     return image
