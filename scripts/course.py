@@ -20,7 +20,11 @@ order:
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import html
 import importlib
+import json
 import re
 import shutil
 import subprocess
@@ -179,9 +183,62 @@ def build_site(out: Path = SITE, *, work: Path | None = None) -> Path:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(work / "_build" / "html", out)
+    described = apply_alt_texts(out, figure_alt_texts(course))
+    print(f"   site: {described} figures described by their alt text")
     index = out / "index.html"
     print(f"   site: {index}")
     return index
+
+
+def figure_alt_texts(course: manifest.Course) -> dict:
+    """The alt text of every lecture figure, by the name MyST-NB gives its image file (the
+    SHA-256 of the image's bytes, then ``.png``).
+
+    emref.viz.show writes each figure's alt text into its output's metadata, one per figure;
+    MyST-NB takes an image's ``alt`` only from the cell's metadata (one for the whole cell),
+    so the site's pages get theirs from here (:func:`apply_alt_texts`)."""
+    out = {}
+    for lec in course.lectures:
+        nb = json.loads((ROOT / lec.path).read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            for output in cell.get("outputs", []):
+                png = output.get("data", {}).get("image/png")
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+                if png and isinstance(alt, str) and alt.strip():
+                    text = "".join(png) if isinstance(png, list) else png
+                    digest = hashlib.sha256(binascii.a2b_base64(text)).hexdigest()
+                    out[f"{digest}.png"] = " ".join(alt.split())
+    return out
+
+
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_SRC = re.compile(r'\bsrc="([^"]+)"')
+_ALT = re.compile(r'\balt="[^"]*"')
+
+
+def apply_alt_texts(site: Path, alts: dict) -> int:
+    """Give every ``<img>`` of the built site whose file is a described figure its alt text
+    (replacing MyST-NB's default, the image's path); return how many were given one."""
+    count = 0
+    for page in Path(site).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+
+        def describe(match):
+            nonlocal count
+            tag = match.group(0)
+            src = _SRC.search(tag)
+            alt = alts.get(src.group(1).rsplit("/", 1)[-1]) if src else None
+            if alt is None:
+                return tag
+            count += 1
+            attr = f'alt="{html.escape(alt, quote=True)}"'
+            return _ALT.sub(lambda _: attr, tag, count=1) if _ALT.search(tag) else \
+                f"{tag[:4]} {attr}{tag[4:]}"
+
+        new = _IMG.sub(describe, text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    return count
 
 
 def _step(name: str):
