@@ -103,8 +103,20 @@ def _chp():
     return path
 
 
-def _useradd(name, home=True):
+def _userdel(name):
+    """Remove the account, its processes first (a service the hub started outlives the hub's
+    stop; userdel refuses a user who still runs something)."""
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-u", name], check=False,
+                          capture_output=True).returncode != 0:
+            break
+        time.sleep(0.1)
     subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+
+
+def _useradd(name, home=True):
+    _userdel(name)  # a killed earlier run may have left it
     args = ["useradd", "-m", "-K", "HOME_MODE=0700"] if home else ["useradd", "-M", "-r"]
     subprocess.run([*args, "-s", "/bin/bash", name], check=True, capture_output=True)
 
@@ -263,7 +275,7 @@ def hub(request):
     def fin():
         h.stop()
         for user in (TEACH, ADA, BEN, SVC):
-            subprocess.run(["userdel", "-r", user], check=False, capture_output=True)
+            _userdel(user)
         shutil.rmtree(workdir, ignore_errors=True)
 
     request.addfinalizer(fin)
