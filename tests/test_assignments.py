@@ -88,7 +88,13 @@ def test_solutions_pass_their_own_tests():
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert out.count("Success! Your notebook passes all the tests.") == len(paths), out
-    assert "VALIDATION FAILED" not in out and "ERROR" not in out, out
+    assert "VALIDATION FAILED" not in out, out
+    # nbgrader's own errors; not the kernel's log at shutdown (ipykernel may log a ZMQ
+    # "Socket operation on non-socket" while the notebook's kernel is torn down, after the
+    # verdict, on some machines).
+    app_errors = [line for line in out.splitlines()
+                  if re.match(r"\[\w+App \| (ERROR|CRITICAL)\]", line)]
+    assert not app_errors, out
 
 
 @pytest.mark.parametrize("hw", HW)
