@@ -109,3 +109,32 @@ def hmmlearn_categorical():
 def assert_equals_hmmlearn():
     """``assert_equals_hmmlearn(result, ref)``: an HMMResult against a fitted CategoricalHMM."""
     return assert_equals_hmmlearn_categorical
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory, worker_id):
+    """``shared_dir(name, build) -> Path``: a folder made once per test run by
+    ``build(path)`` and shared by every pytest-xdist worker (the first to ask builds it under
+    a file lock; the others wait and reuse it). For set-ups that several test files read and
+    none changes, such as the built lecture site."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        base = base.parent  # the run's folder, above each worker's own
+    def get(name: str, build):
+        path = base / f"shared-{name}"
+        with open(base / f"shared-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not (path / ".complete").exists():
+                    if path.exists():
+                        import shutil
+                        shutil.rmtree(path)  # a build that failed half-way
+                    path.mkdir()
+                    build(path)
+                    (path / ".complete").touch()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return path
+    return get

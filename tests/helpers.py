@@ -70,3 +70,19 @@ def emission_matrix(x, params):
         return np.stack([poisson.pmf(x, rate).prod(axis=1) for rate in em.rates], axis=1)
     return np.stack([multivariate_normal(em.means[k], em.covariances[k]).pdf(x).reshape(-1)
                      for k in range(em.n_states)], axis=1)
+
+
+def build_lecture_site(folder):
+    """The lecture site as `make course` builds it (``scripts/course.py``'s ``build_site``),
+    into ``folder``/site. test_site and the accessibility audit share one build per run
+    (conftest's ``shared_dir``)."""
+    import sys
+    from pathlib import Path
+
+    scripts = str(Path(__file__).resolve().parent.parent / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import course
+    finally:
+        sys.path.remove(scripts)
+    course.build_site(Path(folder) / "site", work=Path(folder) / "jupyterbook")

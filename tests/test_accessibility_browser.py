@@ -48,6 +48,7 @@ from pathlib import Path
 
 import browser as browser_tools  # tests/browser.py
 import pytest
+from helpers import build_lecture_site
 
 from emcourse_grader import course as manifest
 
@@ -169,7 +170,7 @@ demo_class.run_class(course, students=eval(sys.argv[4]), assignments=[sys.argv[3
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, shared_dir):
     """(site folder, feedback folder): the class graded in a subprocess while the site builds."""
     install_axe.install()
     tmp = tmp_path_factory.mktemp("a11y")
@@ -181,12 +182,8 @@ def built(tmp_path_factory):
          repr(STUDENTS)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
     try:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        try:
-            import course
-        finally:
-            sys.path.remove(str(ROOT / "scripts"))
-        site = course.build_site(tmp / "site", work=tmp / "jupyterbook").parent
+        # the site test's own build, made once per run for both files
+        site = shared_dir("lecture-site", build_lecture_site) / "site"
         out, _ = grading.communicate(timeout=900)
     finally:
         if grading.poll() is None:

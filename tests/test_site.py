@@ -1,11 +1,12 @@
 """The lecture site (Jupyter Book, configured in docs/site/), read in headless Chromium.
 
-The site is built once for this module, into a temporary folder, by the same function as
-`make course` (``scripts/course.py``'s ``build_site``: the lectures' committed outputs, never
-re-executed), and served from 127.0.0.1. Debian's Chromium, driven by Playwright, opens the
-syllabus, every lecture and the search page, with every request recorded: any request for a
-URL outside the local server is aborted and fails the test. Installing Chromium is set-up
-(`make system`, scripts/system_setup.sh); without it the module is skipped, saying so.
+The site is built once per test run (shared with the accessibility audit), into a temporary
+folder, by the same function as `make course` (``scripts/course.py``'s ``build_site``: the
+lectures' committed outputs, never re-executed), and served from 127.0.0.1. Debian's
+Chromium, driven by Playwright, opens the syllabus, every lecture and the search page, with
+every request recorded: any request for a URL outside the local server is aborted and fails
+the test. Installing Chromium is set-up (`make system`, scripts/system_setup.sh); without it
+the module is skipped, saying so.
 
 What a reader must get, checked in the browser after the page's scripts ran:
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import functools
 import http.server
 import re
-import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import browser as browser_tools  # tests/browser.py
 import nbformat
 import pytest
+from helpers import build_lecture_site
 
 from emcourse_grader import course as manifest
 
@@ -96,15 +97,10 @@ PAGE_FACTS = """async () => {
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import course
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    tmp = tmp_path_factory.mktemp("site")
-    index = course.build_site(tmp / "site", work=tmp / "jupyterbook")
-    return index.parent
+def site(shared_dir):
+    # built once per test run, shared with the accessibility audit
+    return shared_dir("lecture-site", build_lecture_site) / "site"
+
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
