@@ -182,13 +182,13 @@ def viterbi(obs, params: HMMParams) -> ViterbiResult:
         log_e = 0.0 if params.endprob is None else np.log(params.endprob)
     N, K = log_p_x.shape
     omega = np.empty((N, K))                         # ω(z_n) - m_n (see below)
-    psi = np.zeros((N, K), dtype=np.intp)            # ψ[n, k]: best z_{n-1} given z_n = k
+    chi = np.zeros((N, K), dtype=np.intp)            # χ[n, k]: best z_{n-1} given z_n = k
     m = np.zeros(N)                                  # m_n = max_k ω(z_nk), kept apart
     omega[0] = log_pi + log_p_x[0]                   # ω(z_1) = ln p(z_1) + ln p(x_1|z_1) (13.69)
     for n in range(N):
         if n > 0:
             cand = omega[n - 1][:, None] + log_A     # ln p(z_n|z_{n-1}) + ω(z_{n-1}), [j, k]
-            psi[n] = cand.argmax(axis=0)             # the maximising z_{n-1} for each z_n
+            chi[n] = cand.argmax(axis=0)             # the maximising z_{n-1} for each z_n
             omega[n] = log_p_x[n] + cand.max(axis=0)  # ω(z_n) = ln p(x_n|z_n) + max (.) (13.68)
         # a constant taken out of every ω(z_n) changes no maximiser; it keeps the numbers near
         # zero, so that their rounding does not grow with n
@@ -200,7 +200,7 @@ def viterbi(obs, params: HMMParams) -> ViterbiResult:
     states = np.empty(N, dtype=np.intp)
     states[N - 1] = np.argmax(final)                 # z*_N = argmax ω(z_N) [+ ln e(z_N)]
     for n in range(N - 1, 0, -1):
-        states[n - 1] = psi[n, states[n]]            # back-track: z*_{n-1} = ψ(z*_n)    (13.71)
+        states[n - 1] = chi[n, states[n]]            # back-track: z*_{n-1} = χ(z*_n)    (13.71)
     return ViterbiResult(states, float(m.sum() + final.max()))  # ln p(X,Z*) = max ω(z_N)
 
 

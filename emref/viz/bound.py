@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # Roles of the colours, fixed across all the lower-bound figures.
-_LOGLIK_COLOR = PALETTE[0]   # blue: log p(X | θ)
+_LOGLIK_COLOR = PALETTE[0]   # blue: ln p(X | θ)
 _BOUND_COLOR = PALETTE[1]    # orange: the bound built at θᵗ
 _NEXT_COLOR = PALETTE[2]     # green: the bound built at θᵗ⁺¹
 _POINT_COLOR = PALETTE[7]    # black: θᵗ
@@ -86,7 +86,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
     ----------
     ax : matplotlib Axes
     thetas : array (G,), strictly increasing grid of the free parameter.
-    loglik : array (G,), log p(X | θ) on the grid.
+    loglik : array (G,), ln p(X | θ) on the grid.
     bound : array (G,), the lower bound L(q_t, θ) = Q(θ | θᵗ) + H(q_t) built at θᵗ.
     theta_t : float, where the bound was built (it touches ``loglik`` there).
     theta_next : float, the bound's maximiser θᵗ⁺¹ (the M-step).
@@ -113,7 +113,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
         raise ValueError("bound must lie below loglik everywhere (it is a lower bound); "
                          f"it exceeds it by up to {np.max(bound - loglik):.3g}")
 
-    ax.plot(thetas, loglik, color=_LOGLIK_COLOR, lw=2.2, label=r"$\log p(X\mid\theta)$")
+    ax.plot(thetas, loglik, color=_LOGLIK_COLOR, lw=2.2, label=r"$\ln p(X\mid\theta)$")
     ax.plot(thetas, bound, color=_BOUND_COLOR, lw=1.8, ls="-.",
             label=r"bound at $\theta^t$: $Q(\theta\mid\theta^t)+H(q_t)$")
     if next_bound is not None:
@@ -131,7 +131,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
     ax.plot([theta_next], [b_next], "s", color=_BOUND_COLOR, mec=_POINT_COLOR, ms=7,
             zorder=5, label=r"$\theta^{t+1}$ = argmax of the bound")
     ax.plot([theta_next], [ll_next], "D", color=_GAIN_COLOR, ms=7, zorder=5,
-            label=r"$\log p(X\mid\theta^{t+1})$")
+            label=r"$\ln p(X\mid\theta^{t+1})$")
     if ll_next - b_next > 0:
         ax.annotate("", xy=(theta_next, ll_next), xytext=(theta_next, b_next),
                     arrowprops={"arrowstyle": "->", "color": _GAIN_COLOR, "lw": 1.5})
@@ -142,7 +142,7 @@ def plot_bound_step(ax, thetas, loglik, bound, theta_t, theta_next, *, next_boun
     ax.set_ylim(*ylim)
     ax.set_xlim(thetas[0], thetas[-1])
     ax.set_xlabel(f"${param_name}$ (other parameters fixed)")
-    ax.set_ylabel("log-likelihood")
+    ax.set_ylabel(r"$\ln p(X\mid\theta)$ and its bound")
     if title is None:
         title = (rf"EM step: ${param_name}^t$ = {theta_t:.3g} $\to$ "
                  rf"${param_name}^{{t+1}}$ = {theta_next:.3g}")
@@ -189,7 +189,7 @@ def plot_bound_panels(axes, thetas, loglik, bounds: Sequence, theta_seq, *,
 
 
 def plot_climb_path(ax, a_grid, b_grid, surface, path, *, labels=(r"\mu_1", r"\mu_2"),
-                    title: str = "EM climbing the log-likelihood surface", levels: int = 25,
+                    title: str = r"EM climbing the surface $\ln p(X\mid\theta)$", levels: int = 25,
                     colorbar: bool = True, cmap: str = "cividis"):
     """EM's trajectory drawn on filled contours of a log-likelihood over two parameters.
 
@@ -202,7 +202,7 @@ def plot_climb_path(ax, a_grid, b_grid, surface, path, *, labels=(r"\mu_1", r"\m
     path : array (n, 2), the iterates θ⁰, θ¹, ... projected on the two parameters.
     labels : TeX names of the two parameters.
     levels : number of contour levels.
-    colorbar : add a colour bar labelled "log-likelihood".
+    colorbar : add a colour bar labelled "ln p(X | θ)".
     cmap : colour map (cividis is readable under colour blindness and in grey).
 
     Returns
@@ -221,7 +221,7 @@ def plot_climb_path(ax, a_grid, b_grid, surface, path, *, labels=(r"\mu_1", r"\m
     cs = ax.contourf(a_grid, b_grid, surface, levels=levels, cmap=cmap)
     ax.contour(a_grid, b_grid, surface, levels=levels, colors="k", linewidths=0.3, alpha=0.4)
     if colorbar:
-        ax.figure.colorbar(cs, ax=ax, label="log-likelihood")
+        ax.figure.colorbar(cs, ax=ax, label=r"$\ln p(X\mid\theta)$")
     ax.plot(path[:, 0], path[:, 1], "-", color=PALETTE[5], lw=1.8, zorder=3)
     ax.plot(path[:, 0], path[:, 1], "o", color=PALETTE[5], mec="white", ms=5, zorder=4,
             label="EM iterates")
@@ -237,7 +237,7 @@ def plot_climb_path(ax, a_grid, b_grid, surface, path, *, labels=(r"\mu_1", r"\m
 
 
 def plot_convergence(ax, curves: Mapping[str, Sequence[float]], *,
-                     ylabel: str = r"$\log p(X\mid\hat\theta) - \log p(X\mid\theta^t)$",
+                     ylabel: str = r"$\ln p(X\mid\hat\theta) - \ln p(X\mid\theta^t)$",
                      title: str = "Distance to the optimum", logy: bool = True,
                      floor: float = 1e-12):
     """Several methods' distance to the optimum against the iteration number.

@@ -316,7 +316,7 @@ def plot_mixture(ax, X, params_or_resp=None, *, centers=None, n_std=2.0, ellipse
 
 
 def plot_loglik_trace(ax, history, *, label=None, color=None, per_point=None, start=0,
-                      title="Log-likelihood over EM iterations", ylabel="log-likelihood",
+                      title=r"$\ln p(X\mid\theta^t)$ over EM iterations", ylabel=r"$\ln p(X\mid\theta^t)$",
                       xlabel="iteration", marker=None):
     """A history (log-likelihood, or k-means inertia) against the iteration number.
 
