@@ -153,15 +153,21 @@ def check_covariances(covariances, name: str, K: int, D: int):
     """Symmetric positive definite (K, D, D) matrices; returns them with their Cholesky factors.
 
     Symmetry is checked to a relative tolerance (products of floats are not exactly
-    symmetric) and the matrix is then symmetrised, so that the factor belongs to it exactly.
+    symmetric: 1e-8, or 64 machine epsilons of a float32 or float16 input) and the matrix is then symmetrised, so that the factor belongs to it exactly.
     """
+    # products in single precision are symmetric only to float32's rounding: the tolerance
+    # follows the precision the caller computed in (never tighter than 1e-8)
+    given = getattr(covariances, "dtype", None)
+    eps = np.finfo(given).eps if given is not None and np.issubdtype(given, np.floating) \
+        else np.finfo(float).eps
+    rel_tol = max(1e-8, 64 * float(eps))
     arr = as_float_array(covariances, name, ndim=3)
     if arr.shape != (K, D, D):
         raise ValueError(f"{name} must have shape ({K}, {D}, {D}) (one full matrix per "
                          f"component); found {describe_shape(arr)}")
     asym = np.abs(arr - np.swapaxes(arr, 1, 2)).max(axis=(1, 2))
     scale = np.abs(arr).max(axis=(1, 2))
-    bad = asym > 1e-8 * np.maximum(scale, 1e-300)
+    bad = asym > rel_tol * np.maximum(scale, 1e-300)
     if np.any(bad):
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name}[{k}] must be symmetric; found a largest asymmetry "

@@ -507,7 +507,8 @@ def up(exchange: str = "hub") -> Path:
             "students": [{"name": s, "password": passwords[s]} for s in STUDENTS],
             "student_venv": str(student), "instructor_venv": str(teacher),
             "admin_token": admin_token,
-            "grader": {"url": f"{url}/services/{GRADER}/", "assignments": list(SERVED)}}
+            "grader": {"url": f"{url}/services/{GRADER}/", "assignments": list(SERVED),
+                       "internal_url": f"{grader['url']}/services/{GRADER}/"}}
     HUB_JSON.unlink(missing_ok=True)
     fd = os.open(HUB_JSON, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds passwords
     with os.fdopen(fd, "w") as f:

@@ -325,3 +325,27 @@ def test_messages_say_what_was_found_and_what_is_expected():
     assert "positive definite" in msg and "covariances[1]" in msg
     msg = check(lambda: gmm.fit(X, 2, covariance_type="ful"), ValueError, "covariance_type")
     assert "'full'" in msg and "'ful'" in msg
+
+
+def test_a_covariance_computed_in_float32_is_accepted_and_a_float32_asymmetry_is_not():
+    # a scatter matrix summed in float32 is symmetric to float32's rounding only: a few
+    # units in the last place apart (BLAS sums S[0, 1] and S[1, 0] in different orders)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 3)).astype(np.float32) * np.float32(3.7)
+    diff = X - X.mean(axis=0)
+    S = diff.T @ diff / np.float32(80)
+    S = np.triu(S) + np.triu(S, 1).T  # exactly symmetric, then four ulps off at (0, 1)
+    for _ in range(4):
+        S[0, 1] = np.nextafter(S[0, 1], np.float32(np.inf))
+    assert S.dtype == np.float32 and np.abs(S - S.T).max() / np.abs(S).max() > 1e-8
+    weights, means = np.array([1.0]), np.zeros((1, 3))
+    params = gmm.GMMParams(weights, means, S[None])  # accepted, symmetrised
+    np.testing.assert_allclose(params.covariances[0], S.astype(float), rtol=1e-6)
+    # the same asymmetry in a float64 matrix is far above its rounding: refused
+    with pytest.raises(ValueError, match="symmetric"):
+        gmm.GMMParams(weights, means, S.astype(float)[None])
+    # and in float32 an asymmetry of 1e-3 relative is refused too
+    bad = S.copy()
+    bad[0, 1] += np.float32(1e-3) * np.abs(S).max()
+    with pytest.raises(ValueError, match="symmetric"):
+        gmm.GMMParams(weights, means, bad[None])

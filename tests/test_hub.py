@@ -51,10 +51,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB = ROOT / "scripts" / "hub.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+sys.path.insert(0, str(ROOT / "tests"))
+import browser as browser_tools  # tests/browser.py, the shared Chromium
+
 HW = "hw1"
 TIMEOUT_MS = 120_000
 
@@ -64,8 +63,8 @@ def _why_skip() -> str | None:
         return "make hub needs root (PAM logins, useradd): run the tests as root"
     if not shutil.which("npm"):
         return "npm is missing (configurable-http-proxy): apt-get install npm"
-    if not os.path.exists(CHROMIUM):
-        return f"Chromium is not installed at {CHROMIUM} (make system installs it)"
+    if browser_tools.CHROMIUM is None:
+        return "Debian's chromium is not installed (make system installs it)"
     if importlib.util.find_spec("jupyterhub") is None:
         return "jupyterhub is not installed: pip install -e '.[hub]' (make does)"
     if subprocess.run(["/usr/bin/python3", "-c", "import venv, ensurepip"],
@@ -191,30 +190,31 @@ def test_doctor_reaches_the_formgrader(hub, instructor_server):
     assert f"the Formgrader answers at {page}" in found, found
 
 
+def _lab_page(browser, hub, student: dict):
+    """A new page of ``browser`` where ``student`` has logged in on the hub's login page
+    and their JupyterLab has loaded."""
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{hub['url']}/hub/login")
+    page.fill("#username_input", student["name"])
+    page.fill("#password_input", student["password"])
+    page.click("#login_submit")
+    page.wait_for_url(f"**/user/{student['name']}/lab**")
+    page.locator("#jp-main-dock-panel").wait_for()
+    return page
+
+
 @pytest.fixture(scope="module")
 def lab(hub) -> dict:
     """The first student logs in on the hub's login page in Chromium; what their Lab showed
     and the command lines of their processes (their server keeps running)."""
-    from playwright.sync_api import sync_playwright
-
     student = hub["students"][0]
     seen = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{hub['url']}/hub/login")
-            page.fill("#username_input", student["name"])
-            page.fill("#password_input", student["password"])
-            page.click("#login_submit")
-            page.wait_for_url(f"**/user/{student['name']}/lab**")
-            page.locator("#jp-main-dock-panel").wait_for()
-            page.get_by_role("menuitem", name="Nbgrader").click()
-            page.get_by_role("menuitem", name="Assignment List").wait_for()
-            seen["formgrader items"] = page.get_by_role("menuitem", name="Formgrader").count()
-        finally:
-            browser.close()
+    with browser_tools.launched() as browser:
+        page = _lab_page(browser, hub, student)
+        page.get_by_role("menuitem", name="Nbgrader").click()
+        page.get_by_role("menuitem", name="Assignment List").wait_for()
+        seen["formgrader items"] = page.get_by_role("menuitem", name="Formgrader").count()
     uid = pwd.getpwnam(student["name"]).pw_uid
     seen["cmdlines"] = []
     for pid in hub_script._pids_of({uid}):
@@ -400,9 +400,15 @@ def http(url, token=None):
         with urllib.request.urlopen(req, timeout=20) as r:
             return f"succeeded {r.status}: {r.read(200)!r}"
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:  # a login page is not the page asked for
+            return f"redirected {exc.code} {exc.msg}"
         return f"refused {exc.code}"
     except OSError as exc:
         return f"refused: {exc!r}"
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(newurl, code, f"to {newurl}", headers, fp)
+urllib.request.install_opener(urllib.request.build_opener(NoRedirect))
 me = os.environ["JUPYTERHUB_API_TOKEN"]
 # a classmate's feedback and submission, through the hub's proxy and straight to the port
 for name, base in (("proxy", t["proxy"]), ("port", t["direct"])):
@@ -410,6 +416,11 @@ for name, base in (("proxy", t["proxy"]), ("port", t["direct"])):
                  f"submissions/hw1?student={t['ada']}"):
         out[f"{name} {what} with my token"] = http(f"{base}/api/{what}", me)
         out[f"{name} {what} without a token"] = http(f"{base}/api/{what}")
+# the grading service's live page (the instructor's), through the proxy and straight to
+# the service's port, with and without a token
+for name, base in (("grader proxy", t["grader"]), ("grader port", t["grader_direct"])):
+    out[f"{name} instructor page with my token"] = http(f"{base}instructor", me)
+    out[f"{name} instructor page without a token"] = http(f"{base}instructor")
 # the grader's Dask cluster, every port it listens on
 for addr in t["dask"]:
     host, port = addr.split("://", 1)[1].rsplit(":", 1)
@@ -454,8 +465,9 @@ def _port_of(user: str) -> int:
 
 def test_a_student_reaches_neither_a_classmates_feedback_nor_the_graders_cluster(hub, graded):
     """With their own hub token, ben asks the exchange service for ada's feedback and
-    submission (through the proxy and straight to the service's port), and probes every port
-    of the grader's Dask cluster while it runs: all refused, and the cluster still runs the
+    submission and the grading service for the instructor's live page (through the proxy
+    and straight to each service's port, with and without his token), and probes every port
+    of the grader's Dask cluster while it runs: all refused (or sent to the hub's login), and the cluster still runs the
     grader's tasks (as the instructor) afterwards."""
     ada, ben, _ = students(hub)
     store = hub_script.BASE / "exchange-store"
@@ -473,7 +485,9 @@ def test_a_student_reaches_neither_a_classmates_feedback_nor_the_graders_cluster
         assert len(addresses) == 3 and all(a.startswith("tls://") for a in addresses)
         targets = {"ada": ada, "stamp": stamps[-1], "dask": addresses,
                    "proxy": f"{hub['url']}/services/emcourse-exchange",
-                   "direct": f"http://127.0.0.1:{_port_of(hub_script.EXCHANGE_USER)}"}
+                   "direct": f"http://127.0.0.1:{_port_of(hub_script.EXCHANGE_USER)}",
+                   "grader": hub["grader"]["url"],
+                   "grader_direct": hub["grader"]["internal_url"]}
         out = as_user(hub, ben, "/usr/bin/python3", "-c", REACH, json.dumps(targets))
         grader.stdin.write("done\n")
         grader.stdin.flush()
@@ -483,8 +497,10 @@ def test_a_student_reaches_neither_a_classmates_feedback_nor_the_graders_cluster
             grader.stdin.close()
             grader.wait(timeout=60)
     results = json.loads(out)
-    assert len(results) == 12 + 2 * len(addresses)
-    not_refused = {k: v for k, v in results.items() if not v.startswith("refused")}
+    assert len(results) == 12 + 4 + 2 * len(addresses)
+    # refused, or sent to the hub's login (never the page itself)
+    not_refused = {k: v for k, v in results.items() if not v.startswith("refused")
+                   and not (v.startswith("redirected 302") and "/hub/" in v)}
     assert not not_refused, json.dumps(results, indent=1)
     assert uid == pwd.getpwnam(name).pw_uid  # the cluster was live, and runs as the instructor
 
@@ -517,8 +533,6 @@ def test_a_browser_submission_is_graded_and_released_with_no_instructor_action(h
     their Lab in Chromium (the Assignment List's own requests, with their login); with no
     instructor command after the release, their page on the service says "feedback ready"
     with the score, and the feedback they fetch is graded. The live page is not theirs."""
-    from playwright.sync_api import sync_playwright
-
     hw = hub["grader"]["assignments"][0]
     nb = demo_class.ASSIGNMENTS[hw]
     student = hub["students"][1]
@@ -531,53 +545,42 @@ def test_a_browser_submission_is_graded_and_released_with_no_instructor_action(h
             headers: {"X-XSRFToken": x ? decodeURIComponent(x[1]) : ""}});
         return [r.status, await r.text()];
     }"""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{hub['url']}/hub/login")
-            page.fill("#username_input", name)
-            page.fill("#password_input", student["password"])
-            page.click("#login_submit")
-            page.wait_for_url(f"**/user/{name}/lab**")
-            page.locator("#jp-main-dock-panel").wait_for()
+    with browser_tools.launched() as browser:
+        page = _lab_page(browser, hub, student)
 
-            def assignment_list(action):
-                status, text = page.evaluate(post, [f"{base}/assignments/{action}", {
-                    "assignment_id": hw, "course_id": hub["course_id"]}])
-                assert status == 200 and '"success": false' not in text, (action, text)
+        def assignment_list(action):
+            status, text = page.evaluate(post, [f"{base}/assignments/{action}", {
+                "assignment_id": hw, "course_id": hub["course_id"]}])
+            assert status == 200 and '"success": false' not in text, (action, text)
 
-            assignment_list("fetch")
-            home = Path(pwd.getpwnam(name).pw_dir)
-            mine = home / hw / f"{nb}.ipynb"
-            demo_class.fill_notebook(mine, ROOT / "solutions" / hw / f"{nb}.ipynb",
-                                     "solution", hw)
-            shutil.chown(mine, name, name)
-            assignment_list("submit")
+        assignment_list("fetch")
+        home = Path(pwd.getpwnam(name).pw_dir)
+        mine = home / hw / f"{nb}.ipynb"
+        demo_class.fill_notebook(mine, ROOT / "solutions" / hw / f"{nb}.ipynb",
+                                 "solution", hw)
+        shutil.chown(mine, name, name)
+        assignment_list("submit")
 
-            page.goto(hub["grader"]["url"])  # the hub's login, then the service's page
-            deadline = time.monotonic() + 300
-            while "<td>feedback ready</td>" not in page.content():
-                assert time.monotonic() < deadline, page.content()
-                assert "<td>could not be graded" not in page.content(), page.content()
-                time.sleep(3)
-                page.reload()
-            points = demo_class.EXPECTED[hw]["ada"]
-            assert f"{points:g} / {points:g}" in page.content(), page.content()
-            assert page.goto(hub["grader"]["url"] + "instructor").status == 403
+        page.goto(hub["grader"]["url"])  # the hub's login, then the service's page
+        deadline = time.monotonic() + 300
+        while "<td>feedback ready</td>" not in page.content():
+            assert time.monotonic() < deadline, page.content()
+            assert "<td>could not be graded" not in page.content(), page.content()
+            time.sleep(3)
+            page.reload()
+        points = demo_class.EXPECTED[hw]["ada"]
+        assert f"{points:g} / {points:g}" in page.content(), page.content()
+        assert page.goto(hub["grader"]["url"] + "instructor").status == 403
 
-            # back in the Lab (the service's pages allow no script to call anything)
-            page.goto(f"{base}/lab")
-            page.locator("#jp-main-dock-panel").wait_for()
-            assignment_list("fetch_feedback")
-            found = sorted((home / hw / "feedback").rglob(f"{nb}.html"))
-            assert found, "no feedback fetched"
-            rel = found[-1].relative_to(home).as_posix()
-            page.goto(f"{base}/files/{rel}")
-            assert f"Score: {points:g} / 100" in page.content()
-        finally:
-            browser.close()
+        # back in the Lab (the service's pages allow no script to call anything)
+        page.goto(f"{base}/lab")
+        page.locator("#jp-main-dock-panel").wait_for()
+        assignment_list("fetch_feedback")
+        found = sorted((home / hw / "feedback").rglob(f"{nb}.html"))
+        assert found, "no feedback fetched"
+        rel = found[-1].relative_to(home).as_posix()
+        page.goto(f"{base}/files/{rel}")
+        assert f"Score: {points:g} / 100" in page.content()
 
 
 def test_down_removes_everything(hub):
