@@ -216,3 +216,16 @@ def test_an_honest_fit_that_calls_the_course_versions_still_passes():
     finally:
         w.close()
     assert w.course.proc is None
+
+
+def test_a_single_precision_number_crosses_the_wire_as_one_and_nothing_else_is_made():
+    # a float32 result keeps its precision (the checks compare it at float32's), whatever
+    # the value; a float64 one arrives as a Python float; a forged precision is refused
+    for v in (np.float32(-2255.06), np.float16(0.5), np.float32("nan"), np.float32("-inf")):
+        back = wire.decode(wire.encode(v))
+        assert type(back) is type(v)
+        assert back == v or (np.isnan(back) and np.isnan(v))
+    assert type(wire.decode(wire.encode(np.float64(1.25)))) is float
+    for forged in ("|O", "<f8", "<c8", 4, None, "<U10"):
+        with pytest.raises(wire.WireError, match="precision"):
+            wire.decode({"t": "float", "v": 1.0, "p": forged})

@@ -19,6 +19,7 @@ from solution_helpers import NOTEBOOKS, NS, notebook_cells, solution
 
 from emcourse_grader import checks
 from emcourse_grader.checks import CHECKS, Check, GradingError, Verdict, checks_in, require, verify
+from emcourse_grader.sandboxed import wire
 from emref import hmm
 from emref.gmm import GMMParams
 
@@ -552,3 +553,33 @@ def test_viterbi_with_products_fails_on_long_sequences():
             z[n - 1] = back[n, z[n]]
         return z, float(np.log(w.max()))
     fails("hmm.viterbi", products, "underflows", "log-probabilities", "expected")
+
+
+def test_single_precision_answers_keep_their_points():
+    # an M-step computed in float32 (GMMParams stores float64: the check cannot see it) and a
+    # Viterbi whose messages and score are float32 (the score crosses as float32)
+    def m_step32(X, resp, reg_covar=1e-6):
+        X, resp = np.asarray(X, np.float32), np.asarray(resp, np.float32)
+        Nk = resp.sum(axis=0)
+        means = resp.T @ X / Nk[:, None]
+        cov = np.stack([(resp[:, k, None] * (X - means[k])).T @ (X - means[k]) / Nk[k]
+                        + np.float32(reg_covar) * np.eye(X.shape[1], dtype=np.float32)
+                        for k in range(len(Nk))])
+        return GMMParams(Nk / np.float32(len(X)), means, cov)
+
+    def viterbi32(obs, startprob, transmat, emissionprob):
+        lp, lA, lB = (np.log(np.asarray(a, np.float32)) for a in
+                      (startprob, transmat, emissionprob))
+        omega, back = lp + lB[:, obs[0]], np.zeros((len(obs), len(lp)), np.int32)
+        for n in range(1, len(obs)):
+            scores = omega[:, None] + lA
+            back[n], omega = scores.argmax(axis=0), scores.max(axis=0) + lB[:, obs[n]]
+        states = np.empty(len(obs), np.int32)
+        states[-1] = omega.argmax()
+        for n in range(len(obs) - 1, 0, -1):
+            states[n - 1] = back[n, states[n]]
+        return states, wire.decode(wire.encode(omega.max()))  # as it arrives from the sandbox
+
+    for seed in range(3):
+        passes("gmm.m_step", m_step32, seed=seed)
+        passes("hmm.viterbi", viterbi32, seed=seed)

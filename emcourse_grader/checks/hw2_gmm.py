@@ -163,6 +163,11 @@ def check_m_step(fn, rng):
         for what, val in (("weights", w), ("means", m), ("covariances", c)):
             finite(val, name, what)
         Nk = resp.sum(axis=0)
+        # GMMParams holds float64 whatever the student computed in; a single-precision
+        # M-step rounds to about 1e-7 of the data's size, not of each entry (a mean near 0 of
+        # data spread over ±9): the absolute tolerances follow the data's scale
+        size = float(np.abs(X).max())
+        atol_mean, atol_cov = 1e-6 * size, 1e-6 * size ** 2
         if not close(w, ref.weights):
             g, e = got_expected(w, ref.weights)
             got = f"weights {g} (summing to {num(w.sum())}); expected {e}"
@@ -170,7 +175,7 @@ def check_m_step(fn, rng):
                 raise Fail(f"{q(name)} returned the {got}: these are N_k; divide by N so that "
                            f"they sum to 1")
             raise Fail(f"{q(name)} returned the {got}, π_k = N_k / N")
-        if not close(m, ref.means):
+        if not close(m, ref.means, atol=atol_mean):
             got = worst_row(m, ref.means, "means")
             if close(m, resp.T @ X):
                 raise Fail(f"{q(name)} returned Σ_n γ(z_nk) x_n as the means ({got}): divide "
@@ -179,7 +184,7 @@ def check_m_step(fn, rng):
                 raise Fail(f"{q(name)} divides the means by N ({got}): divide by N_k = Σ_n "
                            f"γ(z_nk)")
             raise Fail(f"{q(name)} returned other means ({got}): μ_k = (1/N_k) Σ_n γ(z_nk) x_n")
-        if close(c, ref.covariances):
+        if close(c, ref.covariances, atol=atol_cov):
             continue
         got = worst_entry(c, ref.covariances, "covariances")
         if not np.allclose(c, np.swapaxes(c, 1, 2), atol=1e-10):

@@ -108,6 +108,10 @@ def encode(value, *, depth=0):
         if abs(v) < 2**63:
             return {"t": "int", "v": v}
         return {"t": "float", "v": _float_out(float(v))}
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        # a float32 (or float16) number keeps its precision: the checks compare it at that
+        # precision (checks._common.tolerances)
+        return {"t": "float", "v": _float_out(float(value)), "p": value.dtype.str}
     if isinstance(value, (float, np.floating)):
         return {"t": "float", "v": _float_out(float(value))}
     if isinstance(value, str):
@@ -142,6 +146,16 @@ def encode(value, *, depth=0):
     return {"t": "opaque", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
+_LOWER_PRECISION = {np.dtype(np.float32).str: np.float32, np.dtype(np.float16).str: np.float16}
+
+
+def _lower_precision(name):
+    """The numpy type of a float32 or float16 number's ``"p"`` field; nothing else."""
+    if not isinstance(name, str) or name not in _LOWER_PRECISION:
+        raise WireError("malformed float precision")
+    return _LOWER_PRECISION[name]
+
+
 @functools.lru_cache(maxsize=256)
 def _record(fields: tuple):
     """A namedtuple class for a result the student returned as a namedtuple or dataclass."""
@@ -158,9 +172,11 @@ def decode(tree, *, depth=0):
     if t in _SCALARS:
         v = tree.get("v")
         if t == "float" and v in ("nan", "inf", "-inf"):
-            return float(v)
+            return _lower_precision(tree["p"])(v) if "p" in tree else float(v)
         if type(v) not in _SCALARS[t]:
             raise WireError(f"malformed {t}")
+        if t == "float" and "p" in tree:
+            return _lower_precision(tree["p"])(v)
         return float(v) if t == "float" else v
     if t == "nd":
         dtype = np.dtype(str(tree["dtype"]))
