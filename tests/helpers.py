@@ -70,3 +70,18 @@ def emission_matrix(x, params):
         return np.stack([poisson.pmf(x, rate).prod(axis=1) for rate in em.rates], axis=1)
     return np.stack([multivariate_normal(em.means[k], em.covariances[k]).pdf(x).reshape(-1)
                      for k in range(em.n_states)], axis=1)
+
+
+def documented_counts(doc, adding):
+    """The files that adding ``adding`` ("a lecture") touches, as ``doc`` (a path to
+    docs/teaching.md or docs/emref_reference.md) counts them in its table "What adding each
+    thing touches": ``(written, generated)``, the first bold number of each column."""
+    import re
+    from pathlib import Path
+
+    rows = [line for line in Path(doc).read_text(encoding="utf-8").splitlines()
+            if line.startswith(f"| {adding} |")]
+    if len(rows) != 1:
+        raise ValueError(f"{doc}: expected one row for {adding!r}; found {len(rows)}")
+    cells = rows[0].split(" | ")
+    return tuple(int(re.search(r"\*\*(\d+)\*\*", cell).group(1)) for cell in cells[1:3])

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import documented_counts
 
 from emcourse_grader import course as manifest
 
@@ -122,6 +123,27 @@ def test_only_the_notebook_and_the_manifest_differ_from_the_course(copy):
         not (ROOT / p.relative_to(copy)).exists()
         or p.read_bytes() != (ROOT / p.relative_to(copy)).read_bytes()))
     assert differ == ["course.toml", f"lectures/{LECTURE}.ipynb"]
+
+
+def test_the_docs_count_the_files_it_touched(copy):
+    """Written: the two files that differ above. Generated: the docs that `python
+    scripts/course.py docs` rewrites for the course with the lecture (README's list)."""
+    course = manifest.check(copy)
+    generated = [path.name for path, write in ((ROOT / "README.md",
+                                                course_script.readme_with_lectures),
+                                               (ROOT / "docs" / "teaching.md",
+                                                course_script.teaching_with_table))
+                 if write(path.read_text(), course) != path.read_text()]
+    assert generated == ["README.md"]
+    for doc in ("teaching.md", "emref_reference.md"):
+        assert documented_counts(ROOT / "docs" / doc, "a lecture") == (2, len(generated))
+
+
+@pytest.mark.parametrize("adding", ["an assignment", "a lecture", "an emission",
+                                    "a parameter type"])
+def test_both_docs_give_the_same_counts(adding):
+    assert documented_counts(ROOT / "docs" / "teaching.md", adding) == \
+        documented_counts(ROOT / "docs" / "emref_reference.md", adding)
 
 
 def test_the_manifest_check_passes_and_lists_it_last(copy):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import documented_counts
 
 from emcourse_grader import allowlist, callbacks, judge, sandbox, scan
 from emcourse_grader.sandboxed import likeness, param_types, wire
@@ -277,14 +278,22 @@ def copy_with_a_new_type(tmp_path_factory):
     return dest
 
 
+def _changed(copy: Path) -> list:
+    return sorted(str(p.relative_to(copy)) for p in copy.rglob("*.py")
+                  if p.read_bytes() != (ROOT / p.relative_to(copy)).read_bytes())
+
+
+def test_the_docs_count_the_two_files(copy_with_a_new_type):
+    assert _changed(copy_with_a_new_type) == ["emcourse_grader/sandboxed/param_types.py",
+                                              "emref/params.py"]
+    for doc in ("teaching.md", "emref_reference.md"):
+        assert documented_counts(ROOT / "docs" / doc, "a parameter type") == (2, 0)
+
+
 @pytest.mark.skipif(bool(sandbox.availability()),
                     reason=f"no sandbox here: {sandbox.availability()}")
 def test_a_new_type_crosses_the_real_sandbox_with_two_files_edited(copy_with_a_new_type):
-    changed = sorted(str(p.relative_to(copy_with_a_new_type))
-                     for p in copy_with_a_new_type.rglob("*.py")
-                     if p.read_bytes() != (ROOT / p.relative_to(copy_with_a_new_type))
-                     .read_bytes())
-    assert changed == ["emcourse_grader/sandboxed/param_types.py", "emref/params.py"]
+    assert len(_changed(copy_with_a_new_type)) == 2
     env = dict(os.environ, PYTHONPATH=str(copy_with_a_new_type))
     proc = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True,
                           text=True, timeout=300, cwd=copy_with_a_new_type, check=False)
