@@ -67,14 +67,12 @@ class ParamType:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name must be a class name (an identifier); found {self.name!r}")
-        for arg in ("module", "also_in"):
-            mods = (getattr(self, arg),) if arg == "module" else getattr(self, arg)
-            if not isinstance(mods, tuple) or not all(
-                    isinstance(m, str) and m.startswith("emref.")
-                    and all(p.isidentifier() for p in m.split(".")) for m in mods):
-                raise ValueError(f"{arg} must be a module of emref (dotted, 'emref.x') "
-                                 f"{'' if arg == 'module' else 'or a tuple of them '}"
-                                 f"for {self.name}; found {getattr(self, arg)!r}")
+        if not _emref_module(self.module):
+            raise ValueError(f"module must be a module of emref ('emref.params') for "
+                             f"{self.name}; found {self.module!r}")
+        if not isinstance(self.also_in, tuple) or not all(map(_emref_module, self.also_in)):
+            raise ValueError(f"also_in must be a tuple of modules of emref (('emref.gmm',)) "
+                             f"for {self.name}; found {self.also_in!r}")
         fields = self.fields
         if not isinstance(fields, tuple) or not fields or not all(
                 isinstance(f, str) and f.isidentifier() and not f.startswith("_")
@@ -93,6 +91,11 @@ class ParamType:
         """Whether ``value`` is a record of fields (a namedtuple or a dataclass instance)
         that has every one of this type's fields."""
         return _has_fields(value) and all(hasattr(value, f) for f in self.fields)
+
+
+def _emref_module(name) -> bool:
+    return isinstance(name, str) and name.startswith("emref.") and all(
+        part.isidentifier() for part in name.split("."))
 
 
 def _has_fields(value) -> bool:
