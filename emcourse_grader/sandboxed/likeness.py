@@ -7,9 +7,10 @@ field, a ``GMMParams`` whose ``n_components`` it asks for. So the worker remembe
 student's own version returned the last time the grader called it (:func:`likeness`: the
 containers and dtypes, no data) and gives the course's value the same form
 (:func:`conform`); parameters arrive as the course's class (``GMMParams``, any type of
-:mod:`.param_types`: :func:`as_student_values`). Where the student's version was never called, or returned
-something else, the course's value is passed as it is. A call that raises with the values so
-shaped is made once more with them as the course returns them (the worker's ``call``).
+:mod:`.param_types`: :func:`as_student_values`). Where the student's version was never
+called, or returned something else, the course's value is passed as it is. A call that
+raises with the values so shaped is made once more with them as the course returns them (the
+worker's ``call``).
 
 Runs inside the sandbox; nothing here is trusted by the grader.
 """

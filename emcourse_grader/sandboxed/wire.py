@@ -95,8 +95,9 @@ def _fields(value):
 def encode(value, *, depth=0):
     """Plain-data tree for ``value``: numbers, strings, numeric arrays, lists, tuples,
     namedtuples and dataclasses (by their fields), dicts with string keys, the declared
-    parameter types (:func:`.param_types.matching`, by their declared fields); anything else becomes "opaque" (its type name only). A complex number or
-    array whose imaginary part is zero crosses as the real number(s) it holds."""
+    parameter types (:func:`.param_types.matching`, by their declared fields); anything else
+    becomes "opaque" (its type name only). A complex number or array whose imaginary part is
+    zero crosses as the real number(s) it holds."""
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
     if value is None:
