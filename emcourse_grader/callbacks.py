@@ -332,32 +332,15 @@ def _limit(memory: int):
 
 
 def as_params(value):
-    """Mixture parameters from the worker as the course's GMMParams, which validates them:
-    a ``wire.Params``, or a plain tuple or list ``(weights, means, covariances)`` of arrays
-    shaped ``(K,)``, ``(K, D)``, ``(K, D, D)`` (the notebook accepts such a triple from a
-    student's ``m_step``). What GMMParams refuses is passed on as it is (the course's version
-    then says what is wrong)."""
-    from .sandboxed import wire
+    """Parameters from the worker as the course's class, which validates them: a wire
+    record of a declared type, or a plain tuple or list its type recognises
+    (:mod:`.sandboxed.param_types`; for mixtures ``(weights, means, covariances)`` of arrays
+    shaped ``(K,)``, ``(K, D)``, ``(K, D, D)``, which the notebook accepts from a student's
+    ``m_step``). What the class refuses is passed on as it is (the course's version then says
+    what is wrong)."""
+    from .sandboxed import param_types
 
-    if not isinstance(value, wire.Params) and not (
-            isinstance(value, (tuple, list)) and len(value) == 3 and _mixture_shaped(value)):
-        return value
-    from emref.params import GMMParams
-    try:
-        return GMMParams(*value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _mixture_shaped(triple) -> bool:
-    import numpy as np
-
-    shapes = [np.shape(v) if isinstance(v, np.ndarray) else None for v in triple]
-    if None in shapes:
-        return False
-    w, m, c = shapes
-    return (len(w) == 1 and len(m) == 2 and len(c) == 3 and w[0] == m[0] == c[0]
-            and c[1] == c[2] == m[1])
+    return param_types.rebuild(value, plain=True)
 
 
 def serve(memory: int, modules=()) -> None:

@@ -33,11 +33,8 @@ import time
 import numpy as np
 
 from . import allowlist, callbacks, sandbox
-from .sandboxed import wire
+from .sandboxed import param_types, wire
 from .sandboxed.likeness import as_student_values
-
-# Classes a test cell may receive by name, as "module.Class" inside the sandbox.
-_CLASSES = {f"{mod}.{name}" for name, mod in allowlist.PARAMETER_CLASSES.items()}
 
 
 class WorkerGone(Exception):
@@ -260,7 +257,7 @@ class Worker:
                                f"what your code returned, and it failed: {exc}") from None
         return lists_as_arrays(as_student_values(
             wire.decode(value),
-            lambda v: callbacks.as_params(v) if isinstance(v, wire.Params) else v))
+            param_types.rebuild))
 
     # -- operations ---------------------------------------------------------------------------
     def exec_cell(self, index, source):
@@ -376,7 +373,7 @@ def lists_as_arrays(value):
 
 
 def encode_arg(value):
-    """Arguments the grader sends (its own data, its own GMMParams)."""
+    """Arguments the grader sends (its own data, its own parameter classes)."""
     if isinstance(value, Remote):
         raise TypeError("a function cannot be passed to the student's code")
     return wire.encode(value)
@@ -453,7 +450,7 @@ def run_test_cell(worker: Worker, source: str, substitutes=None):
                             else wire.NotPlainData(f"module {mod}"))
             elif kind == "class":
                 qual = str(d.get("name"))
-                if qual in _CLASSES:
+                if qual in {f"{mod}.{cls}" for cls, mod in allowlist.parameter_classes().items()}:
                     mod, _, cls = qual.rpartition(".")
                     ns[name] = getattr(importlib.import_module(mod), cls)
                 else:

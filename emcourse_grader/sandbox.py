@@ -221,15 +221,18 @@ def student_library() -> Path:
     src = Path(emref.__file__).resolve().parent
     dst = root / "emref"
     dst.mkdir()
-    for name in allowlist.STUDENT_EMREF_FILES:
+    for name in allowlist.student_emref_files():
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name,
                             ignore=shutil.ignore_patterns("__pycache__"))
         elif (src / name).exists():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / name, dst / name)
     (dst / "__init__.py").write_text(_STUB_EMREF)
-    (dst / "gmm.py").write_text('"""Only the parameter container."""\n\n'
-                                "from .params import GMMParams\n\n__all__ = [\"GMMParams\"]\n")
+    for module, source in allowlist.parameter_stubs().items():  # emref.gmm: GMMParams alone
+        stub = dst / (module.split(".", 1)[1].replace(".", "/") + ".py")
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text(source)
     grader = root / "emcourse_grader"
     grader.mkdir()
     (grader / "__init__.py").write_text('"""What of the grader runs inside the sandbox."""\n')

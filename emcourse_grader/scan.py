@@ -13,11 +13,12 @@ import ast
 
 from . import allowlist
 
-# Names that tests rely on: rebinding them is patching.
+# Names that tests rely on: rebinding them is patching (so is rebinding a parameter
+# container's name: see scan).
 PROTECTED_NAMES = {
     "AssertionError", "Exception", "BaseException", "isinstance", "float", "int", "bool",
     "abs", "all", "any", "repr", "getattr", "hasattr", "callable", "issubclass",
-    "np", "numpy", "emref", "require", "verify", "datasets", "GMMParams", "HMMParams",
+    "np", "numpy", "emref", "require", "verify", "datasets", "HMMParams",
     "get_ipython", "display", "itertools", "math", "scipy",
     "__builtins__", "__import__", "exec", "eval", "__name__",
 }
@@ -53,7 +54,6 @@ EXITS = {"exit", "quit", "_exit", "abort", "kill"}
 BASE_EXCEPTIONS = {"BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
 EMREF_IMPL = allowlist.EMREF_ALGORITHMS
 EMREF_IMPL_NAMES = {mod.split(".")[1] for mod in EMREF_IMPL}  # as in `from emref import hmm`
-EMREF_OK = set(allowlist.PARAMETER_CLASSES)
 LIBRARIES = allowlist.MASKED_PACKAGES
 SUBPACKAGES = allowlist.MASKED_SUBPACKAGES  # e.g. scipy.cluster, in scipy that is allowed
 
@@ -88,6 +88,8 @@ def scan(source: str):
     except Exception:  # noqa: BLE001 - a syntax error just fails the student's tests
         return []
     out = []
+    emref_ok = set(allowlist.parameter_classes())  # emref.gmm.GMMParams is no algorithm
+    protected = PROTECTED_NAMES | emref_ok
     magic_shells = set()  # the get_ipython() that a magic line turns into
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
@@ -116,7 +118,7 @@ def scan(source: str):
                         node, ast.ImportFrom) and any(a.name in EMREF_IMPL_NAMES
                                                       for a in node.names)):
                     names = {a.name for a in node.names}
-                    if isinstance(node, ast.ImportFrom) and names <= EMREF_OK:
+                    if isinstance(node, ast.ImportFrom) and names <= emref_ok:
                         continue
                     add("calls or imports emref's implementation", mod)
                 elif root in LIBRARIES:
@@ -145,7 +147,7 @@ def scan(source: str):
                 add("stops the kernel", node.id)
             elif node.id in BASE_EXCEPTIONS:
                 add("raises or catches an exception derived from BaseException", node.id)
-            if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in PROTECTED_NAMES:
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in protected:
                 add("monkeypatches a name the tests rely on", node.id)
         elif isinstance(node, ast.Attribute):
             dotted = _dotted(node)
@@ -156,11 +158,11 @@ def scan(source: str):
                 add("patches the IPython shell", dotted or node.attr)
             if node.attr in EXITS or dotted in ("sys.exit", "os._exit"):
                 add("stops the kernel", dotted or node.attr)
-            if dotted.startswith(EMREF_IMPL) and node.attr not in EMREF_OK:
+            if dotted.startswith(EMREF_IMPL) and node.attr not in emref_ok:
                 add("calls or imports emref's implementation", dotted)
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 base = dotted.split(".")[0]
-                if base in PROTECTED_NAMES | SHELL | {"sys", "os", "builtins", "scipy",
+                if base in protected | SHELL | {"sys", "os", "builtins", "scipy",
                                                       "emref", "warnings"}:
                     add("monkeypatches a name the tests rely on", dotted)
                 elif dotted.startswith("get_ipython()"):

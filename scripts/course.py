@@ -199,7 +199,7 @@ def figure_alt_texts(course: manifest.Course) -> dict:
     so the site's pages get theirs from here (:func:`apply_alt_texts`)."""
     out = {}
     for lec in course.lectures:
-        nb = json.loads((ROOT / lec.path).read_text(encoding="utf-8"))
+        nb = json.loads((course.root / lec.path).read_text(encoding="utf-8"))
         for cell in nb.get("cells", []):
             for output in cell.get("outputs", []):
                 png = output.get("data", {}).get("image/png")

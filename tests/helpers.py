@@ -86,3 +86,18 @@ def build_lecture_site(folder):
     finally:
         sys.path.remove(scripts)
     course.build_site(Path(folder) / "site", work=Path(folder) / "jupyterbook")
+
+
+def documented_counts(doc, adding):
+    """The files that adding ``adding`` ("a lecture") touches, as ``doc`` (a path to
+    docs/teaching.md or docs/emref_reference.md) counts them in its table "What adding each
+    thing touches": ``(written, generated)``, the first bold number of each column."""
+    import re
+    from pathlib import Path
+
+    rows = [line for line in Path(doc).read_text(encoding="utf-8").splitlines()
+            if line.startswith(f"| {adding} |")]
+    if len(rows) != 1:
+        raise ValueError(f"{doc}: expected one row for {adding!r}; found {len(rows)}")
+    cells = rows[0].split(" | ")
+    return tuple(int(re.search(r"\*\*(\d+)\*\*", cell).group(1)) for cell in cells[1:3])

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import documented_counts
 
 from emcourse_grader import course as manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+import course as course_script  # scripts/course.py: `python scripts/course.py docs`
 import demo_class
 
 pytestmark = pytest.mark.skipif(
@@ -137,6 +139,34 @@ def test_the_manifest_check_wants_the_release_then_passes(course):
     demo_class.nbgrader(course, "generate_assignment", "*", "--force", log=lambda *a: None)
     checked = manifest.check(course)
     assert checked.assignment(HW).parts == {"test_double": ("hw4.double",)}
+
+
+def _files(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()
+            and "__pycache__" not in p.parts and p.name not in ("gradebook.db", ".nbgrader.log")}
+
+
+def test_the_docs_count_the_files_the_recipe_touches(tmp_path):
+    """Steps 1-3 written, then the release generated, in a fresh copy: the files that
+    changed, and the teaching guide's table that `python scripts/course.py docs` rewrites."""
+    fresh = demo_class.copy_course(tmp_path / "course")
+    before = _files(fresh)
+    add_hw4(fresh)
+    demo_class.nbgrader(fresh, "generate_assignment", HW, "--force", log=lambda *a: None)
+    after = _files(fresh)
+    changed = sorted(p for p in after if before.get(p) != after[p])
+    teaching = ROOT / "docs" / "teaching.md"
+    table = course_script.teaching_with_table(teaching.read_text(), manifest.load(fresh))
+    generated = [p for p in changed if p.startswith(f"{manifest.RELEASES}/")] + \
+        (["docs/teaching.md"] if table != teaching.read_text() else [])
+    # the first checks module of the course's own package brings its __init__.py
+    written = [p for p in changed if p not in generated and p != "course_checks/__init__.py"]
+    assert written == ["course.toml", "course_checks/hw4_double.py",
+                       f"solutions/{HW}/{NOTEBOOK}.ipynb"]
+    assert generated == [f"assignments/{HW}/{NOTEBOOK}.ipynb", "docs/teaching.md"]
+    for doc in ("teaching.md", "emref_reference.md"):
+        assert documented_counts(ROOT / "docs" / doc, "an assignment") == \
+            (len(written), len(generated))
 
 
 @pytest.fixture(scope="module")

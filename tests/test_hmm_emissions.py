@@ -366,3 +366,38 @@ def test_an_emission_without_stepwise_statistics_says_so():
             hmm.fit_stepwise([seqs], 2, init=p0)
     finally:
         del hmm.EMISSIONS["throwaway_no_step"]
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_a_shipped_emission_touches_the_files_the_docs_count():
+    """docs/teaching.md and docs/emref_reference.md ("What adding each thing touches"): an
+    emission of one's own is its one module (the throwaway above: nothing of emref is
+    edited); one shipped with emref is its module plus each ``__init__.py`` of emref that
+    imports its class by name (to register it, and to export it as ``hmm.<Class>``; modules
+    that merely use a class, as learning.py its default Categorical, are not places to
+    touch)."""
+    import ast
+    import re
+
+    from helpers import documented_counts
+
+    emref_root = Path(emref.__file__).resolve().parent
+    importers = {}  # class name -> files of emref importing it by name
+    for path in emref_root.rglob("__init__.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    importers.setdefault(alias.name, set()).add(path)
+    shipped = [cls for cls in hmm.EMISSIONS.values()
+               if cls.__module__.startswith("emref.hmm.emissions.")]
+    assert {cls.__name__ for cls in shipped} >= {"Categorical", "Gaussian", "Poisson"}
+    counts = {cls.__name__: len({Path(sys.modules[cls.__module__].__file__).resolve()}
+                                | importers.get(cls.__name__, set())) for cls in shipped}
+    for doc in ("teaching.md", "emref_reference.md"):
+        assert documented_counts(DOCS / doc, "an emission") == (1, 0)
+        row = next(line for line in (DOCS / doc).read_text().splitlines()
+                   if line.startswith("| an emission |"))
+        in_emref = int(re.search(r"shipped with emref: \*\*(\d+)\*\*", row).group(1))
+        assert counts == dict.fromkeys(counts, in_emref), (doc, counts)

@@ -6,10 +6,11 @@ part returns: a list it compares with ``==``, a float32 array, a namedtuple it r
 field, a ``GMMParams`` whose ``n_components`` it asks for. So the worker remembers what the
 student's own version returned the last time the grader called it (:func:`likeness`: the
 containers and dtypes, no data) and gives the course's value the same form
-(:func:`conform`); mixture parameters arrive as the course's ``GMMParams``
-(:func:`as_student_values`). Where the student's version was never called, or returned
-something else, the course's value is passed as it is. A call that raises with the values so
-shaped is made once more with them as the course returns them (the worker's ``call``).
+(:func:`conform`); parameters arrive as the course's class (``GMMParams``, any type of
+:mod:`.param_types`: :func:`as_student_values`). Where the student's version was never
+called, or returned something else, the course's value is passed as it is. A call that
+raises with the values so shaped is made once more with them as the course returns them (the
+worker's ``call``).
 
 Runs inside the sandbox; nothing here is trusted by the grader.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import param_types
+
 #: Levels of containers a likeness describes (deeper ones are passed as they are).
 MAX_DEPTH = 6
-_MIXTURE = ("weights", "means", "covariances")
 
 
 def likeness(value, depth=0):
@@ -67,8 +69,9 @@ def conform(value, like):
             return value.tolist() if isinstance(value, np.ndarray) else value
         if kind == "tuple":
             _, cls, items = like
-            if len(items) == 3 and all(hasattr(value, a) for a in _MIXTURE):
-                value = tuple(getattr(value, a) for a in _MIXTURE)  # theirs: a plain triple
+            fields = param_types.values_of(value)
+            if fields is not None and len(fields) == len(items):
+                value = fields  # the course's parameters; theirs: a plain tuple of the fields
             if not isinstance(value, (tuple, list)) or len(value) != len(items):
                 return value
             parts = [conform(v, lk) for v, lk in zip(value, items)]
@@ -94,8 +97,8 @@ def conform(value, like):
 
 
 def as_student_values(value, as_params, depth=0):
-    """``value`` with every mixture-parameter record (``wire.Params``) turned into the
-    course's ``GMMParams`` by ``as_params``, inside tuples and lists too."""
+    """``value`` with every parameter record from the wire (:func:`.param_types.record`)
+    turned into the course's class by ``as_params``, inside tuples and lists too."""
     value = as_params(value)
     if depth > MAX_DEPTH:
         return value

@@ -2,8 +2,9 @@
 
 The grader never unpickles anything the worker sends. :func:`decode` turns a message into
 numpy arrays of numbers (bool, int, uint, float), Python numbers, strings, tuples, lists,
-dicts with string keys, :class:`Params` and :class:`NotPlainData` for anything else, so an
-object that "equals everything" or pretends to be an array cannot reach a check.
+dicts with string keys, records of the declared parameter types (:mod:`.param_types`) and
+:class:`NotPlainData` for anything else, so an object that "equals everything" or pretends to
+be an array cannot reach a check.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import param_types
 from .boundedjson import Caps, UntrustedJSONError, loads
 
 MAX_MESSAGE = 64 * 2**20  # bytes
@@ -33,8 +35,6 @@ FRAME_CAPS = Caps(max_bytes=MAX_MESSAGE, max_depth=2 * MAX_DEPTH + 10,
 _DTYPES = {"b", "i", "u", "f"}  # numpy kinds that may cross (no objects, strings, voids)
 # The JSON types each scalar kind may arrive as (an int is a valid float).
 _SCALARS = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
-
-Params = namedtuple("Params", ["weights", "means", "covariances"])
 
 
 class NotPlainData:
@@ -94,9 +94,10 @@ def _fields(value):
 
 def encode(value, *, depth=0):
     """Plain-data tree for ``value``: numbers, strings, numeric arrays, lists, tuples,
-    namedtuples and dataclasses (by their fields), dicts with string keys, mixture
-    parameters; anything else becomes "opaque" (its type name only). A complex number or
-    array whose imaginary part is zero crosses as the real number(s) it holds."""
+    namedtuples and dataclasses (by their fields), dicts with string keys, the declared
+    parameter types (:func:`.param_types.matching`, by their declared fields); anything else
+    becomes "opaque" (its type name only). A complex number or array whose imaginary part is
+    zero crosses as the real number(s) it holds."""
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
     if value is None:
@@ -130,10 +131,10 @@ def encode(value, *, depth=0):
         return {"t": "nd", "dtype": arr.dtype.str, "shape": list(arr.shape),
                 "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
     fields = _fields(value)
-    if fields is not None and all(hasattr(value, a) for a in ("weights", "means",
-                                                             "covariances")):
-        return {"t": "params", "items": [encode(getattr(value, a), depth=depth + 1)
-                                         for a in ("weights", "means", "covariances")]}
+    ptype = param_types.matching(value) if fields is not None else None
+    if ptype is not None:
+        return {"t": "params", "type": ptype.name,
+                "items": [encode(getattr(value, f), depth=depth + 1) for f in ptype.fields]}
     if fields is not None:
         return {"t": "ntuple", "fields": [str(f) for f in fields],
                 "items": [encode(getattr(value, f), depth=depth + 1) for f in fields]}
@@ -204,8 +205,13 @@ def decode(tree, *, depth=0):
     if t == "dict":
         return {str(k): decode(v, depth=depth + 1) for k, v in dict(tree["items"]).items()}
     if t == "params":
-        w, m, c = (decode(v, depth=depth + 1) for v in tree["items"])
-        return Params(w, m, c)
+        ptype = param_types.get(tree.get("type"))
+        if ptype is None:
+            raise WireError("unknown parameter type")
+        items = [decode(v, depth=depth + 1) for v in tree["items"]]
+        if len(items) != len(ptype.fields):
+            raise WireError(f"malformed {ptype.name}")
+        return param_types.record(ptype.name)(*items)
     if t == "opaque":
         return NotPlainData(str(tree.get("type", "object"))[:200])
     raise WireError(f"unknown kind {t!r}")

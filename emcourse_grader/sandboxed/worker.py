@@ -34,7 +34,7 @@ import sys
 import threading
 import types
 
-from . import wire
+from . import param_types, wire
 from .likeness import as_student_values, conform, likeness
 
 CUT = "\n[output cut by the grader: this cell printed more than {:,} bytes]\n"
@@ -318,15 +318,12 @@ def main() -> None:
         return course_version
 
     def as_params(value):
-        """The grader's mixture parameters arrive as wire.Params: hand them over as the
-        course's GMMParams (the student-facing emref has it)."""
-        if isinstance(value, wire.Params):
-            try:
-                from emref.params import GMMParams
-                return GMMParams(*value)
-            except Exception:  # noqa: BLE001 - invalid on purpose: pass the raw arrays
-                return value
-        return value
+        """The grader's parameters arrive as wire records: hand them over as the course's
+        classes (:mod:`.param_types`; the student-facing emref has their modules)."""
+        try:
+            return param_types.rebuild(value)
+        except Exception:  # noqa: BLE001 - invalid on purpose: pass the raw arrays
+            return value
 
     def failure(exc, op):
         return {"op": op, "ename": type(exc).__name__, "msg": str(exc)[:2000],
