@@ -74,8 +74,14 @@ class Grader:
         self._assignments: dict[str, _Assignment] = {}
 
     def assignment(self, hw: str) -> _Assignment:
-        """The configuration and definition of ``hw`` (read at its first submission)."""
+        """The configuration and definition of ``hw``, read at its first submission and
+        kept for the service's life (after ``nbgrader generate_assignment`` again, restart
+        the service)."""
         if hw not in self._assignments:
+            import warnings
+
+            from sqlalchemy.exc import SAWarning
+
             from ..checks import CHECKS, secret
             from ..grading_writer import _Writer
             from ..parallel import (
@@ -85,7 +91,10 @@ class Grader:
                 assignment_spec,
                 load_course,
             )
+            from ..scratch_gradebook import ensure_path
 
+            warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's, as in grade
+            ensure_path()  # nbgrader runs alembic from this environment's bin/
             app = load_course(hw, self.root, self.extra)
             cd = app.coursedir
             spec = assignment_spec(cd.db_url, cd.course_id, hw)
