@@ -25,6 +25,15 @@ from dataclasses import dataclass, field
 from ..parallel import Outcome
 
 
+def warm() -> None:
+    """On a worker: import what grading a submission imports (nbgrader, the converter and
+    its preprocessors), so the first submission a worker takes does not wait for it."""
+    import nbgrader.converters
+    import nbgrader.preprocessors  # noqa: F401
+
+    from .. import grading_worker, preprocessors  # noqa: F401
+
+
 @dataclass
 class _Assignment:
     """What every task of one assignment carries, read once per service life."""

@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     attempt     INTEGER,
-    kind        TEXT NOT NULL,   -- noticed, graded, released, failed, ...
+    kind        TEXT NOT NULL,   -- noticed, sent, graded, released, failed, ...
     detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state);
@@ -305,6 +305,14 @@ class Journal:
                 db.execute("UPDATE attempts SET counts=(id=?) WHERE assignment=? AND "
                            "student=?", (counting, row.assignment, row.student))
             self._event(db, attempt_id, "released")
+
+    def note(self, attempt_id: int, kind: str, detail: str = "") -> None:
+        """An event of a job that changes nothing else (e.g. "sent": its task went to
+        the cluster)."""
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"kind: expected a non-empty str, found {kind!r}")
+        with self._tx() as db:
+            self._event(db, attempt_id, kind, detail)
 
     def reshown(self, attempt_id: int, shown: str) -> None:
         """The feedback of a done job was released again, now showing ``shown`` (after

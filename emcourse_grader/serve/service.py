@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 
 from . import steps
-from .grading import Grader, Running
+from .grading import Grader, Running, warm
 from .queue import Journal
 
 log = logging.getLogger("emcourse.serve")
@@ -171,6 +171,10 @@ class Service:
             self.n_workers = len(self.client.scheduler_info().get("workers", {})) or \
                 self.n_workers
             log.info("grading on %d workers", self.n_workers)
+            try:
+                self.client.run(warm)
+            except Exception as exc:  # noqa: BLE001 - only slower: each imports on its own
+                log.warning("the workers could not import the grader ahead: %s", exc)
         return self.client
 
     def _stop(self, *_):
@@ -316,6 +320,10 @@ class Service:
                 self.journal.graded_count(hw, job.student) >= policy.attempts:
             self.journal.finish(job.id, "refused", f"all {policy.attempts} attempts used")
             return
+        try:
+            self._cluster()  # started with the first job, not counted in its service_s
+        except Exception:  # noqa: BLE001 - said again, and costs the job, when it is sent
+            log.exception("the Dask cluster could not be started")
         t0 = time.perf_counter()
         try:
             got = steps.collect(self.root, hw, job.student, extra)
@@ -334,6 +342,7 @@ class Service:
         self._spent[job.id] = time.perf_counter() - t0
         if isinstance(running, Running):
             self.running[job.id] = running
+            self.journal.note(job.id, "sent", "its task went to the cluster")
         else:  # no worker needed: graded already from this copy, no notebook, or refused
             self._record(job, running)
             if self.journal.get(job.id).state == "graded":
@@ -356,6 +365,7 @@ class Service:
             if outcome is None:  # its worker died: sent once more
                 log.info("%s %s: the worker died; grading it once more", running.student,
                          running.assignment)
+                self.journal.note(job_id, "sent", "again: the worker grading it died")
                 continue
             del self.running[job_id]
             self._spent[job_id] = self._spent.get(job_id, 0.0) + time.perf_counter() - t0
