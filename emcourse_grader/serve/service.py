@@ -322,7 +322,7 @@ class Service:
             return
         try:
             self._cluster()  # started with the first job, not counted in its service_s
-        except Exception:  # noqa: BLE001 - said again, and costs the job, when it is sent
+        except Exception:  # said again, and costs the job, when it is sent
             log.exception("the Dask cluster could not be started")
         t0 = time.perf_counter()
         try:
