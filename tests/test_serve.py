@@ -8,6 +8,7 @@ release). No instructor command runs after the release.
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import signal
@@ -164,3 +165,41 @@ def test_a_worse_attempt_is_kept_the_best_counts_and_the_limit_holds(klass):
     statuses = [a["status"] for a in view["assignments"][0]["attempts"]]
     assert statuses == ["feedback ready", "feedback ready",
                         "not graded (all 2 attempts used)"], statuses
+
+
+def test_a_slow_submission_does_not_hold_back_a_fast_one_submitted_after_it(klass):
+    """A pipeline, not batches (two workers): carl's endless loop (stopped by its budget)
+    is on the cluster when dana submits a solution; her wait beyond her own costs (her grading
+    task, the service's own collect and feedback) is a small part of carl's grading time,
+    whatever the machine's load. With batches of jobs her feedback would wait for the end of
+    carl's grading: that wait would be most of it."""
+    _submit(klass, "carl", "loop.py")
+    proc = _serve(klass, "--workers", "2", start_new_session=True)
+    j = _journal(klass)
+    try:
+        deadline = time.monotonic() + 400
+        # carl's task on the cluster (which starts with it): then dana submits
+        while not {e["attempt"] for e in j.events("sent")} & {
+                t.id for t in j.attempts(student="carl")}:
+            assert time.monotonic() < deadline, j.attempts(student="carl")
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            time.sleep(0.1)
+        _submit(klass, "dana", "solution")
+        while not all(t.state == "done" for t in j.attempts() if t.student in ("carl", "dana")
+                      ) or len(j.attempts(student="dana")) < 1:
+            assert time.monotonic() < deadline, j.attempts()
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    (carl,), (dana,) = j.attempts(student="carl"), j.attempts(student="dana")
+    assert (carl.score, dana.score) == (0, 90), (carl, dana)
+    # from her submission (the exchange's time), not from when the service noticed it: a
+    # service busy with a batch does not look at the exchange
+    submitted = datetime.datetime.fromisoformat(dana.submitted).timestamp()
+    wait = (dana.finished - submitted) - (dana.worker_s + dana.service_s)
+    assert wait < 0.5 * carl.worker_s, (
+        f"dana waited {wait:.1f} s beyond her own {dana.worker_s:.1f} s of grading and "
+        f"{dana.service_s:.1f} s of the service's work; carl's grading took "
+        f"{carl.worker_s:.1f} s")

@@ -154,6 +154,56 @@ def test_a_burst_from_one_student_does_not_delay_another_beyond_a_fair_share(jou
     assert sorted(t.student for t in batch) == ["cy", "dee"]
 
 
+def test_a_student_is_not_taken_again_while_their_attempt_is_in_flight(journal):
+    """The pipeline takes one job at a time: ada's resubmission, made while her previous
+    attempt is being graded or finished, waits for it (her folders are in use); bob's does
+    not."""
+    first = journal.add("hw1", "ada", _stamp(1))
+    assert [t.id for t in journal.take(1)] == [first]
+    again = journal.add("hw1", "ada", _stamp(2))
+    bob = journal.add("hw1", "bob", _stamp(3))
+    assert [t.id for t in journal.take(2)] == [bob]
+    journal.graded(first, parts={"nb": {"t": [1, 1]}}, number=1)
+    assert journal.take(1) == []  # graded, its feedback not released yet
+    journal.done(first, counting=first, shown="score")
+    assert [t.id for t in journal.take(1)] == [again]
+    assert journal.get(first).shown == "score"
+    journal.note(again, "sent", "its task went to the cluster")
+    journal.reshown(first, "messages")
+    assert journal.get(first).shown == "messages"
+    assert [(e["attempt"], e["kind"]) for e in journal.events()][-2:] == [
+        (again, "sent"), (first, "reshown")]
+
+
+def test_a_journal_written_before_the_shown_column_is_read(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(_OLD_SCHEMA)
+    old.execute("INSERT INTO attempts (assignment, student, submitted, noticed, state) "
+                "VALUES ('hw1', 'ada', ?, 1.0, 'done')", (_stamp(1),))
+    old.commit()
+    old.close()
+    j = Journal(path, clock=Clock())
+    (ada,) = j.attempts()
+    assert (ada.student, ada.state, ada.shown) == ("ada", "done", None)
+    j.reshown(ada.id, "messages")
+    assert j.get(ada.id).shown == "messages"
+    j.close()
+
+
+_OLD_SCHEMA = """
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, assignment TEXT NOT NULL, student TEXT NOT NULL,
+    submitted TEXT NOT NULL, noticed REAL NOT NULL, state TEXT NOT NULL, started REAL,
+    finished REAL, number INTEGER, score REAL, max_score REAL, parts TEXT, reason TEXT,
+    late INTEGER NOT NULL DEFAULT 0, counts INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0, worker_s REAL, service_s REAL,
+    UNIQUE (assignment, student, submitted));
+"""
+
+
 def test_round_robin_over_students(journal):
     for s in ("ada", "bob", "cy"):
         for hw in ("hw1", "hw2"):

@@ -9,9 +9,10 @@ One job per module:
   in the course root (``serve/journal.sqlite``, the instructor's alone).
 * :mod:`.watch` - noticing new submissions in the exchange (nbgrader's filesystem inbound, or
   the hub exchange's store through its API).
-* :mod:`.steps` - one batch through nbgrader's own commands and the grader: collect (with
-  custody), :func:`emcourse_grader.parallel.grade_all`, the gradebook, the feedback and its
-  release through the exchange's release path.
+* :mod:`.steps` - a job's steps through nbgrader's own commands: collect (with custody),
+  the gradebook's scores, the feedback and its release through the exchange's release path.
+* :mod:`.grading` - one submission at a time sent to the Dask cluster as a worker becomes
+  free, each result written as soon as it is there (the pipeline).
 * :mod:`.service` - the long-running loop that ties them together.
 * :mod:`.pages` - the student's and the instructor's pages (templates in ``templates/``).
 

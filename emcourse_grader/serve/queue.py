@@ -7,7 +7,8 @@ the service noticed, keyed by (assignment, student, submitted time)::
 
     waiting     noticed; graded at the deadline (policy attempts = "none-before-deadline")
     queued      to grade
-    grading     taken by a batch; back to queued when the service starts again
+    grading     taken by a worker slot (collected, on the cluster); back to queued when the
+                service starts again
     graded      its scores are in the journal; feedback and the gradebook's counting
                 attempt are still to write (redone, idempotently, after a restart)
     done        feedback released, the gradebook holds the counting attempt
@@ -17,7 +18,8 @@ the service noticed, keyed by (assignment, student, submitted time)::
 
 Fairness (:meth:`Journal.take`): the next jobs go to the students served least recently
 (round-robin over the students with something queued; a student never served first), one job
-per student per batch; a student's resubmission replaces their queued attempt
+per student at a time (never one of a student whose attempt of the same assignment is still
+being graded or finished); a student's resubmission replaces their queued attempt
 (:meth:`Journal.add`), so a burst from one student holds at most one place in the queue.
 """
 
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     submitted   TEXT NOT NULL,   -- the submission's time, ISO 8601 UTC (the exchange's)
     noticed     REAL NOT NULL,   -- when the service saw it (time.time())
     state       TEXT NOT NULL,
-    started     REAL,            -- taken by a batch
+    started     REAL,            -- taken for grading
     finished    REAL,            -- done, failed or refused
     number      INTEGER,         -- which graded attempt of the student (1, 2, ...)
     score       REAL,
@@ -54,17 +56,18 @@ CREATE TABLE IF NOT EXISTS attempts (
     restarts    INTEGER NOT NULL DEFAULT 0,  -- taken again after the service stopped
     worker_s    REAL,            -- seconds the grading task took on its worker
     service_s   REAL,            -- seconds of the service's own work (collect, feedback)
+    shown       TEXT,            -- what its released feedback shows (the policy's show)
     UNIQUE (assignment, student, submitted)
 );
 CREATE TABLE IF NOT EXISTS served (
     student     TEXT PRIMARY KEY,
-    last        REAL NOT NULL    -- when a batch last took one of their jobs
+    last        REAL NOT NULL    -- when one of their jobs was last taken
 );
 CREATE TABLE IF NOT EXISTS events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     attempt     INTEGER,
-    kind        TEXT NOT NULL,   -- noticed, graded, released, failed, ...
+    kind        TEXT NOT NULL,   -- noticed, sent, graded, released, failed, ...
     detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state);
@@ -93,6 +96,7 @@ class Attempt:
     restarts: int
     worker_s: float | None
     service_s: float | None
+    shown: str | None = None
 
     @classmethod
     def _from(cls, row) -> Attempt:
@@ -132,6 +136,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(attempts)")}
+        if "shown" not in columns:  # a journal written before the column existed
+            self._db.execute("ALTER TABLE attempts ADD COLUMN shown TEXT")
 
     def close(self) -> None:
         """Close the database."""
@@ -212,7 +219,7 @@ class Journal:
 
     # -- taking work ---------------------------------------------------------------------------
     def recover(self) -> int:
-        """After a restart: jobs a batch had taken go back to the queue (their place is kept:
+        """After a restart: jobs taken for grading go back to the queue (their place is kept:
         the order is by the time they were noticed). Returns how many."""
         with self._tx() as db:
             rows = db.execute("SELECT id FROM attempts WHERE state='grading'").fetchall()
@@ -223,11 +230,13 @@ class Journal:
         return len(rows)
 
     def take(self, n: int) -> list[Attempt]:
-        """Up to ``n`` queued jobs of one assignment, for one batch, marked "grading".
+        """Up to ``n`` queued jobs of one assignment, marked "grading" (the service takes
+        one at a time, as each worker becomes free).
 
         Fair: one job per student, the students served least recently first (never served
-        before everyone served), then the job noticed first; the batch's assignment is that
-        of the first job so chosen.
+        before everyone served), then the job noticed first; never a job of a student whose
+        attempt of the same assignment is being graded or finished ("grading", "graded");
+        the jobs' assignment is that of the first job so chosen.
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n: expected a whole number >= 1, found {n!r}")
@@ -237,8 +246,13 @@ class Journal:
                 "SELECT a.*, COALESCE(s.last, -1) AS served FROM attempts a "
                 "LEFT JOIN served s ON s.student = a.student WHERE a.state='queued' "
                 "ORDER BY served, a.noticed, a.id").fetchall()
+            busy = {(r["assignment"], r["student"]) for r in db.execute(
+                "SELECT assignment, student FROM attempts WHERE state IN "
+                "('grading', 'graded')").fetchall()}
             picked, students = [], set()
             for row in rows:
+                if (row["assignment"], row["student"]) in busy:
+                    continue
                 if len(picked) == n:
                     break
                 if row["student"] in students:
@@ -250,7 +264,7 @@ class Journal:
             for i, row in enumerate(picked):
                 db.execute("UPDATE attempts SET state='grading', started=? WHERE id=?",
                            (now, row["id"]))
-                # a strictly increasing stamp keeps the batch's order among equals
+                # a strictly increasing stamp keeps the order of those taken together
                 db.execute("INSERT INTO served (student, last) VALUES (?, ?) ON CONFLICT"
                            "(student) DO UPDATE SET last=excluded.last",
                            (row["student"], now + i * 1e-6))
@@ -258,7 +272,7 @@ class Journal:
         return [self.get(i) for i in ids]
 
     def claim(self, attempt_id: int) -> None:
-        """Take one given job (queued, or already this batch's) into the running batch."""
+        """Take one given job (queued, or already taken) for grading."""
         with self._tx() as db:
             db.execute("UPDATE attempts SET state='grading', started=? WHERE id=? AND "
                        "state IN ('queued', 'grading')", (self.clock(), attempt_id))
@@ -278,18 +292,34 @@ class Journal:
             self._event(db, attempt_id, "graded", f"{score:g}/{top:g}")
 
     def done(self, attempt_id: int, *, counting: int | None,
-             service_s: float | None = None) -> None:
+             service_s: float | None = None, shown: str | None = None) -> None:
         """Feedback released and the gradebook written: the job is finished. ``counting``
         is the id of the student's attempt the gradebook now holds; ``service_s`` the
-        seconds of the service's own work on it."""
+        seconds of the service's own work on it; ``shown`` what the released feedback
+        shows (the policy's "score", "parts" or "messages")."""
         row = self.get(attempt_id)
         with self._tx() as db:
-            db.execute("UPDATE attempts SET state='done', finished=?, service_s=? WHERE id=?",
-                       (self.clock(), service_s, attempt_id))
+            db.execute("UPDATE attempts SET state='done', finished=?, service_s=?, shown=? "
+                       "WHERE id=?", (self.clock(), service_s, shown, attempt_id))
             if counting is not None:
                 db.execute("UPDATE attempts SET counts=(id=?) WHERE assignment=? AND "
                            "student=?", (counting, row.assignment, row.student))
             self._event(db, attempt_id, "released")
+
+    def note(self, attempt_id: int, kind: str, detail: str = "") -> None:
+        """An event of a job that changes nothing else (e.g. "sent": its task went to
+        the cluster)."""
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"kind: expected a non-empty str, found {kind!r}")
+        with self._tx() as db:
+            self._event(db, attempt_id, kind, detail)
+
+    def reshown(self, attempt_id: int, shown: str) -> None:
+        """The feedback of a done job was released again, now showing ``shown`` (after
+        the deadline: everything)."""
+        with self._tx() as db:
+            db.execute("UPDATE attempts SET shown=? WHERE id=?", (shown, attempt_id))
+            self._event(db, attempt_id, "reshown", shown)
 
     def finish(self, attempt_id: int, state: str, reason: str) -> None:
         """End a job as "failed", "refused" or "superseded", with its reason."""

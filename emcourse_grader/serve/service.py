@@ -7,21 +7,30 @@ A loop, one step every ``poll`` seconds, in the course root, as the instructor:
    queued one), waiting for the deadline (``attempts = "none-before-deadline"``), or refused
    (its attempts used up; late with ``late = "refuse"``).
 2. **Deadline**: once an assignment's deadline has passed, each student's last waiting
-   submission is queued.
-3. **Finish** what was graded but not released (after a restart).
-4. **A batch** (:meth:`.queue.Journal.take`, fair: one job per student, the least recently
-   served students first, as many as the cluster has workers): each student's submission is
-   collected (custody), the batch is graded by :func:`emcourse_grader.parallel.grade_all` on
-   the service's Dask cluster (TLS, kept for the service's life), and each job is then
-   finished: its scores into the journal, the feedback generated and released to that
-   student alone (what the policy lets them see), the gradebook left holding the counting
-   attempt, and only then the job marked done.
+   submission is queued, and a feedback released before it that showed less than everything
+   (``show`` "score" or "parts") is generated and released again in full.
+3. **Results** (:mod:`.grading`): each submission whose grading task has ended on the
+   cluster is written (gradebook, integrity report, ``autograded/``) and its scores go into
+   the journal.
+4. **Free workers** (:meth:`.queue.Journal.take`, fair: the least recently served student
+   first, one job per student at a time): for each worker without a task, the next job's
+   submission is collected (custody) and sent to the service's Dask cluster (TLS, kept for
+   the service's life) on its own.
+5. **Finish** each graded job: its feedback generated and released to that student alone
+   (what the policy lets them see), the gradebook left holding the counting attempt, and
+   only then the job marked done.
+
+A pipeline, not batches: each worker takes the next job as soon as its own is done, and each
+job is finished as soon as its own task ends, while the others keep grading; a slow
+submission (an endless loop stopped by its budget) holds one worker, not the others' feedback.
+When nothing ended, the loop waits for the first task to end (at most ``poll`` seconds, then
+it looks at the exchange again).
 
 Crash-safety: the journal is written in transactions; a job is "done" only after its
 gradebook write and its release, and every step is safe to redo (collect takes the same copy
-again, grade_all skips a copy graded already, feedback and its release are replaced). Killed
-at any moment and started again, the service loses nothing and grades nothing twice that was
-finished. One service per course (a lock file).
+again, a copy graded already is not graded again, feedback and its release are replaced).
+Killed at any moment and started again, the service loses nothing and grades nothing twice
+that was finished. One service per course (a lock file).
 
 Plain process: it writes the instructor's page to ``serve/status.html`` in the course root
 after every step (the instructor's alone). On the hub it also serves the pages
@@ -41,6 +50,7 @@ import time
 from pathlib import Path
 
 from . import steps
+from .grading import Grader, Running, warm
 from .queue import Journal
 
 log = logging.getLogger("emcourse.serve")
@@ -69,7 +79,7 @@ class Service:
         A ``tls://`` scheduler instead (as for ``grade``), with ``security``.
     security : distributed.Security, optional
     extra : sequence of str
-        ``--Class.trait=value`` arguments for every nbgrader command (and ``grade_all``).
+        ``--Class.trait=value`` arguments for every nbgrader command (and the grader's configuration).
     poll : float
         Seconds between steps when idle.
     stream : file, optional
@@ -104,8 +114,11 @@ class Service:
         self.client = None
         self.n_workers = workers or os.cpu_count() or 1
         self.stopping = False
+        self._progress = False  # the last step did something (else: wait for a task)
         self._lock = None
         self._spent = {}  # attempt id -> seconds of collect, for the journal
+        self.running: dict[int, Running] = {}  # attempt id -> its task on the cluster
+        self.grader = Grader(self.root, self._cluster, self.extra)
 
     # -- life ----------------------------------------------------------------------------------
     def _take_lock(self) -> None:
@@ -143,10 +156,13 @@ class Service:
                     break
                 if not busy:
                     self._sleep(self.poll)
+                elif not self._progress:
+                    self._wait(self.poll)
         self.client = None
+        self.running.clear()
 
     def _cluster(self):
-        """The Dask client, the cluster started at the first batch and kept for life."""
+        """The Dask client, the cluster started at the first job and kept for life."""
         from ..cluster import dask_client
 
         if self.client is None:
@@ -155,10 +171,21 @@ class Service:
             self.n_workers = len(self.client.scheduler_info().get("workers", {})) or \
                 self.n_workers
             log.info("grading on %d workers", self.n_workers)
+            try:
+                self.client.run(warm)
+            except Exception as exc:  # noqa: BLE001 - only slower: each imports on its own
+                log.warning("the workers could not import the grader ahead: %s", exc)
         return self.client
 
     def _stop(self, *_):
         self.stopping = True
+
+    def _wait(self, seconds: float) -> None:
+        """Until a running task ends, the service is stopped or ``seconds`` pass."""
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end and not any(
+                r.future.done() for r in self.running.values()):
+            time.sleep(0.05)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -176,24 +203,67 @@ class Service:
 
     # -- one step ------------------------------------------------------------------------------
     def step(self) -> bool:
-        """Notice, release at deadlines, finish, grade one batch. True if it did work or
-        work is left (queued jobs)."""
+        """Notice, deadlines, results, free workers, finish (module doc). True if work is
+        left or under way (queued or running jobs) or it did some."""
         try:
             noticed = self.notice()
         except Exception as exc:  # noqa: BLE001 - the exchange unreachable: try again later
             log.warning("could not list the exchange: %s", exc)
             noticed = 0
+        self._deadlines()
+        leftover = self.journal.attempts(states=["graded"])  # after a restart
+        for job in leftover:
+            self._finish(job)
+        ended = self._results()
+        started = self._fill()
+        for job_id in ended:
+            self._finish(self.journal.get(job_id))
+        left = self.journal.attempts(states=["queued"])
+        self._progress = bool(noticed or leftover or ended or started)
+        return bool(self._progress or self.running or left)
+
+    def _deadlines(self) -> None:
+        """Past an assignment's deadline: the waiting submissions queued, the feedback that
+        showed less than everything released again in full."""
         now = _now_utc()
         for hw, policy in self.policies.items():
-            if policy.attempts == 0 and not policy.before_deadline(now):
+            if policy.before_deadline(now):
+                continue
+            if policy.attempts == 0:
                 self.journal.release_waiting(hw)
-        for job in self.journal.attempts(states=["graded"]):
-            self._finish(job)
-        batch = self.journal.take(self.n_workers)
-        if batch:
-            self.grade_batch(batch)
-        left = self.journal.attempts(states=["queued"])
-        return bool(noticed or batch or left)
+            if policy.show != "messages":
+                for job in self._to_reshow(hw):
+                    self._reshow(job)
+
+    def _to_reshow(self, hw: str) -> list:
+        """Each student's last graded attempt of ``hw`` whose released feedback shows less
+        than everything (the feedback ``autograded/`` can give again is that one's); none
+        of a student with an attempt being graded or finished."""
+        last, busy = {}, set()
+        for job in self.journal.attempts(assignment=hw):
+            if job.state in ("grading", "graded"):
+                busy.add(job.student)
+            if job.state == "done" and job.parts is not None and (
+                    job.student not in last or job.number > last[job.student].number):
+                last[job.student] = job
+        return [job for s, job in sorted(last.items())
+                if s not in busy and job.shown in ("score", "parts")]
+
+    def _reshow(self, job) -> None:
+        """Release the whole feedback of a done job (the deadline has passed)."""
+        hw, student = job.assignment, job.student
+        try:
+            steps.write_scores(self.root, self.course.id, hw, student, job.parts)
+            steps.feedback(self.root, hw, student, "messages", job, self.extra)
+            counting = self._counting(hw, student, job)
+            if counting.id != job.id:
+                steps.write_scores(self.root, self.course.id, hw, student, counting.parts)
+        except Exception:
+            log.exception("releasing the whole feedback of %s %s failed", student, hw)
+            return
+        self.journal.reshown(job.id, "messages")
+        log.info("%s %s %s: the deadline has passed, whole feedback released", student, hw,
+                 job.submitted)
 
     def notice(self) -> int:
         """Record the exchange's new submissions; how many."""
@@ -226,52 +296,94 @@ class Service:
         return "queued", late, ""
 
     # -- grading -------------------------------------------------------------------------------
-    def grade_batch(self, batch) -> None:
-        """Collect, grade and finish one batch (one assignment, one job per student)."""
-        from ..parallel import grade_all
+    def _fill(self) -> int:
+        """A job for each free worker: taken, collected, sent to the cluster. How many
+        jobs were taken."""
+        taken = 0
+        while not self.stopping and len(self.running) < self.n_workers:
+            jobs = self.journal.take(1)
+            if not jobs:
+                break
+            taken += 1
+            self._start(jobs[0])
+        return taken
 
-        hw = batch[0].assignment
+    def _start(self, job) -> None:
+        """Collect one job's submission and send it to the cluster (or record at once what
+        needs no worker)."""
+        hw = job.assignment
         policy = self.policies[hw]
         extra = list(self.extra)
         if policy.late == "accept":  # the late copy is the one to grade
             extra.append("--ExchangeCollect.before_duedate=False")
-        jobs = {}
-        for job in batch:
-            if policy.attempts and not job.late and job.number is None and \
-                    self.journal.graded_count(hw, job.student) >= policy.attempts:
-                self.journal.finish(job.id, "refused", f"all {policy.attempts} attempts used")
+        if policy.attempts and not job.late and job.number is None and \
+                self.journal.graded_count(hw, job.student) >= policy.attempts:
+            self.journal.finish(job.id, "refused", f"all {policy.attempts} attempts used")
+            return
+        try:
+            self._cluster()  # started with the first job, not counted in its service_s
+        except Exception:  # said again, and costs the job, when it is sent
+            log.exception("the Dask cluster could not be started")
+        t0 = time.perf_counter()
+        try:
+            got = steps.collect(self.root, hw, job.student, extra)
+        except Exception as exc:  # noqa: BLE001 - costs this job only
+            self.journal.finish(job.id, "failed", f"collect failed: {exc}")
+            return
+        job = self._collected(job, got)
+        if job is None:
+            return
+        try:
+            running = self.grader.start(hw, job.student)
+        except Exception as exc:
+            log.exception("grading %s %s failed", job.student, hw)
+            self.journal.finish(job.id, "failed", f"grading failed: {exc}")
+            return
+        self._spent[job.id] = time.perf_counter() - t0
+        if isinstance(running, Running):
+            self.running[job.id] = running
+            self.journal.note(job.id, "sent", "its task went to the cluster")
+        else:  # no worker needed: graded already from this copy, no notebook, or refused
+            self._record(job, running)
+            if self.journal.get(job.id).state == "graded":
+                self._finish(self.journal.get(job.id))
+
+    def _results(self) -> list[int]:
+        """The ids of the jobs whose task ended, each recorded (graded or failed)."""
+        ended = []
+        for job_id, running in list(self.running.items()):
+            if not running.future.done():
                 continue
             t0 = time.perf_counter()
             try:
-                got = steps.collect(self.root, hw, job.student, extra)
-            except Exception as exc:  # noqa: BLE001 - costs this job only
-                self.journal.finish(job.id, "failed", f"collect failed: {exc}")
+                outcome = self.grader.result(running)
+            except Exception as exc:
+                log.exception("recording %s %s failed", running.student, running.assignment)
+                del self.running[job_id]
+                self.journal.finish(job_id, "failed", f"grading failed: {exc}")
                 continue
-            job = self._collected(job, got)
-            if job is not None:
-                jobs[job.student] = job
-                self._spent[job.id] = time.perf_counter() - t0
-        if not jobs:
-            return
-        try:
-            run = grade_all([hw], root=str(self.root), students=sorted(jobs),
-                            client=self._cluster(),
-                            summary=False, stream=self.stream, extra_args=self.extra)[0]
-        except Exception as exc:  # noqa: BLE001 - e.g. the gradebook lacks the assignment
-            for job in jobs.values():
-                self.journal.finish(job.id, "failed", f"grading failed: {exc}")
-            return
-        outcomes = {o.student: o for o in run.graded}
-        for student, job in jobs.items():
-            o = outcomes.get(student)
-            if o is not None and o.status == "failed":
-                self.journal.finish(job.id, "failed", o.reason[:2000])
+            if outcome is None:  # its worker died: sent once more
+                log.info("%s %s: the worker died; grading it once more", running.student,
+                         running.assignment)
+                self.journal.note(job_id, "sent", "again: the worker grading it died")
                 continue
-            parts = steps.scores(self.root, self.course.id, hw, student)
-            number = job.number or self.journal.graded_count(hw, student) + 1
-            self.journal.graded(job.id, parts=parts, number=number,
-                                worker_s=o.seconds if o is not None else None)
-            self._finish(self.journal.get(job.id))
+            del self.running[job_id]
+            self._spent[job_id] = self._spent.get(job_id, 0.0) + time.perf_counter() - t0
+            self._record(self.journal.get(job_id), outcome)
+            if self.journal.get(job_id).state == "graded":
+                ended.append(job_id)
+        return ended
+
+    def _record(self, job, outcome) -> None:
+        """A job's outcome into the journal: its scores ("graded") or why it failed."""
+        if outcome.status == "failed":
+            self.journal.finish(job.id, "failed", outcome.reason[:2000])
+            return
+        hw, student = job.assignment, job.student
+        parts = steps.scores(self.root, self.course.id, hw, student)
+        number = job.number or self.journal.graded_count(hw, student) + 1
+        self.journal.graded(job.id, parts=parts, number=number,
+                            worker_s=outcome.seconds if outcome.status == "graded" else None)
 
     def _collected(self, job, got):
         """The job that is to be graded now that collect took the copy of time ``got``."""
@@ -302,7 +414,8 @@ class Service:
         t0 = time.perf_counter()
         try:
             steps.write_scores(self.root, self.course.id, hw, student, job.parts)
-            steps.feedback(self.root, hw, student, policy.shows(_now_utc()), job, self.extra)
+            shown = policy.shows(_now_utc())
+            steps.feedback(self.root, hw, student, shown, job, self.extra)
             counting = self._counting(hw, student, job)
             if counting.id != job.id:
                 steps.write_scores(self.root, self.course.id, hw, student, counting.parts)
@@ -311,7 +424,7 @@ class Service:
             self.journal.finish(job.id, "failed", f"feedback failed: {exc}")
             return
         spent = self._spent.pop(job.id, 0.0) + time.perf_counter() - t0
-        self.journal.done(job.id, counting=counting.id, service_s=spent)
+        self.journal.done(job.id, counting=counting.id, service_s=spent, shown=shown)
         log.info("%s %s %s: %g/%g, feedback released", student, hw, job.submitted, job.score,
                  job.max_score)
 

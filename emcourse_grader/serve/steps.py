@@ -4,9 +4,9 @@
   class: :class:`emcourse_grader.resubmit.ResubmitCollect` on the filesystem exchange,
   :class:`emcourse_exchange.collect.HubCollect` on the hub's; both seal the copy, custody),
   then the time of the submission it collected.
-* The grading itself is :func:`emcourse_grader.parallel.grade_all` (the service calls it with
-  its own Dask client, TLS): a submission already graded from the same copy is skipped, so a
-  job redone after a crash is not graded again.
+* The grading itself is :mod:`.grading` (each submission on its own, on the service's Dask
+  client, TLS): a submission already graded from the same copy is skipped, so a job redone
+  after a crash is not graded again.
 * :func:`scores` / :func:`write_scores` - an attempt's autograded scores read from, and put
   back into, nbgrader's gradebook (which holds the counting attempt; the journal holds them
   all).
