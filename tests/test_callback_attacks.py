@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 from sandbox_helpers import needs_bwrap
 
 from emcourse_grader import judge, preprocessors
 from emcourse_grader.callbacks import CallbackError, CourseVersions
-from emcourse_grader.sandboxed import wire
 from emref import kmeans
 
 pytestmark = needs_bwrap
@@ -123,7 +121,7 @@ def fit(X):
 ''')
     # test_fit lends assign and update; fit itself (the graded part) and everything else is
     # not lent, whatever the name asks for
-    passed, message = judge.run_test_cell(
+    _, message = judge.run_test_cell(
         worker, "answers = fit(np.ones((4, 2)))\nassert False, answers", SUBSTITUTES)
     answers = json.loads(message.removeprefix("AssertionError: ").strip())
     assert set(answers) == {"fit", "kmeans.fit", "soft_assign", "kmeans.assign", "require",
@@ -160,7 +158,7 @@ def update(X, labels, k):
             out[label] = str(exc)
     return json.dumps({k: v[:300] for k, v in out.items()})
 ''')
-    passed, message = judge.run_test_cell(
+    _, message = judge.run_test_cell(
         worker, "answers = update(np.ones((4, 2)), np.zeros(4, int), 1)\nassert False, answers",
         {"assign": kmeans.assign})
     out = json.loads(message.removeprefix("AssertionError: ").strip())
