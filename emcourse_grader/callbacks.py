@@ -96,7 +96,10 @@ def _resolve(module: str, qualname: str):
 
 def measure(tree, *, depth=0) -> tuple[int, int]:
     """``(numbers, depth)`` of an encoded value (:func:`.sandboxed.wire.encode`), without
-    decoding it: array elements, scalars, and a string as one number per 8 characters.
+    decoding it: array elements, scalars, and a string as one number per 8 characters. An
+    array counts no fewer numbers than one per 8 bytes of its data, a dict's keys and an
+    opaque value's type name as strings: a forged frame cannot declare a small shape (or
+    hide its bulk in a name) to pass a large payload on to the helper.
 
     Raises
     ------
@@ -113,18 +116,23 @@ def measure(tree, *, depth=0) -> tuple[int, int]:
         if not isinstance(shape, list) or len(shape) > 32 or \
                 not all(type(s) is int and s >= 0 for s in shape):
             raise ValueError(f"an array's shape must be a list of sizes; found {shape!r:.80}")
-        return math.prod(shape), depth
+        data = tree.get("b64")
+        return max(math.prod(shape), len(data) * 3 // 32 if isinstance(data, str) else 0), \
+            depth
     if kind == "str":
         return 1 + len(str(tree.get("v", ""))) // 8, depth
-    if kind in ("none", "bool", "int", "float", "opaque"):
+    if kind == "opaque":
+        return 1 + len(str(tree.get("type", ""))) // 8, depth
+    if kind in ("none", "bool", "int", "float"):
         return 1, depth
     if kind in ("tuple", "list", "ntuple", "params", "dict"):
         items = tree.get("items")
+        names = tree.get("fields") if isinstance(tree.get("fields"), list) else []
         if isinstance(items, dict):
-            items = list(items.values())
+            names, items = list(items), list(items.values())
         if not isinstance(items, list):
             raise ValueError(f"a {kind} must hold a list of items")
-        total, deepest = 0, depth + 1
+        total, deepest = sum(len(str(k)) // 8 for k in names), depth + 1
         for item in items:
             n, d = measure(item, depth=depth + 1)
             total, deepest = total + n, max(deepest, d)

@@ -170,9 +170,20 @@ class Worker:
             raise WorkerGone(why) from None
         return msg
 
-    def _send(self, msg):
+    def _send(self, msg, timeout, until):
+        """Send ``msg`` by the end of its call (``until``) and the notebook's budget: a worker
+        that stops reading its requests (its pipe full, e.g. after it flooded the grader
+        with callbacks whose answers it never read) is ended like one that stops answering."""
         try:
-            wire.send(self.wfd, msg)
+            wire.send(self.wfd, msg, min(until, self.deadline))
+        except TimeoutError:
+            self._kill()
+            self.restarts += 1
+            if self.deadline <= until:
+                raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) "
+                                 f"ran out") from None
+            raise WorkerGone(f"no answer within {timeout:g} s (the process stopped reading "
+                             f"what the grader sent)") from None
         except OSError:
             self._kill()
             self.restarts += 1
@@ -184,12 +195,12 @@ class Worker:
         cannot extend it)."""
         timeout = self.call_timeout if timeout is None else timeout
         until = time.monotonic() + timeout
-        self._send(msg)
+        self._send(msg, timeout, until)
         while True:
             answer = self._recv(timeout, until=until)
             if answer.get("op") != "callback":
                 return answer
-            self._send(self._callback(answer, until))
+            self._send(self._callback(answer, until), timeout, until)
 
     def _callback(self, msg, until):
         """The student's function called an earlier part: the course's version, computed by

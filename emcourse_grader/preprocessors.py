@@ -476,6 +476,11 @@ class TrustedGrade(_LimitsConfig):
                         cell_timeout=self.cell_timeout, max_output_bytes=self.max_output_bytes,
                         max_outputs=self.max_outputs)
         count = 0
+        # A part's course version is lent only once its own test has been judged: never to
+        # the code of an earlier part (a later part's values, asked for on recorded inputs,
+        # would be its answers).
+        pending = _graded_parts(sources.get(grade_id(cell, 0), cell.source)
+                                for cell in nb.cells if is_test(cell))
         try:
             # The course's versions the tests will need: their helper starts while the
             # student's cells run.
@@ -491,7 +496,10 @@ class TrustedGrade(_LimitsConfig):
                 cell.outputs, cell.execution_count = [], None
                 if is_test(cell):
                     source = sources.get(gid, cell.source)
-                    verdicts[gid] = run_test_cell(worker, source, _substitutes(source))
+                    lent = {name: fn for name, fn in _substitutes(source).items()
+                            if not pending[name]}
+                    verdicts[gid] = run_test_cell(worker, source, lent)
+                    pending.subtract(_graded_parts([source]))
                     continue
                 if not cell.metadata.get("nbgrader", {}).get("locked"):
                     for reason, detail in scan(cell.source):
@@ -550,6 +558,16 @@ def _substitutes(source: str) -> dict:
     for check in named:
         out.update(check.uses)
     return {name: fn for name, fn in out.items() if name not in graded}
+
+
+def _graded_parts(sources):
+    """How many of the test cells ``sources`` grade each function (a Counter by name)."""
+    from collections import Counter
+
+    from .checks import CHECKS, checks_in
+
+    return Counter(CHECKS[name].function for source in sources
+                   for name in checks_in(source) if name in CHECKS)
 
 
 def _verdict_outputs(outputs, passed: bool, message: str) -> list:

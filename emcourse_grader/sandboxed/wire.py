@@ -221,15 +221,30 @@ def decode(tree, *, depth=0):
 # Framing: 4-byte length + JSON
 # --------------------------------------------------------------------------------------------
 
-def send(fd: int, message: dict) -> None:
+def send(fd: int, message: dict, deadline: float | None = None) -> None:
+    """Write ``message`` as one frame on ``fd``. With a ``deadline`` (a ``time.monotonic()``
+    value) ``fd`` is made non-blocking and TimeoutError is raised if the peer has not taken
+    the whole frame by then: a peer that stops reading (its pipe full) cannot hold the
+    writer (the grader) past the time of the request. None: block as long as it takes."""
     data = json.dumps(message).encode()
     if len(data) > MAX_MESSAGE:
         data = json.dumps({"op": "error", "ename": "WireError",
                            "msg": "the result is too large to send"}).encode()
     payload = struct.pack(">I", len(data)) + data
     view = memoryview(payload)
+    if deadline is not None:
+        os.set_blocking(fd, False)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError
+            try:
+                n = os.write(fd, view[:1 << 20])
+            except BlockingIOError:
+                continue
+        else:
+            n = os.write(fd, view)
         view = view[n:]
 
 
