@@ -177,17 +177,20 @@ class Worker:
         try:
             wire.send(self.wfd, msg, min(until, self.deadline))
         except TimeoutError:
-            self._kill()
-            self.restarts += 1
-            if self.deadline <= until:
-                raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) "
-                                 f"ran out") from None
-            raise WorkerGone(f"no answer within {timeout:g} s (the process stopped reading "
-                             f"what the grader sent)") from None
+            raise self._ended(until, f"the grading time of this notebook ({self.budget:g} s) "
+                              f"ran out", f"no answer within {timeout:g} s (the process "
+                              f"stopped reading what the grader sent)") from None
         except OSError:
             self._kill()
             self.restarts += 1
             raise WorkerGone("the process exited") from None
+
+    def _ended(self, until, ran_out: str, otherwise: str) -> WorkerGone:
+        """The process is killed (a restart counted); the error to raise says ``ran_out``
+        when the notebook's budget ended first, else ``otherwise``."""
+        self._kill()
+        self.restarts += 1
+        return WorkerGone(ran_out if self.deadline <= until else otherwise)
 
     def _request(self, msg, timeout=None):
         """Send ``msg`` and return the answer; the call has ``timeout`` (default
@@ -217,13 +220,11 @@ class Worker:
             value = self.course.call(fn, msg.get("args", []), msg.get("kwargs", {}),
                                      timeout=end - time.monotonic())
         except callbacks.OutOfTime:
-            self._kill()
-            self.restarts += 1
-            if self.deadline <= until:
-                raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) ran "
-                                 f"out while the course's {name} ran for your code") from None
-            raise WorkerGone(f"no answer within {self.call_timeout:g} s: the course's {name}, "
-                             f"which your code called, was still running then") from None
+            raise self._ended(until, f"the grading time of this notebook ({self.budget:g} s) "
+                              f"ran out while the course's {name} ran for your code",
+                              f"no answer within {self.call_timeout:g} s: the course's "
+                              f"{name}, which your code called, was still running then"
+                              ) from None
         except (callbacks.CallbackError, TypeError) as exc:  # TypeError: fn is not by name
             return {"op": "callback_error",
                     "msg": f"your code called {name} (the course's version is used here) "
