@@ -60,7 +60,7 @@ def wait_until_warm(timeout: float = 300.0) -> None:
     """Wait for this process's warm-up imports, if any are under way: a grading task starts
     only then, so that two threads never import the same package at once (a circular
     import between two importing threads is a deadlock error in Python's import system)."""
-    for thread in list(_WARMING):
+    for thread in _WARMING:
         thread.join(timeout)
 
 
@@ -100,6 +100,13 @@ class BackgroundCluster:
     def __enter__(self):
         if self._given is None:
             self._t0 = time.perf_counter()
+            # Dask is imported here, before the thread starts: the coordinator imports
+            # nbgrader meanwhile, and two threads importing packages that share modules
+            # could meet in a circular import (Python raises a deadlock error then).
+            import distributed  # noqa: F401
+            from distributed.deploy import local  # noqa: F401
+
+            from . import cluster  # noqa: F401
             self._starter = threading.Thread(target=self._start, name="emcourse-cluster-start",
                                              daemon=True)
             self._starter.start()

@@ -259,17 +259,22 @@ def _grade_all(assignments, root, students, force, timeout, extra_args, summary,
     assignments = list(dict.fromkeys(assignments))  # each once, in the order given
     # The cluster starts while the submissions are read, and stops while the summary is
     # written (emcourse_grader.cluster_start).
+    jobs = {}
     with BackgroundCluster(workers, scheduler, security, client) as cluster:
-        return _run(cluster, assignments, root, students, force, timeout, extra_args,
-                    summary, stream, start, workers)
+        try:
+            return _run(cluster, jobs, assignments, root, students, force, timeout,
+                        extra_args, summary, stream, start, workers)
+        finally:
+            for job in jobs.values():
+                job.writer.close()
 
 
-def _run(cluster, assignments, root, students, force, timeout, extra_args, summary, stream,
-         start, workers):
+def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args, summary,
+         stream, start, workers):
     from distributed import as_completed
 
     several = len(assignments) > 1
-    jobs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)
+    tasks, history, files = {}, {}, {}  # keyed by (assignment, student)
     for hw in assignments:
         job, todo = _prepare(hw, root, students, force, timeout, extra_args, stream)
         jobs[hw] = job
