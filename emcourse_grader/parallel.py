@@ -25,8 +25,10 @@ How the work is split:
   except those that write grades (SaveAutoGrades, AssignLatePenalties): a submission is
   scored once, by the coordinator. It returns plain results: the autograded directory's files
   and the integrity report rows. It never writes the course's gradebook or report.
-* **The coordinator alone writes** the course: as each result arrives, one submission at a
-  time, it records the student and the submission in ``gradebook.db`` and runs nbgrader's
+* **The coordinator alone writes** the course (its own gradebook writes through one
+  connection kept for the run; nbgrader's steps open theirs): as each result arrives, one
+  submission at a time, it records the student and the submission in ``gradebook.db`` and
+  runs nbgrader's
   ``SaveAutoGrades`` and ``AssignLatePenalties`` on the returned autograded notebook against
   the real gradebook (so earlier manual grades, extensions and the late-penalty plugin count
   exactly as with ``nbgrader autograde``), replaces the
@@ -51,7 +53,8 @@ The jobs live in modules of their own: the worker's task (:mod:`.grading_worker`
 deadline (:mod:`.watchdog`), the scratch gradebook (:mod:`.scratch_gradebook`), the queue's
 order (:mod:`.grading_queue`), the writer (:mod:`.grading_writer`), the progress line
 (:mod:`.progress`), the end-of-run summary (:mod:`.run_summary`) and the Dask cluster
-(:mod:`.cluster`); this module is the coordinator.
+(:mod:`.cluster`; started while the coordinator prepares the tasks and stopped while it
+writes the summary: :mod:`.cluster_start`); this module is the coordinator.
 """
 
 from __future__ import annotations
