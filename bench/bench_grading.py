@@ -26,8 +26,12 @@ of the same class gets DIR's ``nbgrader_config.py`` and ``course.toml``, and ser
 trees chunk by chunk (which goes first alternates too), each with ``PYTHONPATH`` at its own
 tree. nbgrader's start-up, timed alone for both trees and interleaved the same way, is taken
 off each chunk. It prints the seconds per submission of each tree, their ratio (this tree /
-DIR; target <= 0.40), the same scores check, and this tree's parallel speed-up on
-``--workers`` (target >= 1.7).
+DIR; target <= 0.40), the same scores check, and each tree's parallel speed-up on
+``--workers`` (target >= 1.7), each tree's parallel command grading a copy of its own.
+
+Every command is also measured in CPU seconds (user + system of the command and of every
+process it waited for: nbgrader, Dask's workers, the sandboxes): on a machine shared with
+other work the wall times follow the load, the CPU seconds much less.
 """
 
 from __future__ import annotations
