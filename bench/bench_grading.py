@@ -26,8 +26,12 @@ of the same class gets DIR's ``nbgrader_config.py`` and ``course.toml``, and ser
 trees chunk by chunk (which goes first alternates too), each with ``PYTHONPATH`` at its own
 tree. nbgrader's start-up, timed alone for both trees and interleaved the same way, is taken
 off each chunk. It prints the seconds per submission of each tree, their ratio (this tree /
-DIR; target <= 0.40), the same scores check, and this tree's parallel speed-up on
-``--workers`` (target >= 1.7).
+DIR; target <= 0.40), the same scores check, and each tree's parallel speed-up on
+``--workers`` (target >= 1.7), each tree's parallel command grading a copy of its own.
+
+Every command is also measured in CPU seconds (user + system of the command and of every
+process it waited for: nbgrader, Dask's workers, the sandboxes): on a machine shared with
+other work the wall times follow the load, the CPU seconds much less.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -137,12 +142,23 @@ def build(base: Path, n: int) -> tuple[Path, Path, dict]:
     return course, other, plan
 
 
+CPU = {"last": 0.0}  # CPU seconds (user + system) of the last timed command and its children
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd, cwd, tree: Path = ROOT) -> float:
+    """Wall seconds of ``cmd``; its CPU seconds (every process it started and waited for:
+    nbgrader, the Dask processes, the sandboxes) in ``CPU["last"]``."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                PYTHONPATH=str(tree))
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), children_cpu()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    CPU["last"] = children_cpu() - cpu0
     (Path(cwd) / "bench.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
@@ -161,17 +177,20 @@ def load() -> str:
         return " ".join(f.read().split()[:3])
 
 
-def parallel_run(course: Path, workers: int, n: int, t_serial: float, label: str, *extra):
+def parallel_run(course: Path, workers: int, n: int, t_serial: float, label: str, *extra,
+                 tree: Path = ROOT):
     """Grade with the Dask command; print its figures; (wall s, coordinator s, startup s)."""
     before = load()
     t_par = timed([sys.executable, "-m", "emcourse_grader", "grade", HW,
-                   "--workers", str(workers), *extra], course)
+                   "--workers", str(workers), *extra], course, tree)
+    cpu = CPU["last"]
     stats = json.loads((course / "grading_summary" / f"{HW}.json").read_text())
     busy = sum(o["seconds"] for o in stats["outcomes"])
     commit = stats["commit_seconds"]
     overhead = (t_par - busy / workers) / n
     print(f"parallel, {label} ({workers} workers): {t_par:.1f} s, {t_par / n:.2f} s per "
-          f"submission (load before {before})")
+          f"submission (load before {before}, after {load()}); CPU {cpu:.1f} s, "
+          f"{cpu / n:.2f} s per submission")
     print(f"  speed-up {t_serial / t_par:.2f} (target >= 1.7); engine overhead {overhead:.2f} s "
           f"per submission (target < 0.5); inside the tasks {busy / n:.2f} s per submission; "
           f"coordinator writes {commit / n * 1000:.0f} ms per submission; slowest task "
@@ -205,6 +224,7 @@ def side_by_side(args, base: Path, n: int) -> int:
     trees = {"this": (ROOT, new), "baseline": (other, old)}
     startup = {k: [] for k in trees}
     spent = {k: 0.0 for k in trees}
+    cpu = {k: 0.0 for k in trees}
     kinds = {}
     for r in plan.values():
         kinds[r] = kinds.get(r, 0) + 1
@@ -222,6 +242,7 @@ def side_by_side(args, base: Path, n: int) -> int:
             tree, course = trees[key]
             t = autograde(course, tree, chunk, students)
             spent[key] += t
+            cpu[key] += CPU["last"]
             line.append(f"{key} {t:.1f} s")
         print(f"  chunk {i + 1}/{len(chunks)} ({len(chunk)} students, load {load()}): "
               + ", ".join(line))
@@ -232,7 +253,8 @@ def side_by_side(args, base: Path, n: int) -> int:
         print(f"{key}: {spent[key]:.1f} s in all, start-up {s0:.1f} s per command "
               f"(runs: {', '.join(f'{x:.1f}' for x in startup[key])}), "
               f"{per[key]:.2f} s per submission without it, "
-              f"{spent[key] / n:.2f} s with it")
+              f"{spent[key] / n:.2f} s with it; CPU {cpu[key] / n:.2f} s per submission "
+              f"with start-up, {cpu[key] / spent[key]:.2f} cores busy on average")
     ratio = per["this"] / per["baseline"]
     print(f"serial time per submission, this tree / baseline: {ratio:.2f} (target <= 0.40); "
           f"with start-up: {spent['this'] / spent['baseline']:.2f}")
@@ -241,13 +263,21 @@ def side_by_side(args, base: Path, n: int) -> int:
     diff = {s: (a.get(s), b.get(s)) for s in set(a) | set(b) if a.get(s) != b.get(s)}
     print(f"same scores from both trees for all {n}: {same_trees}"
           + (f" (differences: {diff})" if diff else ""))
-    # This tree's whole class serially: the chunks less the start-ups of all but one.
-    t_serial = spent["this"] - (len(chunks) - 1) * min(startup["this"])
-    parallel_run(par, args.workers, n, t_serial, "first run")
-    c = scores(par)
-    same_par = a == c
-    print(f"same scores serial and parallel (this tree): {same_par}")
-    return 0 if same_trees and same_par else 1
+    # Each tree's whole class serially: the chunks less the start-ups of all but one.
+    serial_t = {k: spent[k] - (len(chunks) - 1) * min(startup[k]) for k in trees}
+    # Each tree's parallel command on a copy of its own, this tree first, then the baseline.
+    par_old = base / "parallel-baseline"
+    shutil.copytree(par, par_old)
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy2(other / name, par_old / name)
+    ok = same_trees
+    for key, course in (("this", par), ("baseline", par_old)):
+        parallel_run(course, args.workers, n, serial_t[key], f"first run, {key} tree",
+                     tree=trees[key][0])
+        same_par = scores(course) == (a if key == "this" else b)
+        print(f"same scores serial and parallel ({key} tree): {same_par}")
+        ok = ok and same_par
+    return 0 if ok else 1
 
 
 def main(argv=None) -> int:
@@ -283,7 +313,9 @@ def main(argv=None) -> int:
     load_serial = load()
     t_serial = timed([sys.executable, "-m", "nbgrader", "autograde", HW], serial)
     print(f"serial nbgrader autograde: {t_serial:.1f} s, {t_serial / n:.2f} s per submission "
-          f"(load before {load_serial})")
+          f"(load before {load_serial}, after {load()}); CPU {CPU['last']:.1f} s, "
+          f"{CPU['last'] / n:.2f} s per submission, {CPU['last'] / t_serial:.2f} cores busy "
+          f"on average")
     # The first run has no history, so its queue is ordered by notebook size only; the
     # --force regrade orders it by each student's time in the first run (the costliest
     # first), which is what a course sees from its second run of an assignment on.

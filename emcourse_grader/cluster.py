@@ -55,7 +55,10 @@ DASK_SETTINGS = {"distributed.scheduler.allowed-failures": 0,
                  # Dask's HTTP pages (task keys name the students, worker logs, call stacks)
                  # authenticate nobody: the local cluster serves none of them.
                  "distributed.scheduler.http.routes": [],
-                 "distributed.worker.http.routes": []}
+                 "distributed.worker.http.routes": [],
+                 # A new worker imports what grading needs while it waits for its first
+                 # task (emcourse_grader.cluster_start.dask_setup).
+                 "distributed.worker.preload": ["emcourse_grader.cluster_start"]}
 
 
 def check_scheduler_address(address) -> str:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from . import scoring
+from .cluster_start import wait_until_warm
 from .scratch_gradebook import _LOCK, ensure_path, template
 from .watchdog import Watchdog
 
@@ -40,6 +41,7 @@ def grade_submission(task: dict) -> dict:
     directory), ``rows`` (integrity report), ``seconds``, ``log``, ``worker``.
     """
     ensure_path()
+    wait_until_warm()  # the worker's warm-up imports (emcourse_grader.cluster_start)
     with _LOCK, Watchdog(task, task["timeout"]) as watchdog:
         return watchdog.finish(_grade(task))
 

@@ -23,12 +23,20 @@ def _scores(db_url: str, course_id: str, assignment: str, student: str) -> dict:
     """notebook -> {cell: [auto_score, max_score]} of one submission in a gradebook."""
     from nbgrader.api import Gradebook
 
-    out = {}
     with Gradebook(db_url, course_id) as gb:
+        return _scores_in(gb, assignment, student)
+
+
+def _scores_in(gb, assignment: str, student: str) -> dict:
+    """:func:`_scores` from an open :class:`nbgrader.api.Gradebook`, read afresh (what other
+    connections committed counts) and leaving no transaction open."""
+    gb.db.rollback()  # a new transaction: nothing cached from before
+    try:
         sub = gb.find_submission(assignment, student)
-        for nb in sub.notebooks:
-            out[nb.name] = {g.name: [g.auto_score, float(g.max_score)] for g in nb.grades}
-    return out
+        return {nb.name: {g.name: [g.auto_score, float(g.max_score)] for g in nb.grades}
+                for nb in sub.notebooks}
+    finally:
+        gb.db.rollback()
 
 
 class _Writer:
@@ -49,6 +57,24 @@ class _Writer:
         self.permissions = int(str(conv.permissions), 8)
         self.exclude = conv.exclude_overwriting.get(self.hw, [])
         self.refused = {}  # student -> [(path, reason)] of _submission_files
+        self._book = None  # the gradebook, opened once for the run (close())
+
+    def _gradebook(self):
+        """The course's gradebook, opened at the first write and kept until :meth:`close`
+        (one engine for the run: nbgrader's Gradebook builds its engine, checks its tables
+        and compiles its queries afresh each time it is opened). Every write through it is
+        committed at once, so it holds no lock between submissions."""
+        from nbgrader.api import Gradebook
+
+        if self._book is None:
+            self._book = Gradebook(self.cd.db_url, self.cd.course_id)
+        return self._book
+
+    def close(self):
+        """Close the gradebook :meth:`_gradebook` opened (if it did)."""
+        if self._book is not None:
+            self._book.close()
+            self._book = None
 
     def _db_steps(self):
         """The configured autograde preprocessors that write the gradebook."""
@@ -79,20 +105,24 @@ class _Writer:
     def commit(self, student, result) -> dict:
         """Write one graded submission; returns notebook -> {cell: [auto, max]}."""
         import nbformat
-        from nbgrader.api import Gradebook
 
         files = dict(result["files"])
         present = [n for n in self.notebooks if f"{n}.ipynb" in files]
-        with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
+        gb = self._gradebook()
+        try:
             self._submission(gb, student)
             for n in self.notebooks:
                 if n not in present:  # as nbgrader: a notebook not handed in scores 0
                     self._zero(gb, student, n, False)
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
         for n in present:
             nb = nbformat.reads(files[f"{n}.ipynb"].decode("utf-8"), as_version=4)
-            for cls in self.db_steps:
+            for cls in self.db_steps:  # nbgrader's own, with a connection of their own
                 cls(config=self.cfg).preprocess(nb, self._resources(student, n))
-        scores = _scores(self.cd.db_url, self.cd.course_id, self.hw, student)
+        scores = _scores_in(gb, self.hw, student)
         self._report(student, result.get("rows", []))
         self._place(student, files)
         return scores
@@ -111,12 +141,15 @@ class _Writer:
 
     def _zero_all(self, student, needs_manual, reason, detail, rows=()):
         """0 for every notebook of the assignment, one report row each (plus ``rows``)."""
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.cd.db_url, self.cd.course_id) as gb:
+        gb = self._gradebook()
+        try:
             self._submission(gb, student)
             for n in self.notebooks:
                 self._zero(gb, student, n, needs_manual)
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         self._report(student, [{"time": now, "student": student, "assignment": self.hw,
                                 "notebook": n, "part": "", "reason": reason,

@@ -25,8 +25,10 @@ How the work is split:
   except those that write grades (SaveAutoGrades, AssignLatePenalties): a submission is
   scored once, by the coordinator. It returns plain results: the autograded directory's files
   and the integrity report rows. It never writes the course's gradebook or report.
-* **The coordinator alone writes** the course: as each result arrives, one submission at a
-  time, it records the student and the submission in ``gradebook.db`` and runs nbgrader's
+* **The coordinator alone writes** the course (its own gradebook writes through one
+  connection kept for the run; nbgrader's steps open theirs): as each result arrives, one
+  submission at a time, it records the student and the submission in ``gradebook.db`` and
+  runs nbgrader's
   ``SaveAutoGrades`` and ``AssignLatePenalties`` on the returned autograded notebook against
   the real gradebook (so earlier manual grades, extensions and the late-penalty plugin count
   exactly as with ``nbgrader autograde``), replaces the
@@ -51,7 +53,8 @@ The jobs live in modules of their own: the worker's task (:mod:`.grading_worker`
 deadline (:mod:`.watchdog`), the scratch gradebook (:mod:`.scratch_gradebook`), the queue's
 order (:mod:`.grading_queue`), the writer (:mod:`.grading_writer`), the progress line
 (:mod:`.progress`), the end-of-run summary (:mod:`.run_summary`) and the Dask cluster
-(:mod:`.cluster`); this module is the coordinator.
+(:mod:`.cluster`; started while the coordinator prepares the tasks and stopped while it
+writes the summary: :mod:`.cluster_start`); this module is the coordinator.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from pathlib import Path
 
 from . import custody
 from .cluster import check_client, check_scheduler_address, dask_client
+from .cluster_start import BackgroundCluster
 from .grading_queue import previous_seconds, queue_order, summary_dir
 from .grading_worker import _grade, grade_submission
 from .grading_writer import _scores, _Writer
@@ -113,7 +117,7 @@ class RunResult:
     summary_png: Path | None = None
     summary_html: Path | None = None
     commit_seconds: float = 0.0    # the coordinator writing results
-    startup_seconds: float = 0.0   # starting (or connecting to) the cluster
+    startup_seconds: float = 0.0   # waiting for the cluster once the tasks were ready
 
     @property
     def failed(self):
@@ -255,11 +259,25 @@ def _environ(key: str, value: str):
 
 def _grade_all(assignments, root, students, force, timeout, extra_args, summary, stream, start,
                workers, scheduler, security, client):
+    assignments = list(dict.fromkeys(assignments))  # each once, in the order given
+    # The cluster starts while the submissions are read, and stops while the summary is
+    # written (emcourse_grader.cluster_start).
+    jobs = {}
+    with BackgroundCluster(workers, scheduler, security, client) as cluster:
+        try:
+            return _run(cluster, jobs, assignments, root, students, force, timeout,
+                        extra_args, summary, stream, start, workers)
+        finally:
+            for job in jobs.values():
+                job.writer.close()
+
+
+def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args, summary,
+         stream, start, workers):
     from distributed import as_completed
 
-    assignments = list(dict.fromkeys(assignments))  # each once, in the order given
     several = len(assignments) > 1
-    jobs, tasks, history, files = {}, {}, {}, {}  # tasks etc. keyed by (assignment, student)
+    tasks, history, files = {}, {}, {}  # keyed by (assignment, student)
     for hw in assignments:
         job, todo = _prepare(hw, root, students, force, timeout, extra_args, stream)
         jobs[hw] = job
@@ -274,86 +292,85 @@ def _grade_all(assignments, root, students, force, timeout, extra_args, summary,
     startup = 0.0
     n_workers = 0
     if tasks:
-        ctx = contextlib.nullcontext((client, None)) if client is not None else \
-            dask_client(workers, scheduler, security)
         t_start = time.perf_counter()
-        with ctx as (cl, _):
-            startup = time.perf_counter() - t_start
-            n_workers = len(cl.scheduler_info().get("workers", {})) or (workers or 1)
-            progress = Progress(len(tasks), n_workers, stream)
-            futures = {}
-            tries = {}
+        cl = cluster.client()
+        startup = time.perf_counter() - t_start
+        n_workers = len(cl.scheduler_info().get("workers", {})) or (workers or 1)
+        progress = Progress(len(tasks), n_workers, stream)
+        futures = {}
+        tries = {}
 
-            # Dask runs higher priorities first: the costliest submission has the highest,
-            # and a retry goes before all of the queue.
-            order = queue_order(list(tasks), files, history)
-            rank = {key: len(order) - i for i, key in enumerate(order)}
+        # Dask runs higher priorities first: the costliest submission has the highest,
+        # and a retry goes before all of the queue.
+        order = queue_order(list(tasks), files, history)
+        rank = {key: len(order) - i for i, key in enumerate(order)}
 
-            def submit(key):
-                tries[key] = tries.get(key, 0) + 1
-                fut = cl.submit(grade_submission, tasks[key], pure=False,
-                                priority=rank[key] if tries[key] == 1 else len(order) + 1,
-                                key=f"grade-{key[0]}-{key[1]}-{tries[key]}-{time.time_ns()}")
-                futures[fut] = key
-                return fut
+        def submit(key):
+            tries[key] = tries.get(key, 0) + 1
+            fut = cl.submit(grade_submission, tasks[key], pure=False,
+                            priority=rank[key] if tries[key] == 1 else len(order) + 1,
+                            key=f"grade-{key[0]}-{key[1]}-{tries[key]}-{time.time_ns()}")
+            futures[fut] = key
+            return fut
 
-            pending = as_completed([submit(key) for key in order])
-            stop = threading.Event()
+        pending = as_completed([submit(key) for key in order])
+        stop = threading.Event()
 
-            def ticker():
-                while not stop.wait(1.0):
-                    try:
-                        busy = sum(len(v) for v in cl.processing().values())
-                        progress.update(running=busy)
-                    except Exception:  # noqa: BLE001, S110 - display only
-                        pass
+        def ticker():
+            while not stop.wait(1.0):
+                try:
+                    busy = sum(len(v) for v in cl.processing().values())
+                    progress.update(running=busy)
+                except Exception:  # noqa: BLE001, S110 - display only
+                    pass
 
-            tick = threading.Thread(target=ticker, daemon=True)
-            tick.start()
-            try:
-                for fut in pending:
-                    key = futures.pop(fut)
-                    (hw, s), job = key, jobs[key[0]]
-                    result, why, again = None, "", True
-                    try:
-                        result = fut.result()
-                        if not result["ok"]:  # nbgrader's pipeline failed: it would again
-                            why = "the grading pipeline failed: " + \
-                                (result["error"] or "")[-400:]
-                            again = False
-                    except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
-                        why = _death_reason(cl, hw, s, exc)
-                    fut.release()
-                    if why and again and tries[key] < 2:
-                        progress.update(message=f"{label(key)}: {why[:160]}; retrying once")
-                        pending.add(submit(key))
-                        continue
-                    t0 = time.perf_counter()
-                    try:  # a result that cannot be recorded costs its submission only
-                        scores = None if why else job.writer.commit(s, result)
-                    except Exception as exc:  # noqa: BLE001
-                        why = f"its result could not be recorded: {type(exc).__name__}: {exc}"
-                    if why:
-                        job.writer.fail(s, why, (result or {}).get("rows", []))
-                        o = Outcome(s, "failed", reason=why, tries=tries[key])
-                        progress.failed += 1
-                        msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
-                    else:
-                        o = Outcome(s, "graded", seconds=result["seconds"], scores=scores,
-                                    tries=tries[key])
-                        msg = (f"{label(key)}: {_fmt_scores(scores)} ({result['seconds']:.1f}"
-                               f" s on worker {result['worker']})")
-                    job.commit_seconds += time.perf_counter() - t0
-                    job.outcomes.append(o)
-                    progress.done += 1
-                    progress.update(message=msg)
-            except KeyboardInterrupt:
-                progress.update(message=f"interrupted: {progress.done} graded and kept; run "
-                                "the same command again to grade the rest")
-                raise
-            finally:
-                stop.set()
-                progress.close()
+        tick = threading.Thread(target=ticker, daemon=True)
+        tick.start()
+        try:
+            for fut in pending:
+                key = futures.pop(fut)
+                (hw, s), job = key, jobs[key[0]]
+                result, why, again = None, "", True
+                try:
+                    result = fut.result()
+                    if not result["ok"]:  # nbgrader's pipeline failed: it would again
+                        why = "the grading pipeline failed: " + \
+                            (result["error"] or "")[-400:]
+                        again = False
+                except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
+                    why = _death_reason(cl, hw, s, exc)
+                fut.release()
+                if why and again and tries[key] < 2:
+                    progress.update(message=f"{label(key)}: {why[:160]}; retrying once")
+                    pending.add(submit(key))
+                    continue
+                t0 = time.perf_counter()
+                try:  # a result that cannot be recorded costs its submission only
+                    scores = None if why else job.writer.commit(s, result)
+                except Exception as exc:  # noqa: BLE001
+                    why = f"its result could not be recorded: {type(exc).__name__}: {exc}"
+                if why:
+                    job.writer.fail(s, why, (result or {}).get("rows", []))
+                    o = Outcome(s, "failed", reason=why, tries=tries[key])
+                    progress.failed += 1
+                    msg = f"{label(key)}: FAILED ({why[:200]}): 0 points"
+                else:
+                    o = Outcome(s, "graded", seconds=result["seconds"], scores=scores,
+                                tries=tries[key])
+                    msg = (f"{label(key)}: {_fmt_scores(scores)} ({result['seconds']:.1f}"
+                           f" s on worker {result['worker']})")
+                job.commit_seconds += time.perf_counter() - t0
+                job.outcomes.append(o)
+                progress.done += 1
+                progress.update(message=msg)
+        except KeyboardInterrupt:
+            progress.update(message=f"interrupted: {progress.done} graded and kept; run "
+                            "the same command again to grade the rest")
+            raise
+        finally:
+            stop.set()
+            progress.close()
+    cluster.close_soon()
     results = []
     for hw in assignments:
         job = jobs[hw]

@@ -1,0 +1,81 @@
+"""The parallel command's cluster started and stopped beside the coordinator's own work
+(emcourse_grader.cluster_start): a real TLS LocalCluster each time."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from emcourse_grader.cluster_start import BackgroundCluster, wait_until_warm, warm_imports
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gone(pids, timeout=30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _warm_state():
+    wait_until_warm()
+    return sorted(m for m in ("emcourse_grader.judge", "nbgrader.converters") if m in sys.modules)
+
+
+def test_the_cluster_starts_behind_the_block_warms_its_workers_and_stops_after_it():
+    t0 = time.perf_counter()
+    with BackgroundCluster(workers=1) as cluster:
+        entered = time.perf_counter() - t0
+        client = cluster.client()
+        ready = time.perf_counter() - t0
+        assert client.scheduler.address.startswith("tls://")
+        # the worker imported what grading needs on its own, before any task
+        assert list(client.run(_warm_state).values()) == [["emcourse_grader.judge",
+                                                           "nbgrader.converters"]]
+        pids = list(client.run(os.getpid).values())
+        cluster.close_soon()
+    assert entered < ready  # the block went on while the cluster started
+    assert cluster.startup_seconds > 0
+    assert client.status == "closed"
+    assert _gone(pids), "the worker processes outlived the block"
+
+
+def test_an_error_in_the_block_still_stops_the_cluster():
+    pids = []
+    with pytest.raises(RuntimeError, match="preparation failed"), \
+            BackgroundCluster(workers=1) as cluster:
+        pids += cluster.client().run(os.getpid).values()
+        raise RuntimeError("preparation failed")
+    assert pids and _gone(pids)
+
+
+def test_a_cluster_that_cannot_start_raises_its_error_from_client():
+    with BackgroundCluster(workers=0) as cluster, \
+            pytest.raises(ValueError, match="workers: expected at least 1, found 0"):
+        cluster.client()
+
+
+def test_a_callers_client_is_used_as_it_is_and_left_open():
+    given = object()
+    with BackgroundCluster(client=given) as cluster:
+        assert cluster.client() is given
+        cluster.close_soon()
+    assert cluster.startup_seconds == 0.0
+
+
+def test_warm_imports_reports_what_it_could_not_import():
+    assert warm_imports(("json", "emcourse_grader_no_such_module")) == [
+        ("emcourse_grader_no_such_module",
+         "ModuleNotFoundError: No module named 'emcourse_grader_no_such_module'")]
