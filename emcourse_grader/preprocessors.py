@@ -460,6 +460,7 @@ class TrustedGrade(_LimitsConfig):
     max_outputs = Integer(200, help="Outputs kept per cell.").tag(config=True)
 
     def preprocess(self, nb, resources):
+        from .checks import secret
         from .judge import Worker, run_test_cell
         from .scan import scan
 
@@ -481,6 +482,10 @@ class TrustedGrade(_LimitsConfig):
         # would be its answers).
         pending = _graded_parts(sources.get(grade_id(cell, 0), cell.source)
                                 for cell in nb.cells if is_test(cell))
+        # The checks' problems are drawn for this submission: their seeds are salted with its
+        # cells as graded here (checks.secret: one table of answers learnt from earlier
+        # submissions changes the problems); the digest stays in this process.
+        salt = secret.digest(nb.cells)
         try:
             # The course's versions the tests will need: their helper starts while the
             # student's cells run.
@@ -498,7 +503,8 @@ class TrustedGrade(_LimitsConfig):
                     source = sources.get(gid, cell.source)
                     lent = {name: fn for name, fn in _substitutes(source).items()
                             if not pending[name]}
-                    verdicts[gid] = run_test_cell(worker, source, lent)
+                    with secret.salted(salt):
+                        verdicts[gid] = run_test_cell(worker, source, lent)
                     pending.subtract(_graded_parts([source]))
                     continue
                 if not cell.metadata.get("nbgrader", {}).get("locked"):

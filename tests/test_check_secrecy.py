@@ -11,7 +11,9 @@
 - the fit checks take only a history that is a real run: a one-value or made-up history
   fails with a message that says what is expected; honest variants pass;
 - through parallel grading on a real Dask worker whose machine has another secret, the
-  worker draws the coordinator's problems (the seeds travel in the task).
+  worker draws the coordinator's problems (the seeds travel in the task), the very problems
+  serial ``nbgrader autograde`` draws for the same submission (both salt the seeds with the
+  submission's cells alike; tests/test_salted_problems.py has the salt itself).
 """
 
 from __future__ import annotations
@@ -377,31 +379,41 @@ def test_honest_gmm_fits_pass():
 # Parallel grading: a Dask worker draws from the coordinator's seeds
 # --------------------------------------------------------------------------------------------
 
-def _bytes_key(*args) -> str:
-    return hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
-                                   for a in args)).hexdigest()
+RECORD_ASSIGN = '''
 
-
-LOOKUP_ASSIGN = '''
 import hashlib
-import numpy as np
+import json
 
-TABLE = {table!r}
+_seen = []
+_honest_assign = assign
 
 
 def assign(X, centers):
-    key = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
-                                  for a in (X, centers))).hexdigest()
-    return np.array(TABLE.get(key, []), dtype=int)
+    _seen.append(hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
+                                         for a in (X, centers))).hexdigest())
+    return _honest_assign(X, centers)
 '''
+
+
+def _problems_seen(course) -> set:
+    """The inputs (by hash) the graded assign was called with, as the autograded notebook's
+    last cell printed them (a student's feedback)."""
+    import json
+
+    import nbformat
+
+    nb = nbformat.read(course / "autograded/mallory/hw1/hw1_kmeans.ipynb", 4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    return set(json.loads(printed.split("SEEN", 1)[1]))
 
 
 @needs_bwrap
 def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
     """``python -m emcourse_grader grade``'s path with a worker whose machine has another
-    secret: a lookup table recorded under the coordinator's secret gets the points of
-    ``assign`` (the worker drew the coordinator's problems), and none once the coordinator's
-    secret changes."""
+    secret draws the problems serial ``nbgrader autograde`` draws under the coordinator's
+    secret (the seeds travel in the task, salted alike with the submission's cells on both
+    paths), and others once the coordinator's secret changes. The submission's assign
+    records the inputs it is called with and a later cell prints them (its feedback)."""
     import io
 
     import nbformat
@@ -410,20 +422,9 @@ def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
 
     from emcourse_grader import parallel
 
-    # at home, under secret A: the test cell of assign, visible and hidden, run and recorded
-    monkeypatch.setenv(secret.ENV, SECRET_A)
-    table: dict = {}
-    honest = NS["hw1"]["assign"]
-
-    def record(X, centers):
-        out = honest(X, centers)
-        table[_bytes_key(X, centers)] = [int(v) for v in out]
-        return out
     solution_nb = nbformat.read(demo_class.ROOT / "solutions/hw1/hw1_kmeans.ipynb", 4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in solution_nb.cells}
-    exec(cells["test_assign"].source, {**NS["hw1"], "assign": record})  # noqa: S102
-    assert len(table) >= 4  # two visible calls, three hidden problems
-
+    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in solution_nb.cells}
     course = demo_class.copy_course(tmp_path / "course", assignments=["hw1"])
     quiet = lambda *a: None
     demo_class.nbgrader(course, "generate_assignment", "hw1", "--force", log=quiet)
@@ -431,7 +432,8 @@ def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
     nb = nbformat.read(course / "assignments/hw1/hw1_kmeans.ipynb", 4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "assign":
-            cell.source = LOOKUP_ASSIGN.format(table=table)
+            cell.source = answers["assign"] + RECORD_ASSIGN
+    nb.cells.append(nbformat.v4.new_code_cell('print("SEEN" + json.dumps(sorted(set(_seen))))'))
     handed_in = course / "submitted/mallory/hw1"
     handed_in.mkdir(parents=True)
     nbformat.write(nb, handed_in / "hw1_kmeans.ipynb")
@@ -440,16 +442,23 @@ def test_dask_workers_grade_with_the_coordinators_seeds(tmp_path, monkeypatch):
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
             return gb.find_grade("test_assign", "hw1_kmeans", "hw1", "mallory").score
 
+    monkeypatch.setenv(secret.ENV, SECRET_A)
+    demo_class.nbgrader(course, "autograde", "hw1", log=quiet)  # serial, the course's secret
+    serial = _problems_seen(course)
+    assert assign_points() == 20 and len(serial) >= 5  # two visible calls, three hidden
     monkeypatch.setenv(secret.ENV, SECRET_B)  # the worker's machine: another secret
     with parallel.dask_client(workers=1) as (client, _):
         monkeypatch.setenv(secret.ENV, SECRET_A)  # the coordinator's
         parallel.grade("hw1", root=str(course), client=client, stream=io.StringIO(),
-                       summary=False)
+                       summary=False, force=True)
         assert assign_points() == 20
+        assert _problems_seen(course) == serial  # serial and parallel: the same problems
         monkeypatch.setenv(secret.ENV, SECRET_B)
         monkeypatch.delenv("EMCOURSE_COURSE", raising=False)
         parallel.grade("hw1", root=str(course), client=client, stream=io.StringIO(),
                        summary=False, force=True)
-        assert assign_points() == 0
+        assert assign_points() == 20
+        other = _problems_seen(course)  # the visible test's inputs, and other hidden ones
+        assert len(other) == len(serial) and len(serial - other) == 3
         # the course root was this run's only: a later nbgrader elsewhere must not inherit it
         assert "EMCOURSE_COURSE" not in os.environ

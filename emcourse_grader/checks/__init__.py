@@ -17,9 +17,11 @@ course's secret, read and, on first use, made).
 
 Reproducible and unpredictable: without ``seed`` the random problems are drawn from the
 check's seed, HMAC-SHA256 of the course's secret and "<assignment>/<check>"
-(:mod:`.secret`: ``$EMCOURSE_SECRET`` or ``<course root>/.emcourse/secret``), so the same
-submission graded twice gets the same verdict and the same message, while a student, who has
-no secret, cannot compute the problems; pass ``seed=`` to draw other problems.
+(:mod:`.secret`: ``$EMCOURSE_SECRET`` or ``<course root>/.emcourse/secret``), salted, while
+the grader grades a notebook, with the digest of its cell sources (:func:`.secret.salted`), so
+the same submission graded twice gets the same verdict and the same message, while a student,
+who has no secret, cannot compute the problems, nor reuse those of an earlier submission;
+pass ``seed=`` to draw other problems.
 
 One registry, :data:`CHECKS`, name -> :class:`Check`; one module per assignment registers its
 checks: the module that the course's manifest (course.toml, :mod:`emcourse_grader.course`)

@@ -16,12 +16,27 @@ The grader's side only: the sandbox gets neither the variable (its environment i
 nor the course directory. A Dask worker gets the seeds, not the secret: the coordinator
 computes :func:`seeds` and the worker grades inside :func:`pinned`.
 
+Salted by the submission. A secret alone gives every student and every submission the same
+problems, so a student could learn them over several resubmissions (a function that records
+its arguments, a later cell that prints them into the feedback) and then hand in a table of
+answers. So the grader salts each seed with the submission itself: while it grades a notebook
+(:class:`emcourse_grader.preprocessors.TrustedGrade`, on every path: ``nbgrader autograde``,
+``python -m emcourse_grader grade`` on Dask, ``serve``) it works inside :func:`salted` with
+:func:`digest` of the notebook's cell sources, and a check's seed becomes
+HMAC-SHA256(base seed, digest) (:func:`salt`), the base seed being the pinned one or the one
+derived from the secret. A submission that carries knowledge of its own problems must contain
+it, which changes its digest and so its problems; the same submission graded again (outputs,
+execution counts and metadata aside) gets the same problems and the same score. The digest is
+computed and kept in the grader's process: it never enters the sandbox. Outside
+:func:`salted` (a check run by hand, the unit tests) the seed is the base seed.
+
 Nothing happens at import time: the secret is read (or made) when a check first needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import os
@@ -36,6 +51,8 @@ MIN_LENGTH = 16
 
 # Seeds the grader pinned for the submission in flight (check name -> int), or None.
 _pinned: dict | None = None
+# The digest of the notebook being graded (bytes), or None: every seed is salted with it.
+_salt: contextvars.ContextVar = contextvars.ContextVar("emcourse_checks_salt", default=None)
 
 
 def path(root) -> Path:
@@ -128,12 +145,73 @@ def pinned(table):
         _pinned = before
 
 
+def digest(cells) -> bytes:
+    """SHA-256 of a notebook's cells as graded: each cell's type and source, in order.
+
+    ``cells``: the notebook's cells (mappings with ``cell_type`` and ``source``, a string or
+    a list of lines, as nbformat has them). Outputs, execution counts and metadata are left
+    out: running the same work again changes them, not the work.
+    """
+    if isinstance(cells, (str, bytes)) or not hasattr(cells, "__iter__"):
+        raise TypeError(f"cells must be a notebook's list of cells; found "
+                        f"{type(cells).__name__}")
+    h = hashlib.sha256(b"emcourse cells v1\n")
+    for i, cell in enumerate(cells):
+        try:
+            kind, source = cell["cell_type"], cell.get("source", "")
+        except (TypeError, KeyError, AttributeError):
+            raise TypeError(f"cells[{i}] must be a cell with a cell_type and a source; found "
+                            f"{type(cell).__name__}") from None
+        if isinstance(source, list):
+            source = "".join(source)
+        if not isinstance(kind, str) or not isinstance(source, str):
+            raise TypeError(f"cells[{i}] must have a string cell_type and source; found "
+                            f"{type(kind).__name__} and {type(source).__name__}")
+        for part in (kind.encode(), source.encode("utf-8", "surrogatepass")):
+            h.update(len(part).to_bytes(8, "big"))  # lengths first: no two cells run together
+            h.update(part)
+    return h.digest()
+
+
+def salt(seed: int, salt_digest: bytes) -> int:
+    """``seed`` salted with a submission's :func:`digest`: 128 bits of
+    HMAC-SHA256(str(seed), digest)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int; found {type(seed).__name__}")
+    if not isinstance(salt_digest, bytes) or not salt_digest:
+        raise TypeError(f"salt_digest must be non-empty bytes; found "
+                        f"{type(salt_digest).__name__}")
+    mac = hmac.new(str(seed).encode(), salt_digest, hashlib.sha256)
+    return int.from_bytes(mac.digest()[:16], "big")
+
+
+@contextlib.contextmanager
+def salted(salt_digest):
+    """Within the block, every check's seed is salted with ``salt_digest`` (the submission's
+    :func:`digest`, bytes); None leaves things as they are."""
+    if salt_digest is None:
+        yield
+        return
+    if not isinstance(salt_digest, bytes) or not salt_digest:
+        raise TypeError(f"salt_digest must be non-empty bytes (a submission's digest) or "
+                        f"None; found {type(salt_digest).__name__}")
+    token = _salt.set(salt_digest)
+    try:
+        yield
+    finally:
+        _salt.reset(token)
+
+
 def seed_of(check: str, assignment: str) -> int:
     """The seed of a check: the pinned one if the grader pinned seeds, else derived from the
-    course's secret."""
+    course's secret; salted with the submission's digest while the grader grades one
+    (:func:`salted`)."""
     if _pinned is not None:
         if check not in _pinned:
             raise KeyError(f"no seed was pinned for the check {check!r}; the grading task "
                            f"carries seeds for {', '.join(sorted(_pinned)) or 'no check'}")
-        return _pinned[check]
-    return derive(load(), assignment, check)
+        base = _pinned[check]
+    else:
+        base = derive(load(), assignment, check)
+    current = _salt.get()
+    return base if current is None else salt(base, current)
