@@ -21,9 +21,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from sandbox_helpers import needs_bwrap
+from sandbox_helpers import needs_bwrap, trusted_grade
 
-from emcourse_grader import judge, preprocessors
+from emcourse_grader import judge
 from emcourse_grader.callbacks import CallbackError, CourseVersions
 from emref import kmeans
 
@@ -343,15 +343,7 @@ def fit(X, init_centers, max_iter=100):
     cells.append(nbformat.v4.new_code_cell("print(sorted({p for p, _ in _course_answers}), "
                                            "_course_answers[:1])",
                                            metadata=_nbg("leak", solution=True)))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in cells
-               if "nbgrader" in c.metadata}
-    resources = {"nbgrader": {"student": "s", "assignment": "hw1", "notebook": "hw1_kmeans",
-                              "db_url": "sqlite://"},
-                 preprocessors.META: {"flags": [], "sources": sources}}
-    grade = preprocessors.TrustedGrade(cell_timeout=60.0, timeout=30.0, notebook_timeout=240.0,
-                                       report_file=str(tmp_path / "report.csv"))
-    nb, _ = grade.preprocess(nb, resources)
+    nb = trusted_grade(nbformat.v4.new_notebook(cells=cells), tmp_path / "report.csv")
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert printed.startswith("['fit'] [('fit', 'array(["), printed
     verdicts = {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in nb.cells

@@ -16,9 +16,8 @@ import time
 
 import nbformat
 import pytest
-from sandbox_helpers import needs_bwrap
+from sandbox_helpers import needs_bwrap, trusted_grade
 
-from emcourse_grader import preprocessors
 from emcourse_grader.judge import Worker
 
 pytestmark = needs_bwrap
@@ -212,16 +211,9 @@ def test_trusted_grade_writes_the_outputs_and_the_verdicts(tmp_path):
     # What the submission saved is never kept: a forged "pass" and an old output.
     cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed!")]
     cells[5].outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged")]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in cells
-               if "nbgrader" in c.metadata}
-    resources = {"nbgrader": {"student": "s", "assignment": "hw", "notebook": "nb",
-                              "db_url": "sqlite://"},
-                 preprocessors.META: {"flags": [], "sources": sources}}
     report = tmp_path / "report.csv"
-    grade = preprocessors.TrustedGrade(cell_timeout=30.0, timeout=10.0, notebook_timeout=120.0,
-                                       report_file=str(report))
-    nb, _ = grade.preprocess(nb, resources)
+    nb = trusted_grade(nbformat.v4.new_notebook(cells=cells), report, assignment="hw",
+                       notebook="nb", cell_timeout=30.0, timeout=10.0, notebook_timeout=120.0)
     plot, answer, ok, bad, broken, last = nb.cells
     assert any("image/png" in o.get("data", {}) for o in plot.outputs)
     assert "drawn" in json.dumps(plot.outputs)

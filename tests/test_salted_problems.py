@@ -23,10 +23,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from sandbox_helpers import needs_bwrap
+from sandbox_helpers import needs_bwrap, trusted_grade
 from solution_helpers import solution
 
-from emcourse_grader import preprocessors
 from emcourse_grader.checks import CHECKS, secret, verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,15 +175,8 @@ def _hw1_start() -> list:
 def _grade(cells, tmp_path):
     """Grade the notebook ``cells`` with TrustedGrade (the real sandbox); return the table
     its last cell printed (or None) and the verdict of ``test_assign`` ([] if it passed)."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(c) for c in cells])
-    sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-               if "nbgrader" in c.metadata}
-    resources = {"nbgrader": {"student": "s", "assignment": "hw1", "notebook": "hw1_kmeans",
-                              "db_url": "sqlite://"},
-                 preprocessors.META: {"flags": [], "sources": sources}}
-    grade = preprocessors.TrustedGrade(cell_timeout=60.0, timeout=30.0, notebook_timeout=240.0,
-                                       report_file=str(tmp_path / "report.csv"))
-    nb, _ = grade.preprocess(nb, resources)
+    nb = trusted_grade(nbformat.v4.new_notebook(cells=[nbformat.from_dict(c) for c in cells]),
+                       tmp_path / "report.csv")
     printed = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
     table = json.loads(printed.split("TABLE", 1)[1]) if "TABLE" in printed else None
     verdict = next(c.outputs for c in nb.cells
