@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 # --------------------------------------------------------------------------------------------
 # The check record and the one registry
@@ -343,6 +342,8 @@ def rows_sum_to_one(arr: np.ndarray, name: str, what: str, over: str, axes=1) ->
 
 def best_perm(est_means: np.ndarray, ref_means: np.ndarray) -> np.ndarray:
     """``p`` such that ``est_means[p]`` best matches ``ref_means`` (least squares)."""
+    from scipy.optimize import linear_sum_assignment  # here: scipy.optimize takes 0.6 s to import
+
     est = np.asarray(est_means, dtype=float).reshape(len(est_means), -1)
     ref = np.asarray(ref_means, dtype=float).reshape(len(ref_means), -1)
     cost = ((ref[:, None, :] - est[None, :, :]) ** 2).sum(axis=2)

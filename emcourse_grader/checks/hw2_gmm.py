@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import norm
 
 from emref import gmm
 from emref.params import GMMParams
@@ -316,6 +315,8 @@ def check_two_gaussians(fn, rng):
 
 def _em_1d_given(x, weights, means, variances, n_iter):
     """The notebook's given function, bug included: its log-likelihood history."""
+    from scipy.stats import norm  # here: importing scipy.stats takes half a second
+
     weights, means, variances = (np.array(a, dtype=float) for a in (weights, means, variances))
     history = []
     for it in range(n_iter + 1):
