@@ -60,6 +60,13 @@ DASK_SETTINGS = {"distributed.scheduler.allowed-failures": 0,
                  # task (emcourse_grader.cluster_start.dask_setup).
                  "distributed.worker.preload": ["emcourse_grader.cluster_start"]}
 
+#: A local cluster's worker processes are forked from one server process that imported these
+#: once (Dask's ``forkserver`` method; :func:`_forkserver_preload`), instead of each worker,
+#: and each worker a nanny restarts, starting a new interpreter and importing them itself.
+FORKSERVER_PRELOAD = ("distributed", "distributed.nanny", "distributed.worker", "numpy",
+                      "scipy.special", "emcourse_grader.cluster_start",
+                      "emcourse_grader.grading_worker")
+
 
 def check_scheduler_address(address) -> str:
     """The address of an existing scheduler, if it is a ``tls://`` one.
@@ -222,7 +229,7 @@ def dask_client(workers=None, scheduler=None, security=None):
         certificates are missing.
     """
     import dask
-    from distributed import Client, LocalCluster, Security
+    from distributed import Client, Security
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
         raise TypeError(f"workers: expected an int, found {type(workers).__name__}")
@@ -245,24 +252,58 @@ def dask_client(workers=None, scheduler=None, security=None):
                 client.close()
             return
         n = workers or os.cpu_count() or 1
-        # Every listener on 127.0.0.1 and tls://; no dashboard (the scheduler's HTTP server
-        # still listens, on a free port, serving none of the routes: DASK_SETTINGS).
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", protocol="tls://",
-                               security=Security.temporary(), memory_limit=0,
-                               silence_logs=logging.CRITICAL, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                               worker_class="distributed.Nanny")
-        try:
-            client = Client(cluster)
-        except BaseException:
-            cluster.close()
-            raise
-        try:
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
+                _local_cluster(n) as (client, cluster):
             yield client, cluster
-        finally:
-            client.close()
-            cluster.close()
+
+
+def _forkserver_preload() -> None:
+    """What the forkserver imports before it forks the first worker: Dask's own list, then
+    grading's (:data:`FORKSERVER_PRELOAD` and the warm-up modules of
+    :mod:`emcourse_grader.cluster_start`). Without effect once this process's forkserver runs
+    (it keeps what it imported), and it only ever imports: no course, no secret, no student.
+
+    Dask sets its own list when it first makes its multiprocessing context
+    (:func:`distributed.utils.get_mp_context`); the standard library's
+    :meth:`multiprocessing.context.ForkServerContext.set_forkserver_preload` replaces it."""
+    from distributed.utils import get_mp_context
+
+    from .cluster_start import WARM_MODULES
+
+    ctx = get_mp_context()  # Dask's list is set now, and only once per process
+    ctx.set_forkserver_preload(list(dict.fromkeys([*FORKSERVER_PRELOAD, *WARM_MODULES])))
+
+
+@contextlib.contextmanager
+def _local_cluster(n: int):
+    """A LocalCluster of ``n`` TLS workers forked from a preloaded server process, and its
+    client. The course root (:data:`emcourse_grader.course.ENV`) reaches the workers through
+    their nanny's ``env``: a forked worker has the environment of the forkserver, which
+    was started by the first cluster of this process, maybe for another course."""
+    from distributed import Client, LocalCluster, Security
+
+    from . import course
+
+    _forkserver_preload()
+    env = {course.ENV: os.environ.get(course.ENV, "")}  # "" is unset (course.root)
+    # Every listener on 127.0.0.1 and tls://; no dashboard (the scheduler's HTTP server
+    # still listens, on a free port, serving none of the routes: DASK_SETTINGS).
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", protocol="tls://",
+                           security=Security.temporary(), memory_limit=0,
+                           silence_logs=logging.CRITICAL, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                           worker_class="distributed.Nanny", env=env)
+    try:
+        client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+    try:
+        yield client, cluster
+    finally:
+        client.close()
+        cluster.close()
 
 
 # --------------------------------------------------------------------------------------------

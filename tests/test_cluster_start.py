@@ -79,3 +79,43 @@ def test_warm_imports_reports_what_it_could_not_import():
     assert warm_imports(("json", "emcourse_grader_no_such_module")) == [
         ("emcourse_grader_no_such_module",
          "ModuleNotFoundError: No module named 'emcourse_grader_no_such_module'")]
+
+
+def _origin():
+    """In a worker: its parent, whether it holds what only the forkserver imports, its course."""
+    from emcourse_grader import course
+
+    return (os.getppid(), "emcourse_grader.grading_worker" in sys.modules,
+            "scipy.special" in sys.modules, os.environ.get(course.ENV))
+
+
+def test_local_workers_are_forked_from_one_preloaded_server_with_this_runs_course(
+        monkeypatch, tmp_path):
+    """The workers come from the forkserver (not a new interpreter each), which imported
+    grading's modules once; two clusters of one process share it, and each one's workers see
+    the course root of their own run, not the one the forkserver was started with."""
+    from emcourse_grader import course
+
+    seen = []
+    for name in ("first", "second"):
+        monkeypatch.setenv(course.ENV, str(tmp_path / name))
+        with BackgroundCluster(workers=1) as cluster:
+            seen += [(name, *o) for o in cluster.client().run(_origin).values()]
+    (_, ppid1, *rest1), (_, ppid2, *rest2) = seen
+    assert ppid1 == ppid2 != os.getpid(), "workers not forked from one server process"
+    assert rest1 == [True, True, str(tmp_path / "first")]
+    assert rest2 == [True, True, str(tmp_path / "second")]
+
+
+def test_the_forkserver_listens_in_a_directory_of_the_graders_alone():
+    """The forkserver forks any process its socket is asked for: only the grader's user may
+    reach the socket (a 0700 directory of its own, the standard library's)."""
+    import multiprocessing.forkserver as fs
+    import stat
+
+    with BackgroundCluster(workers=1) as cluster:
+        cluster.client()
+        address = fs._forkserver._forkserver_address  # private: nothing public gives it
+    assert address and not address.startswith("\0"), "an abstract socket has no permissions"
+    st = os.stat(os.path.dirname(address))
+    assert st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0, oct(st.st_mode)
