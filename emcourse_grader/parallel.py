@@ -80,7 +80,7 @@ from .grading_writer import _scores, _Writer
 # Timestamps read without CourseDirectory.fail.
 from .guard import needs_grading, read_timestamp
 from .progress import Progress
-from .run_summary import class_scores, print_summary, write_run, write_summary
+from .run_summary import class_scores, prepare_plotting, print_summary, write_run, write_summary
 from .scratch_gradebook import assignment_spec, build_gradebook, ensure_path
 from .watchdog import EVENT_TOPIC, Watchdog
 
@@ -291,6 +291,7 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
 
     startup = 0.0
     n_workers = 0
+    plotting = None  # the summary's imports, once a worker has nothing left to start
     if tasks:
         t_start = time.perf_counter()
         cl = cluster.client()
@@ -363,6 +364,8 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
                 job.outcomes.append(o)
                 progress.done += 1
                 progress.update(message=msg)
+                if summary and plotting is None and len(tasks) - progress.done < n_workers:
+                    plotting = prepare_plotting()
         except KeyboardInterrupt:
             progress.update(message=f"interrupted: {progress.done} graded and kept; run "
                             "the same command again to grade the rest")
@@ -371,6 +374,8 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
             stop.set()
             progress.close()
     cluster.close_soon()
+    if plotting is not None:
+        plotting.join()
     results = []
     for hw in assignments:
         job = jobs[hw]

@@ -13,6 +13,7 @@ import datetime
 import html
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,11 +107,26 @@ def write_run(app, run: RunResult) -> Path:
     return path
 
 
-def write_summary(app, spec, parts, table, rows, run):
-    """grading_summary/<hw>.png (a histogram per part) and <hw>.html (picture and tables)."""
+def _plotting():
     import matplotlib
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    return plt
+
+
+def prepare_plotting() -> threading.Thread:
+    """Import matplotlib for :func:`write_summary` in a thread, now: the parallel command
+    calls this once its queue has no task left to start, so a core that would wait for the
+    last submissions imports it instead of the summary at the end. Join the thread before
+    writing the summary (two threads must not import at once)."""
+    thread = threading.Thread(target=_plotting, name="emcourse-summary-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+def write_summary(app, spec, parts, table, rows, run):
+    """grading_summary/<hw>.png (a histogram per part) and <hw>.html (picture and tables)."""
+    plt = _plotting()
     import numpy as np
 
     hw = spec["name"]
