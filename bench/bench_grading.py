@@ -29,9 +29,10 @@ off each chunk. It prints the seconds per submission of each tree, their ratio (
 DIR; target <= 0.40), the same scores check, and each tree's parallel speed-up on
 ``--workers`` (target >= 1.7), each tree's parallel command grading a copy of its own.
 
-Every command is also measured in CPU seconds (user + system of the command and of every
-process it waited for: nbgrader, Dask's workers, the sandboxes): on a machine shared with
-other work the wall times follow the load, the CPU seconds much less.
+Every command is also measured in CPU seconds: the time the machine's cores were busy while
+it ran (/proc/stat: nbgrader, Dask's workers, the sandboxes, everything), which says how much
+of the cores a command keeps busy. Other work on the machine counts too: measure on an idle
+machine (the load before and after each command is printed).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -142,23 +142,30 @@ def build(base: Path, n: int) -> tuple[Path, Path, dict]:
     return course, other, plan
 
 
-CPU = {"last": 0.0}  # CPU seconds (user + system) of the last timed command and its children
+CPU = {"last": 0.0}  # CPU seconds the whole machine was busy during the last timed command
 
 
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+def machine_cpu() -> float:
+    """CPU seconds (user, nice, system, interrupts) the machine has been busy since boot,
+    from /proc/stat. A command's own children are not enough: the sandboxes end as orphans of
+    their killed bubblewrap and the Dask workers are children of the forkserver, so neither
+    reaches the command's ``RUSAGE_CHILDREN``; the machine's count sees them all, and other
+    work on the machine too (measure on an idle one: the load is printed)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def timed(cmd, cwd, tree: Path = ROOT) -> float:
-    """Wall seconds of ``cmd``; its CPU seconds (every process it started and waited for:
-    nbgrader, the Dask processes, the sandboxes) in ``CPU["last"]``."""
+    """Wall seconds of ``cmd``; the CPU seconds the machine was busy meanwhile (nbgrader, the
+    Dask processes, the sandboxes: :func:`machine_cpu`) in ``CPU["last"]``."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                PYTHONPATH=str(tree))
-    start, cpu0 = time.perf_counter(), children_cpu()
+    start, cpu0 = time.perf_counter(), machine_cpu()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
-    CPU["last"] = children_cpu() - cpu0
+    CPU["last"] = machine_cpu() - cpu0
     (Path(cwd) / "bench.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
@@ -190,7 +197,7 @@ def parallel_run(course: Path, workers: int, n: int, t_serial: float, label: str
     overhead = (t_par - busy / workers) / n
     print(f"parallel, {label} ({workers} workers): {t_par:.1f} s, {t_par / n:.2f} s per "
           f"submission (load before {before}, after {load()}); CPU {cpu:.1f} s, "
-          f"{cpu / n:.2f} s per submission")
+          f"{cpu / n:.2f} s per submission, {cpu / t_par:.2f} cores busy on average")
     print(f"  speed-up {t_serial / t_par:.2f} (target >= 1.7); engine overhead {overhead:.2f} s "
           f"per submission (target < 0.5); inside the tasks {busy / n:.2f} s per submission; "
           f"coordinator writes {commit / n * 1000:.0f} ms per submission; slowest task "
