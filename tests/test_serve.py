@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
+from serve_helpers import fetch_feedback, serve, serve_class, submit
 
 from emcourse_grader.serve.queue import Journal
 
@@ -31,40 +30,15 @@ POLICY = '\n[assignments.policy]\nattempts = 2\ncounts = "best"\n'
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory):
-    base = tmp_path_factory.mktemp("serve")
-    course = demo_class.copy_course(base / "course", assignments=[HW])
-    toml = course / "course.toml"
-    marker = f'checks = "emcourse_grader.checks.{NOTEBOOK}"\n'
-    toml.write_text(toml.read_text().replace(marker, marker + POLICY, 1))
-    exchange = demo_class.Exchange(base)
-    demo_class.nbgrader(course, "generate_assignment", HW, "--force", log=lambda _: None)
-    demo_class.nbgrader(course, "release_assignment", HW, "--force",
-                        f"--Exchange.root={exchange.root}", log=lambda _: None)
-    return course, exchange
+    return serve_class(tmp_path_factory.mktemp("serve"), {HW: POLICY})
 
 
 def _submit(klass, student: str, recipe: str) -> None:
-    course, exchange = klass
-    folder = exchange.home(student) / HW
-    if not folder.exists():
-        exchange.fetch(student, HW)
-    shutil.copy(course / "assignments" / HW / f"{NOTEBOOK}.ipynb", folder)  # start afresh
-    demo_class.fill_notebook(folder / f"{NOTEBOOK}.ipynb",
-                             course / "solutions" / HW / f"{NOTEBOOK}.ipynb", recipe, HW)
-    time.sleep(0.01)  # distinct timestamps
-    exchange.submit(student, HW)
-
-
-def _serve(klass, *args, **popen):
-    course, exchange = klass
-    cmd = [sys.executable, "-m", "emcourse_grader", "serve", "--poll", "0.5",
-           f"--Exchange.root={exchange.root}", *args]
-    return subprocess.Popen(cmd, cwd=course, env=demo_class._env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+    submit(klass, student, HW, recipe)
 
 
 def _serve_until_idle(klass, workers=2) -> str:
-    proc = _serve(klass, "--until-idle", "--workers", str(workers))
+    proc = serve(klass, "--until-idle", "--workers", str(workers))
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
     return out
@@ -83,11 +57,7 @@ def _gradebook_score(course: Path, student: str) -> float:
 
 def _fetch_feedback(klass, student: str) -> list[Path]:
     """What ``nbgrader fetch_feedback hw1`` gives the student."""
-    from nbgrader.exchange.default import ExchangeFetchFeedback
-
-    _, exchange = klass
-    exchange._run(ExchangeFetchFeedback, student, HW)
-    return sorted((exchange.home(student) / HW / "feedback").rglob("*.html"))
+    return fetch_feedback(klass, student, HW)
 
 
 def test_graded_and_released_to_each_student_alone_through_a_kill_and_a_restart(klass):
@@ -98,7 +68,7 @@ def test_graded_and_released_to_each_student_alone_through_a_kill_and_a_restart(
     course, _ = klass
     _submit(klass, "ada", "solution")
     _submit(klass, "bob", "partial.py")
-    proc = _serve(klass, "--workers", "1", start_new_session=True)
+    proc = serve(klass, "--workers", "1", start_new_session=True)
     j = _journal(klass)
     deadline = time.monotonic() + 400
     try:
@@ -187,7 +157,7 @@ def test_a_slow_submission_does_not_hold_back_a_fast_one_submitted_after_it(klas
     whatever the machine's load. With batches of jobs her feedback would wait for the end of
     carl's grading: that wait would be most of it."""
     _submit(klass, "carl", "loop.py")
-    proc = _serve(klass, "--workers", "2", start_new_session=True)
+    proc = serve(klass, "--workers", "2", start_new_session=True)
     j = _journal(klass)
     try:
         deadline = time.monotonic() + 400

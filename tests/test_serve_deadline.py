@@ -15,18 +15,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import demo_class
+from serve_helpers import fetch_feedback, serve, serve_class, submit
 
 from emcourse_grader.serve.queue import Journal
 
@@ -38,59 +31,23 @@ POLICIES = {"hw1": f'\n[assignments.policy]\nshow = "score"\ndeadline = {FAR}\n'
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory):
-    base = tmp_path_factory.mktemp("serve_deadline")
-    course = demo_class.copy_course(base / "course", assignments=list(POLICIES))
-    toml = course / "course.toml"
-    text = toml.read_text()
-    for hw, policy in POLICIES.items():
-        marker = f'checks = "emcourse_grader.checks.{demo_class.ASSIGNMENTS[hw]}"\n'
-        text = text.replace(marker, marker + policy, 1)
-    toml.write_text(text)
-    exchange = demo_class.Exchange(base)
-    for hw in POLICIES:
-        demo_class.nbgrader(course, "generate_assignment", hw, "--force", log=lambda _: None)
-        demo_class.nbgrader(course, "release_assignment", hw, "--force",
-                            f"--Exchange.root={exchange.root}", log=lambda _: None)
-    return course, exchange
-
-
-def _submit(klass, student: str, hw: str, recipe: str) -> None:
-    course, exchange = klass
-    notebook = demo_class.ASSIGNMENTS[hw]
-    folder = exchange.home(student) / hw
-    if not folder.exists():
-        exchange.fetch(student, hw)
-    shutil.copy(course / "assignments" / hw / f"{notebook}.ipynb", folder)
-    demo_class.fill_notebook(folder / f"{notebook}.ipynb",
-                             course / "solutions" / hw / f"{notebook}.ipynb", recipe, hw)
-    time.sleep(0.01)  # distinct timestamps
-    exchange.submit(student, hw)
+    return serve_class(tmp_path_factory.mktemp("serve_deadline"), POLICIES)
 
 
 def _serve(klass, *args, **popen):
-    course, exchange = klass
-    cmd = [sys.executable, "-m", "emcourse_grader", "serve", "--poll", "0.5", "--workers",
-           "1", f"--Exchange.root={exchange.root}", *args]
-    return subprocess.Popen(cmd, cwd=course, env=demo_class._env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+    return serve(klass, "--workers", "1", *args, **popen)
 
 
 def _feedback(klass, student: str, hw: str) -> list[str]:
     """The pages ``nbgrader fetch_feedback`` gives the student now."""
-    from nbgrader.exchange.default import ExchangeFetchFeedback
-
-    _, exchange = klass
-    folder = exchange.home(student) / hw / "feedback"
-    shutil.rmtree(folder, ignore_errors=True)
-    exchange._run(ExchangeFetchFeedback, student, hw)
-    return [p.read_text() for p in sorted(folder.rglob("*.html"))]
+    return [p.read_text() for p in fetch_feedback(klass, student, hw, fresh=True)]
 
 
 def test_at_the_deadline_feedback_is_whole_and_waiting_submissions_are_graded(klass):
     course, _ = klass
-    _submit(klass, "ada", "hw1", "solution")
-    _submit(klass, "bob", "hw2", "blank")
-    _submit(klass, "bob", "hw2", "solution")
+    submit(klass, "ada", "hw1", "solution")
+    submit(klass, "bob", "hw2", "blank")
+    submit(klass, "bob", "hw2", "solution")
     proc = _serve(klass, "--until-idle")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
