@@ -64,6 +64,7 @@ DASK_SETTINGS = {"distributed.scheduler.allowed-failures": 0,
 #: once (Dask's ``forkserver`` method; :func:`_forkserver_preload`), instead of each worker,
 #: and each worker a nanny restarts, starting a new interpreter and importing them itself.
 FORKSERVER_PRELOAD = ("distributed", "distributed.nanny", "distributed.worker", "numpy",
+                      "scipy.optimize",
                       "scipy.special", "emcourse_grader.cluster_start",
                       "emcourse_grader.grading_worker")
 
