@@ -3,7 +3,10 @@
 Each run records every student's grading time (``grading_summary/<hw>.json``, written by
 :func:`emcourse_grader.run_summary.write_run`); the next run reads it back
 (:func:`previous_seconds`) and starts with the submissions that took longest
-(:func:`queue_order`).
+(:func:`queue_order`). A first run of an assignment that the grading service (``serve``)
+has graded reads the service's times instead (:func:`service_seconds`): the deadline's
+whole-class run then starts with the submissions that were slow when their feedback was
+made.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ def previous_seconds(app, assignment) -> dict:
         return {str(s): float(t) for s, t in seconds.items() if isinstance(t, (int, float))}
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def known_seconds(app, assignment) -> dict:
+    """student -> the best estimate of their grading time: the last ``grade`` run's
+    (:func:`previous_seconds`), else the grading service's (:func:`service_seconds`)."""
+    return {**service_seconds(app, assignment), **previous_seconds(app, assignment)}
+
+
+def service_seconds(app, assignment) -> dict:
+    """student -> seconds the grading service's latest grading of their submission of
+    ``assignment`` took on its worker (``<course root>/serve/journal.sqlite``; {} if the
+    course has no service journal). Only an estimate for the queue's order: the times of a
+    ``grade`` run (:func:`previous_seconds`) win over them."""
+    from .serve.queue import FOLDER, JOURNAL, worker_seconds
+
+    return worker_seconds(Path(app.coursedir.root) / FOLDER / JOURNAL, assignment)
 
 
 def summary_dir(app) -> Path:

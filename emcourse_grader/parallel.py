@@ -73,7 +73,7 @@ from pathlib import Path
 from . import custody
 from .cluster import check_client, check_scheduler_address, dask_client
 from .cluster_start import BackgroundCluster
-from .grading_queue import previous_seconds, queue_order, summary_dir
+from .grading_queue import known_seconds, previous_seconds, queue_order, summary_dir
 from .grading_worker import _grade, grade_submission
 from .grading_writer import _scores, _Writer
 
@@ -284,7 +284,7 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
         for s, task in todo.items():
             tasks[hw, s] = task
             files[hw, s] = task["files"]
-        history.update({(hw, s): t for s, t in previous_seconds(job.app, hw).items()})
+        history.update({(hw, s): t for s, t in known_seconds(job.app, hw).items()})
 
     def label(key):
         return f"{key[1]} ({key[0]})" if several else key[1]

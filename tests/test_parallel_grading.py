@@ -358,3 +358,35 @@ def test_each_students_grading_time_is_kept_across_partial_runs(tmp_path):
     parallel.write_run(app, second)
     # b was up to date (kept from the first run); a was regraded; a failure teaches nothing.
     assert parallel.previous_seconds(app, HW) == {"a": 5.0, "b": 40.0}
+
+
+def test_a_first_run_orders_its_queue_by_the_grading_services_times(tmp_path):
+    """The service's journal (serve/journal.sqlite, written by the real Journal) gives the
+    first run its history: the student whose feedback took long goes first, a later grading
+    of the same student counts, another assignment's times do not, and a grade run's own
+    times win over the service's."""
+    from types import SimpleNamespace
+
+    from emcourse_grader.grading_queue import known_seconds, service_seconds
+    from emcourse_grader.serve.queue import Journal
+
+    app = SimpleNamespace(coursedir=SimpleNamespace(db_url=f"sqlite:///{tmp_path}/gradebook.db",
+                                                    root=str(tmp_path)))
+    assert service_seconds(app, HW) == {}  # no journal: no history
+    (tmp_path / "serve").mkdir(mode=0o700)
+    j = Journal(tmp_path / "serve" / "journal.sqlite")
+    for student, hw, submitted, secs in (("slow", HW, "2026-12-01T10:00:00Z", 1.0),
+                                         ("slow", HW, "2026-12-01T11:00:00Z", 31.0),
+                                         ("quick", HW, "2026-12-01T10:05:00Z", 0.8),
+                                         ("quick", "hw2", "2026-12-01T10:06:00Z", 99.0)):
+        attempt = j.add(hw, student, submitted)
+        j.claim(attempt)
+        j.graded(attempt, parts={"nb": {"c": [1.0, 1.0]}}, number=1, worker_s=secs)
+    j.close()
+    assert service_seconds(app, HW) == {"slow": 31.0, "quick": 0.8}
+    files = {"quick": _notebook_files(9_000), "slow": _notebook_files(10)}
+    assert parallel.queue_order(list(files), files, service_seconds(app, HW)) == ["slow",
+                                                                                  "quick"]
+    parallel.write_run(app, parallel.RunResult(HW, [parallel.Outcome("quick", "graded",
+                                                                     seconds=50.0)], [], 50, 2))
+    assert known_seconds(app, HW) == {"slow": 31.0, "quick": 50.0}

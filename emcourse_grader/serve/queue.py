@@ -32,6 +32,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+FOLDER = "serve"          # in the course root, 0700
+JOURNAL = "journal.sqlite"
+
 STATES = ("waiting", "queued", "grading", "graded", "done", "failed", "superseded",
           "refused")
 OPEN = ("waiting", "queued", "grading", "graded")  # not finished yet
@@ -370,3 +373,24 @@ class Journal:
         """The event log (every step of every attempt), oldest first."""
         sql = "SELECT * FROM events" + (" WHERE kind=?" if kind else "") + " ORDER BY id"
         return [dict(r) for r in self._db.execute(sql, (kind,) if kind else ()).fetchall()]
+
+
+def worker_seconds(path, assignment: str) -> dict:
+    """student -> the seconds the grading task of their latest graded attempt of
+    ``assignment`` took on its worker, read from the journal at ``path`` without writing it
+    (SQLite read-only; the service may be running). {} if there is no journal there or it
+    cannot be read."""
+    if not os.path.isfile(path):
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = db.execute("SELECT student, worker_s FROM attempts WHERE assignment = ? AND "
+                          "worker_s IS NOT NULL ORDER BY id", (assignment,)).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    return {str(s): float(t) for s, t in rows if isinstance(t, (int, float))}

@@ -51,11 +51,9 @@ from pathlib import Path
 
 from . import steps
 from .grading import Grader, Running, warm
-from .queue import Journal
+from .queue import FOLDER, JOURNAL, Journal
 
 log = logging.getLogger("emcourse.serve")
-FOLDER = "serve"          # in the course root, 0700
-JOURNAL = "journal.sqlite"
 
 
 def _now_utc() -> datetime.datetime:
