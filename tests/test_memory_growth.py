@@ -223,3 +223,23 @@ def test_slow_growth_costs_its_part_and_nothing_else(attack, tmp_path, made):
     assert _leftovers(made) == []
     honest = _grade(_notebook(), tmp_path, "honest")
     assert _verdicts(honest) == dict.fromkeys(PARTS, "")
+
+
+def test_a_request_too_large_for_a_frame_fails_in_the_caller_and_sends_nothing():
+    """The fix behind growing_callbacks, at the frame: replies are replaced by an error
+    frame (the peer's request is answered), requests raise and leave the pipe empty."""
+    from emcourse_grader.sandboxed import wire
+
+    rfd, wfd = os.pipe()
+    try:
+        huge = {"op": "callback", "args": ["x" * (wire.MAX_MESSAGE + 1)]}
+        with pytest.raises(wire.WireError, match="too large to send"):
+            wire.send(wfd, huge, replace_oversized=False)
+        os.set_blocking(rfd, False)
+        with pytest.raises(BlockingIOError):
+            os.read(rfd, 1)
+        wire.send(wfd, {"op": "result", "value": "x" * (wire.MAX_MESSAGE + 1)})
+        assert wire.recv(rfd, time.monotonic() + 5)["ename"] == "WireError"
+    finally:
+        os.close(rfd)
+        os.close(wfd)
