@@ -243,3 +243,27 @@ def test_a_request_too_large_for_a_frame_fails_in_the_caller_and_sends_nothing()
     finally:
         os.close(rfd)
         os.close(wfd)
+
+
+def test_the_red_team_file_creep_scores_nothing_and_leaves_nothing(tmp_path, made):
+    """tests/redteam/attacks/creep.py (all the growths at once, run for the whole class by
+    tests/test_redteam.py) on hw1, with this module's small limits."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import demo_class
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    path = tmp_path / "hw1_kmeans.ipynb"
+    shutil.copy(ROOT / "assignments" / "hw1" / "hw1_kmeans.ipynb", path)
+    demo_class.fill_notebook(path, ROOT / "solutions" / "hw1" / "hw1_kmeans.ipynb",
+                             str(ROOT / "tests" / "redteam" / "attacks" / "creep.py"), "hw1")
+    start = time.monotonic()
+    verdicts = _verdicts(_grade(nbformat.read(path, as_version=4), tmp_path, "creep"))
+    assert all(verdicts[part] for part in PARTS), verdicts
+    assert time.monotonic() - start < CONFIG["notebook_timeout"]
+    assert _peak_mb() < GRADER_MB
+    assert _leftovers(made) == []
+    assert _verdicts(_grade(_notebook(), tmp_path, "honest")) == dict.fromkeys(PARTS, "")
