@@ -267,3 +267,33 @@ def test_the_red_team_file_creep_scores_nothing_and_leaves_nothing(tmp_path, mad
     assert _peak_mb() < GRADER_MB
     assert _leftovers(made) == []
     assert _verdicts(_grade(_notebook(), tmp_path, "honest")) == dict.fromkeys(PARTS, "")
+
+
+def test_the_trees_memory_cap_covers_swap_too():
+    """The memory cgroup capped RAM alone: on a host with swap, a tree that grows slowly is
+    paged out and goes on growing (each process up to its address-space limit, 128 of them).
+    Swap is now capped with it: nothing more in v2 (``memory.swap.max`` 0), RAM and swap
+    together at the same cap in v1 (``memory.memsw.limit_in_bytes``), where the kernel
+    accounts swap."""
+    import subprocess
+
+    limits = sandbox.Limits(memory_mb=300, disk_mb=16)
+    scratch = sandbox.make_scratch(limits)
+    try:
+        with sandbox.Sandboxed(["sleep", "30"], scratch=scratch, limits=limits,
+                               stdout=subprocess.DEVNULL) as box:
+            if box.cgroup is None or "memory" not in box.cgroup.active:
+                pytest.skip("no memory cgroup here")
+            folder = next(d for d in box.cgroup.dirs
+                          if os.path.exists(os.path.join(d, "memory.max"))
+                          or os.path.exists(os.path.join(d, "memory.limit_in_bytes")))
+            v2 = Path(folder, "memory.swap.max")
+            v1 = Path(folder, "memory.memsw.limit_in_bytes")
+            if v2.exists():
+                assert v2.read_text().strip() == "0"
+            elif v1.exists():
+                assert int(v1.read_text()) == 300 * 2**20
+            else:
+                pytest.skip("this kernel does not account swap (no swap cap to set)")
+    finally:
+        sandbox.remove_scratch(scratch)
