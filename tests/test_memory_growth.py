@@ -12,7 +12,10 @@ Each notebook is graded with small limits (:class:`TrustedGrade`'s configuration
 end with: the attacked part at 0 points and a reason that names memory (or the process
 being ended), the later honest parts judged as usual, the grader's own peak RSS under 1 GB,
 no process of the sandbox left, no cgroup, no scratch mount or directory, and an honest
-submission graded right after in the same process getting every point.
+submission graded right after in the same process getting every point. The red-team file
+``creep`` (all of it at once) is run the same way on hw1; two more tests pin the two fixes
+this found: a callback request too large for a frame fails in the caller (it used to put the
+worker and the grader out of step), and the tree's memory cap covers swap.
 """
 
 from __future__ import annotations
