@@ -383,7 +383,10 @@ class _Cgroup:
             except OSError:
                 return
             self.dirs.append(d)
-            wanted = {"memory": [("memory.max", limits.memory_mb * 2**20)],
+            # swap too: memory.max caps RAM alone, and a tree that grows slowly would go on
+            # into swap (as far as its processes' address spaces reach) on a host that has it
+            wanted = {"memory": [("memory.max", limits.memory_mb * 2**20),
+                                 ("memory.swap.max", 0)],
                       "pids": [("pids.max", limits.processes)],
                       "cpu": [("cpu.max", f"{quota} {self.PERIOD_US}"), ("cpu.weight", 100)]}
             for ctl, settings in wanted.items():
@@ -393,13 +396,13 @@ class _Cgroup:
                     except OSError:
                         continue
                 try:
-                    for key, value in settings:
-                        self._write(d, key, value)
+                    self._settle(d, settings)
                     self.active.add(ctl)
                 except OSError:
                     pass
         else:
-            wanted = {"memory": [("memory.limit_in_bytes", limits.memory_mb * 2**20)],
+            wanted = {"memory": [("memory.limit_in_bytes", limits.memory_mb * 2**20),
+                                 ("memory.memsw.limit_in_bytes", limits.memory_mb * 2**20)],
                       "pids": [("pids.max", limits.processes)],
                       "cpu": [("cpu.cfs_period_us", self.PERIOD_US),
                               ("cpu.cfs_quota_us", quota), ("cpu.shares", 1024)]}
@@ -414,8 +417,7 @@ class _Cgroup:
                     continue
                 self.dirs.append(d)
                 try:
-                    for key, value in settings:
-                        self._write(d, key, value)
+                    self._settle(d, settings)
                     self.active.add(ctl)
                 except OSError:
                     pass
@@ -435,6 +437,20 @@ class _Cgroup:
         except OSError:
             pass
         return out
+
+    @classmethod
+    def _settle(cls, d, settings):
+        """Write ``settings`` in order; the swap caps (``memory.swap.max``,
+        ``memory.memsw.limit_in_bytes``) only where the kernel accounts swap (their file
+        exists: without swap accounting the cap cannot be set, and the rest still is)."""
+        for key, value in settings:
+            if "swap" in key or "memsw" in key:
+                try:
+                    cls._write(d, key, value)
+                except FileNotFoundError:
+                    pass
+                continue
+            cls._write(d, key, value)
 
     @staticmethod
     def _write(d, key, value):

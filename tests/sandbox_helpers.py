@@ -62,9 +62,10 @@ def run_inside(code: str, *, limits: Limits = DEFAULT, scratch=None, timeout=60,
 
 
 def trusted_grade(nb, report, *, assignment="hw1", notebook="hw1_kmeans", cell_timeout=60.0,
-                  timeout=30.0, notebook_timeout=240.0):
+                  timeout=30.0, notebook_timeout=240.0, **config):
     """``nb`` graded by TrustedGrade alone (the real sandbox), as autograde's last step would,
-    its test cells' sources taken from the notebook itself; returns the graded notebook."""
+    its test cells' sources taken from the notebook itself; returns the graded notebook.
+    ``config``: more of TrustedGrade's settings (its limits: ``memory_mb``, ``disk_mb``...)."""
     from emcourse_grader import preprocessors
 
     sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
@@ -74,5 +75,5 @@ def trusted_grade(nb, report, *, assignment="hw1", notebook="hw1_kmeans", cell_t
                  preprocessors.META: {"flags": [], "sources": sources}}
     grade = preprocessors.TrustedGrade(cell_timeout=cell_timeout, timeout=timeout,
                                        notebook_timeout=notebook_timeout,
-                                       report_file=str(report))
+                                       report_file=str(report), **config)
     return grade.preprocess(nb, resources)[0]

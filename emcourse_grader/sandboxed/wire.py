@@ -221,13 +221,22 @@ def decode(tree, *, depth=0):
 # Framing: 4-byte length + JSON
 # --------------------------------------------------------------------------------------------
 
-def send(fd: int, message: dict, deadline: float | None = None) -> None:
+def send(fd: int, message: dict, deadline: float | None = None, *,
+         replace_oversized: bool = True) -> None:
     """Write ``message`` as one frame on ``fd``. With a ``deadline`` (a ``time.monotonic()``
     value) ``fd`` is made non-blocking and TimeoutError is raised if the peer has not taken
     the whole frame by then: a peer that stops reading (its pipe full) cannot hold the
-    writer (the grader) past the time of the request. None: block as long as it takes."""
+    writer (the grader) past the time of the request. None: block as long as it takes.
+
+    A message over :data:`MAX_MESSAGE` bytes is a reply's error frame instead (the peer's
+    request is answered, with the reason) when ``replace_oversized``; otherwise (a request
+    of our own, which the peer would take for a reply) WireError is raised and nothing is
+    sent, so that the two ends stay in step."""
     data = json.dumps(message).encode()
     if len(data) > MAX_MESSAGE:
+        if not replace_oversized:
+            raise WireError(f"the message is too large to send: {len(data):,} bytes "
+                            f"(at most {MAX_MESSAGE:,})")
         data = json.dumps({"op": "error", "ename": "WireError",
                            "msg": "the result is too large to send"}).encode()
     payload = struct.pack(">I", len(data)) + data

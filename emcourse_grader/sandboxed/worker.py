@@ -302,9 +302,13 @@ def main() -> None:
 
     def callback(name):
         def course_version(*args, **kwargs):
-            answer({"op": "callback", "name": name,
-                    "args": [wire.encode(a) for a in args],
-                    "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}})
+            # too large a request fails here, in the caller: sent as an error frame, it
+            # would answer the call that is running, and this recv take the grader's next
+            # request for the callback's reply (the ends out of step for the notebook's rest)
+            wire.send(wfd, {"op": "callback", "name": name,
+                            "args": [wire.encode(a) for a in args],
+                            "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}},
+                      replace_oversized=False)
             reply = wire.recv(rfd)
             if reply.get("op") == "callback_result":
                 value = as_student_values(wire.decode(reply.get("value")), as_params)
