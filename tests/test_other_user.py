@@ -36,6 +36,9 @@ HW = "hw1"
 USER = "emx-eve"
 STUDENTS = {"ada": {HW: "solution"}, "looper": {HW: "loop.py"}, "naive": {HW: "naive.py"},
             "blank": {HW: "blank"}}
+# Names in the temporary directory a grader used to take as they were (Dask's shared scratch
+# space, the sandbox's uid leases): the attacker makes them before the run.
+PLANTED = ("dask-scratch-space", "emcourse-uids")
 PROBE = Path(__file__).with_name("other_user_probe.py")
 
 pytestmark = [
@@ -139,6 +142,9 @@ def attack(eve, tmp_path_factory):
         tmp = base / "tmp"  # the run's /tmp
         tmp.mkdir()
         tmp.chmod(0o1777)
+        for name in PLANTED:  # made first by the attacker, open to all: the grader must not use them
+            subprocess.run(["runuser", "-u", USER, "--", "mkdir", "-m", "0777", str(tmp / name)],
+                           check=True, capture_output=True)
         env = demo_class._env()
         env["TMPDIR"] = str(tmp)
         grade = subprocess.Popen(
@@ -190,14 +196,16 @@ def test_no_temporary_file_of_the_grader_is_readable(attack):
     sandbox, so a sandbox's uid must read it; it holds no test, solution or grade)."""
     tmp = str(attack["tmp"])
     read = [p for p in attack["report"]["files_read"] if p.startswith(tmp + os.sep)]
-    other = [p for p in read if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+/", p)]
+    other = [p for p in read if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+/", p)
+             and not any(p.startswith(f"{tmp}/{name}/") for name in PLANTED)]
     assert other == [], other
 
 
 def test_no_temporary_directory_of_the_grader_can_be_listed(attack):
     tmp = str(attack["tmp"])
     listed = [p for p in attack["report"]["dirs_listed"] if p.startswith(tmp + os.sep)]
-    other = [p for p in listed if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+", p)]
+    other = [p for p in listed if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+", p)
+             and not any(p.startswith(f"{tmp}/{name}") for name in PLANTED)]
     assert other == [], other
 
 
@@ -235,7 +243,13 @@ def test_the_scores_are_those_of_a_run_without_the_attacker(attack):
 
 
 def test_no_temporary_file_is_left_behind(attack):
-    assert sorted(p.name for p in attack["tmp"].iterdir()) == []
+    assert sorted(p.name for p in attack["tmp"].iterdir() if p.name not in PLANTED) == []
+
+
+def test_the_attackers_folders_were_not_used(attack):
+    for name in PLANTED:
+        left = [p.name for p in (attack["tmp"] / name).iterdir()]
+        assert [n for n in left if not n.startswith("planted-by-")] == [], name
 
 
 def test_grade_warns_about_a_course_root_open_to_others(attack):
