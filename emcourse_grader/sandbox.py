@@ -152,7 +152,7 @@ class _UidLease:
             uid = base + (start + i) % UID_SPAN
             fd = os.open(folder / str(uid), os.O_WRONLY | os.O_APPEND | os.O_CREAT
                          | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            f = os.fdopen(fd, "a")  # noqa: SIM115 - held until release()
+            f = os.fdopen(fd, "a")  # held until release()
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

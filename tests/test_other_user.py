@@ -167,7 +167,8 @@ def attack(eve, tmp_path_factory):
                               *[str(p) for p in tmp.iterdir() if p.is_dir()]]}
             probe = subprocess.run(
                 ["runuser", "-u", USER, "--", "/usr/bin/python3", "-", json.dumps(args)],
-                input=PROBE.read_text(), capture_output=True, text=True, timeout=100, cwd="/")
+                input=PROBE.read_text(), capture_output=True, text=True, timeout=100, cwd="/",
+                check=False)
             assert probe.returncode == 0, probe.stderr
             still_running = grade.poll() is None
             out, err = grade.communicate(timeout=120)
@@ -254,3 +255,32 @@ def test_the_attackers_folders_were_not_used(attack):
 
 def test_grade_warns_about_a_course_root_open_to_others(attack):
     assert "open to every user" in attack["grade_out"], attack["grade_out"][-2000:]
+
+
+def test_a_uid_lease_folder_another_user_made_is_refused(eve, tmp_path_factory):
+    """Where the leases are in the temporary directory (a grader that is not root), a folder
+    of that name made first by someone else is refused, not used (the system python3: the
+    grader's environment may be in root's home; the function needs the standard library)."""
+    tmp = Path(tempfile.mkdtemp(prefix="emx-h-leases-"))
+    try:
+        tmp.chmod(0o1777)
+        (tmp / "emcourse-uids").mkdir()
+        (tmp / "emcourse-uids").chmod(0o777)  # root's, open: another user's to rearrange
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from emcourse_grader import sandbox\n"
+                "try:\n    sandbox._lease_folder()\nexcept RuntimeError as e:\n    print(e)\n")
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {"PATH": "/usr/sbin:/usr/bin:/bin", "TMPDIR": str(tmp)}
+        proc = subprocess.run(["runuser", "-u", USER, "--", "/usr/bin/python3", "-c", code, root],
+                              capture_output=True, text=True, env=env, timeout=60, check=False,
+                              cwd="/")
+        assert proc.returncode == 0, proc.stderr
+        assert "is not a private directory of this user" in proc.stdout, proc.stdout
+        (tmp / "emcourse-uids").rmdir()  # and where nobody made it first, the user's own
+        proc = subprocess.run(["runuser", "-u", USER, "--", "/usr/bin/python3", "-c", code, root],
+                              capture_output=True, text=True, env=env, timeout=60, check=False,
+                              cwd="/")
+        assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+        st = (tmp / "emcourse-uids").stat()
+        assert st.st_uid == eve.pw_uid and st.st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
