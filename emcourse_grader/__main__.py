@@ -121,7 +121,10 @@ def main(argv=None) -> int:
 
         args.security, args.extra = security, extra
         return service.main(args)
+    from .doctor import warn_open_root
     from .parallel import grade_all
+
+    warn_open_root(args.root)  # doctor's "unsafe" for a course root other users can read
 
     # The local Dask workers grade in scratch directories outside the course: they find its
     # manifest (course.toml), and so its checks modules, through this variable.

@@ -287,24 +287,48 @@ def _local_cluster(n: int):
 
     _forkserver_preload()
     env = {course.ENV: os.environ.get(course.ENV, "")}  # "" is unset (course.root)
-    # Every listener on 127.0.0.1 and tls://; no dashboard (the scheduler's HTTP server
-    # still listens, on a free port, serving none of the routes: DASK_SETTINGS).
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", protocol="tls://",
-                           security=Security.temporary(), memory_limit=0,
-                           silence_logs=logging.CRITICAL, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                           worker_class="distributed.Nanny", env=env)
+    with _private_scratch() as scratch:
+        # Every listener on 127.0.0.1 and tls://; no dashboard (the scheduler's HTTP server
+        # still listens, on a free port, serving none of the routes: DASK_SETTINGS).
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", protocol="tls://",
+                               security=Security.temporary(), memory_limit=0,
+                               silence_logs=logging.CRITICAL, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               worker_class="distributed.Nanny", env=env,
+                               local_directory=scratch)
+        try:
+            client = Client(cluster)
+        except BaseException:
+            cluster.close()
+            raise
+        try:
+            yield client, cluster
+        finally:
+            client.close()
+            cluster.close()
+
+
+@contextlib.contextmanager
+def _private_scratch():
+    """A 0700 directory of this run for Dask's scratch space (its lock files, every worker's
+    folder), removed afterwards.
+
+    Dask's default is ``dask-scratch-space`` in the system's temporary directory, shared by
+    every run and every user: made with the umask (readable by all), left behind, and a folder
+    another user created there first would be used, theirs (docs/integrity.md, "Other users of
+    the grading machine")."""
+    import shutil
+    import tempfile
+
+    import dask
+
+    path = tempfile.mkdtemp(prefix="emcourse-dask-")  # mode 0700, ours, a new name
     try:
-        client = Client(cluster)
-    except BaseException:
-        cluster.close()
-        raise
-    try:
-        yield client, cluster
+        with dask.config.set({"temporary-directory": path}):
+            yield path
     finally:
-        client.close()
-        cluster.close()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -56,6 +56,14 @@ def dask_setup(worker=None) -> None:
     thread.start()
 
 
+def dask_teardown(worker=None) -> None:
+    """Dask's preload hook when the worker closes: remove the directories the worker kept for
+    its life (:mod:`emcourse_grader.process_temp`; a worker process runs no ``atexit``)."""
+    from .process_temp import remove_all
+
+    remove_all()
+
+
 def wait_until_warm(timeout: float = 300.0) -> None:
     """Wait for this process's warm-up imports, if any are under way: a grading task starts
     only then, so that two threads never import the same package at once (a circular

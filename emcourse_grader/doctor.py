@@ -95,6 +95,39 @@ def check_course_root(root: Path) -> list[Finding]:
     return out
 
 
+def warn_open_root(root, stream=None) -> bool:
+    """Before ``grade``: print :func:`check_course_root`'s unsafe findings when other users can
+    actually reach the course root (it and every folder above it searchable by them).
+
+    Grading goes on: the run's own temporary files are private whatever the course root's
+    mode, and refusing would stop a course kept on a machine with no other users; the warning
+    names the fix (docs/teaching.md, step 2; docs/integrity.md, "Other users of the grading
+    machine").
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The course root.
+    stream : file, optional
+        Where to print (default: standard error).
+
+    Returns
+    -------
+    bool
+        Whether anything was printed.
+    """
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root: expected a path, found {type(root).__name__}")
+    root = Path(root).resolve()
+    for folder in root.parents:
+        if not folder.stat().st_mode & 0o001:  # others cannot pass through it
+            return False
+    unsafe = [f for f in check_course_root(root) if f.level == "unsafe"]
+    for f in unsafe:
+        print(f"WARNING: {f.what}\n         fix: {f.fix}", file=stream or sys.stderr)
+    return bool(unsafe)
+
+
 def check_submissions(root: Path, submitted: str = "submitted") -> list[Finding]:
     """Collected submissions: owned by the grader, writable by no one else (a student who
     can write one changes a classmate's grade, or their own after the deadline)."""

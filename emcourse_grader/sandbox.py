@@ -43,6 +43,7 @@ import functools
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -111,6 +112,33 @@ DEFAULT_LIMITS = Limits()
 UID_SPAN = 4096  # sandboxes that may run at once on one machine (as root)
 
 
+def _lease_folder() -> Path:
+    """The folder of the uid leases, shared by every grader of this user on this machine and
+    writable by this user alone.
+
+    As root it is ``/run/emcourse-uids`` (no other user can make a name in /run); elsewhere
+    ``emcourse-uids`` in the temporary directory. A folder that is not a directory of ours,
+    closed to others (another user made it first, in a world-writable /tmp, to unlock or
+    swap the lock files and give two sandboxes one uid) is refused."""
+    run = Path("/run")
+    if os.geteuid() == 0 and run.is_dir() and not run.stat().st_mode & 0o022:
+        folder = run / "emcourse-uids"
+    else:
+        folder = Path(tempfile.gettempdir()) / "emcourse-uids"
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise RuntimeError(
+            f"the sandbox's uid leases: {folder} is not a private directory of this user "
+            f"(uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}): another user may have "
+            f"made it to share a uid between two sandboxes; remove it (rm -r {folder}) and "
+            "grade again")
+    return folder
+
+
 class _UidLease:
     """An unprivileged uid of its own for one sandbox: a lock file per uid in the grader's
     temporary directory, held (flock) for as long as the sandbox runs."""
@@ -118,12 +146,13 @@ class _UidLease:
     def __init__(self, base: int):
         import fcntl
 
-        folder = Path(tempfile.gettempdir()) / "emcourse-uids"
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder = _lease_folder()
         start = (os.getpid() * 7919) % UID_SPAN  # spread concurrent graders over the range
         for i in range(UID_SPAN):
             uid = base + (start + i) % UID_SPAN
-            f = open(folder / str(uid), "a")  # noqa: SIM115 - held until release()
+            fd = os.open(folder / str(uid), os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                         | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            f = os.fdopen(fd, "a")  # held until release()
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -241,8 +270,9 @@ def student_library() -> Path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    import atexit
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    from .process_temp import keep_until_exit
+
+    keep_until_exit(root)
     return root
 
 

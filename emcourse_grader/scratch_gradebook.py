@@ -112,6 +112,7 @@ def template(spec: dict) -> Path:
         path = d / "template.db"
         build_gradebook(spec, path)
         _TEMPLATES[spec["digest"]] = path
-        import atexit
-        atexit.register(shutil.rmtree, d, ignore_errors=True)
+        from .process_temp import keep_until_exit
+
+        keep_until_exit(d)
     return path
