@@ -100,9 +100,13 @@ class Worker:
                               self._cell_limit())
             except WorkerGone:
                 self.cells = [(i, s) for i, s in self.cells if i != index]
-                self._kill()
-                self.restarts += 1
+                self._restart()
                 return self._spawn()
+
+    def _restart(self):
+        """End the process after a failure; the next request starts a new one (counted)."""
+        self._kill()
+        self.restarts += 1
 
     def _kill(self):
         if self.box is None:
@@ -136,8 +140,7 @@ class Worker:
     def _ensure(self):
         if self.box is None or self.box.poll() is not None:
             if self.box is not None:
-                self._kill()
-                self.restarts += 1
+                self._restart()
             self._spawn()
 
     # -- messages -----------------------------------------------------------------------------
@@ -154,16 +157,14 @@ class Worker:
                 raise TimeoutError
             msg = wire.recv(self.rfd, deadline)
         except TimeoutError:
-            self._kill()
-            self.restarts += 1
+            self._restart()
             if budget_left <= call_left:
                 raise WorkerGone(f"the grading time of this notebook ({self.budget:g} s) "
                                  f"ran out") from None
             raise WorkerGone(f"no answer within {timeout:g} s (an endless loop?)") from None
         except (EOFError, OSError, ValueError, wire.WireError) as exc:
             code = self.box.poll() if self.box else None
-            self._kill()
-            self.restarts += 1
+            self._restart()
             why = "the process exited" if isinstance(exc, EOFError) else str(exc)
             if code is not None and code < 0:
                 why += f" (signal {-code}: memory or CPU limit?)"
@@ -181,15 +182,13 @@ class Worker:
                               f"ran out", f"no answer within {timeout:g} s (the process "
                               f"stopped reading what the grader sent)") from None
         except OSError:
-            self._kill()
-            self.restarts += 1
+            self._restart()
             raise WorkerGone("the process exited") from None
 
     def _ended(self, until, ran_out: str, otherwise: str) -> WorkerGone:
-        """The process is killed (a restart counted); the error to raise says ``ran_out``
+        """The process is ended (:meth:`_restart`); the error to raise says ``ran_out``
         when the notebook's budget ended first, else ``otherwise``."""
-        self._kill()
-        self.restarts += 1
+        self._restart()
         return WorkerGone(ran_out if self.deadline <= until else otherwise)
 
     def _request(self, msg, timeout=None):
