@@ -1,4 +1,5 @@
-"""Plain helpers that several test modules share: random problems and an independent oracle.
+"""Plain helpers that several test modules share: random problems, an independent oracle, the
+lecture site's build and Unix accounts' removal.
 
 Hypothesis strategies and module-level helpers cannot take fixtures, so these are functions
 that test modules import (``from helpers import ...``); conftest.py hands ``blob_data`` to
@@ -101,3 +102,18 @@ def documented_counts(doc, adding):
         raise ValueError(f"{doc}: expected one row for {adding!r}; found {len(rows)}")
     cells = rows[0].split(" | ")
     return tuple(int(re.search(r"\*\*(\d+)\*\*", cell).group(1)) for cell in cells[1:3])
+
+
+def userdel(name):
+    """Remove the Unix account ``name`` (as root), its processes first: a process the account
+    still runs (a service a hub started outlives the hub's stop) makes userdel refuse."""
+    import subprocess
+    import time
+
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-u", name], check=False,
+                          capture_output=True).returncode != 0:
+            break
+        time.sleep(0.1)
+    subprocess.run(["userdel", "-r", name], check=False, capture_output=True)

@@ -24,6 +24,7 @@ import time
 
 import pytest
 import requests
+from helpers import userdel
 
 from emcourse_exchange import hub as hubconf
 from emcourse_exchange.payload import Limits, check_path, decode, encode, write_folder
@@ -103,20 +104,8 @@ def _chp():
     return path
 
 
-def _userdel(name):
-    """Remove the account, its processes first (a service the hub started outlives the hub's
-    stop; userdel refuses a user who still runs something)."""
-    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
-    for _ in range(50):
-        if subprocess.run(["pgrep", "-u", name], check=False,
-                          capture_output=True).returncode != 0:
-            break
-        time.sleep(0.1)
-    subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
-
-
 def _useradd(name, home=True):
-    _userdel(name)  # a killed earlier run may have left it
+    userdel(name)  # a killed earlier run may have left it
     args = ["useradd", "-m", "-K", "HOME_MODE=0700"] if home else ["useradd", "-M", "-r"]
     subprocess.run([*args, "-s", "/bin/bash", name], check=True, capture_output=True)
 
@@ -275,7 +264,7 @@ def hub(request):
     def fin():
         h.stop()
         for user in (TEACH, ADA, BEN, SVC):
-            _userdel(user)
+            userdel(user)
         shutil.rmtree(workdir, ignore_errors=True)
 
     request.addfinalizer(fin)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import userdel
 from test_grading_roundtrip import demo_class
 
 HW = "hw1"
@@ -49,25 +50,15 @@ pytestmark = [
 ]
 
 
-def _userdel(name):
-    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
-    for _ in range(50):
-        if subprocess.run(["pgrep", "-u", name], check=False,
-                          capture_output=True).returncode != 0:
-            break
-        time.sleep(0.1)
-    subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def eve():
-    _userdel(USER)  # a killed earlier run may have left it
+    userdel(USER)  # a killed earlier run may have left it
     subprocess.run(["useradd", "-M", "-r", "-s", "/usr/sbin/nologin", USER], check=True,
                    capture_output=True)
     try:
         yield pwd.getpwnam(USER)
     finally:
-        _userdel(USER)
+        userdel(USER)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -191,22 +182,24 @@ def test_the_attack_ran_during_the_grade(attack):
     assert attack["report"]["rounds"] >= 3
 
 
+def _unexpected(paths, tmp: str, sep: str) -> list:
+    """``paths`` under ``tmp`` other than the student library's and the planted folders' (those
+    folders' contents with ``sep`` "/", the folders themselves too with "")."""
+    return [p for p in paths if p.startswith(tmp + os.sep)
+            and not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+" + sep, p)
+            and not any(p.startswith(f"{tmp}/{name}{sep}") for name in PLANTED)]
+
+
 def test_no_temporary_file_of_the_grader_is_readable(attack):
     """Everything the probe read under the run's temporary directory: the student library alone
     (the student-facing emref stub and the sandbox's helpers, bound read-only into every
     sandbox, so a sandbox's uid must read it; it holds no test, solution or grade)."""
-    tmp = str(attack["tmp"])
-    read = [p for p in attack["report"]["files_read"] if p.startswith(tmp + os.sep)]
-    other = [p for p in read if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+/", p)
-             and not any(p.startswith(f"{tmp}/{name}/") for name in PLANTED)]
+    other = _unexpected(attack["report"]["files_read"], str(attack["tmp"]), "/")
     assert other == [], other
 
 
 def test_no_temporary_directory_of_the_grader_can_be_listed(attack):
-    tmp = str(attack["tmp"])
-    listed = [p for p in attack["report"]["dirs_listed"] if p.startswith(tmp + os.sep)]
-    other = [p for p in listed if not re.match(re.escape(tmp) + r"/emcourse-lib-[^/]+", p)
-             and not any(p.startswith(f"{tmp}/{name}") for name in PLANTED)]
+    other = _unexpected(attack["report"]["dirs_listed"], str(attack["tmp"]), "")
     assert other == [], other
 
 
