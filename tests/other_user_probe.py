@@ -3,11 +3,12 @@
 Run by tests/test_other_user.py as a throwaway unprivileged user (``runuser``), with the
 system's ``python3`` and the standard library alone, its source on standard input. One JSON
 argument: ``{"roots": [...], "whole": [PATH, ...], "unix": [PATH, ...], "tcp": [PORT, ...],
-"write": [DIR, ...], "seconds": S}``. It walks ``roots`` (into what matches
-:data:`PATTERNS`, and all of each ``whole`` directory: the course root, the run's /tmp) for ``seconds`` (again
-and again: the grader's temporary files come and go), tries to read every file the grader may
-have made and to list every directory, connects to the Unix sockets and TCP ports, tries to
-create a file in each of ``write``, and prints one JSON object of what it managed.
+"write": [DIR, ...], "seconds": S, "rounds": R}``. It walks ``roots`` (into what matches
+:data:`PATTERNS`, and all of each ``whole`` directory: the course root, the run's /tmp) for
+``seconds`` and at least ``rounds`` times (again and again: the grader's temporary files come
+and go), tries to read every file the grader may have made and to list every directory,
+connects to the Unix sockets and TCP ports, tries to create a file in each of ``write``, and
+prints one JSON object of what it managed.
 """
 
 import errno
@@ -136,7 +137,7 @@ def main():
             if os.path.isdir(folder):
                 writes[folder] = try_write(folder)
         rounds += 1
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline and rounds >= args.get("rounds", 1):
             break
         time.sleep(0.5)
     print(json.dumps({"uid": os.getuid(), "rounds": rounds,

@@ -151,7 +151,7 @@ def attack(eve, tmp_path_factory):
                 time.sleep(0.3)
             assert grade.poll() is None, "the grade ended before the attack began"
             args = {"roots": ["/tmp", "/var/tmp", "/dev/shm"], "whole": [str(course), str(tmp)],
-                    "unix": paths, "tcp": ports, "seconds": 12,
+                    "unix": paths, "tcp": ports, "seconds": 12, "rounds": 3,
                     "write": [str(course / "submitted"), str(course / "submitted" / "ada"),
                               str(course / "submitted" / "ada" / HW),
                               str(course / "autograded"), str(course), str(course / ".emcourse"),
