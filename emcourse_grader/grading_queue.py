@@ -12,7 +12,21 @@ made.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+# A ``while`` statement at the start of a line of source, as nbformat stores it (each line a
+# JSON string, ``"    while not converged:\n"``, or one string with ``\n`` escapes). Read
+# from the raw bytes, never parsed: the notebook is the student's, and this expression (no
+# nesting, a bounded repeat) is linear in its size.
+_WHILE = re.compile(rb'(?:"|\\n)[ \t]*while[ (][^"\n]{0,200}:')
+
+
+def may_loop(files) -> bool:
+    """Whether a submission's notebooks hold a ``while`` loop: the usual way an EM answer
+    runs into its time budget (a convergence test that never passes). Only ever an order
+    for the queue, never a grade."""
+    return any(_WHILE.search(data) for name, data in files.items() if name.endswith(".ipynb"))
 
 
 def queue_order(students, files, history) -> list:
@@ -25,15 +39,17 @@ def queue_order(students, files, history) -> list:
     it finishes. So the queue starts with the submissions expected to take longest: by the
     seconds each took in the previous run of this assignment (``history``: student -> s, from
     grading_summary/<hw>.json); a student without history is expected to take the median of
-    those that have one, and ties (a first run has no history at all) go to the larger
-    notebook, which usually holds more code to run.
+    those that have one. Ties (a first run has no history at all) go first to a notebook
+    with a ``while`` loop (:func:`may_loop`: one that never ends costs a whole call budget,
+    30 s where a submission takes 1 to 2 s, and one started last leaves the other workers
+    idle until it ends), then to the larger notebook, which usually holds more code to run.
     """
     known = sorted(history.values())
     typical = known[len(known) // 2] if known else 0.0
 
     def cost(s):
         size = sum(len(data) for name, data in files[s].items() if name.endswith(".ipynb"))
-        return (history.get(s, typical), size)
+        return (history.get(s, typical), may_loop(files[s]), size)
 
     return sorted(students, key=cost, reverse=True)
 

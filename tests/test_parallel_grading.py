@@ -344,6 +344,30 @@ def test_without_history_the_larger_notebook_goes_first():
     assert parallel.queue_order(list(files), files, {}) == ["big", "mid", "small"]
 
 
+def _notebook_with(source: str, padding: int = 0) -> dict:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("While the E-step runs, nothing else does."),
+                nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell("#" * padding)]
+    return {f"{NB}.ipynb": nbformat.writes(nb).encode(), "timestamp.txt": b"2026-01-01"}
+
+
+def test_without_history_a_notebook_with_a_while_loop_goes_first():
+    """A first run cannot know which notebook will run into its budget; a ``while`` loop (a
+    convergence test that never passes) is the usual one, so it starts first, bigger
+    notebooks after it; history, when there is some, wins."""
+    loop = "def fit(X):\n    while not done(X):\n        X = step(X)\n    return X\n"
+    bounded = "def fit(X):\n    for _ in range(100):  # while it improves: stop early\n" \
+              "        X = step(X)\n    return X\n"
+    files = {"big": _notebook_with(bounded, 20_000), "loops": _notebook_with(loop),
+             "small": _notebook_with(bounded), "one_line": _notebook_with("while(x<3): x += 1")}
+    assert parallel.queue_order(list(files), files, {}) == ["loops", "one_line", "big", "small"]
+    history = {"big": 5.0, "loops": 1.0, "small": 2.0, "one_line": 1.5}
+    assert parallel.queue_order(list(files), files, history) == ["big", "small", "one_line",
+                                                                 "loops"]
+
+
 def test_each_students_grading_time_is_kept_across_partial_runs(tmp_path):
     from types import SimpleNamespace
 
