@@ -288,6 +288,11 @@ def _local_cluster(n: int):
     _forkserver_preload()
     env = {course.ENV: os.environ.get(course.ENV, "")}  # "" is unset (course.root)
     with _private_scratch() as scratch:
+        # The workers' temporary directory is inside the run's scratch, which is removed
+        # after the run: a worker killed outright (SIGKILL, by the memory watchdog or the
+        # kernel's OOM killer) removes nothing of its own, but leaves nothing behind either.
+        env["TMPDIR"] = os.path.join(scratch, "tmp")
+        os.mkdir(env["TMPDIR"], 0o700)
         # Every listener on 127.0.0.1 and tls://; no dashboard (the scheduler's HTTP server
         # still listens, on a free port, serving none of the routes: DASK_SETTINGS).
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,

@@ -50,7 +50,13 @@ _WARMING: list = []  # the warm-up thread of this worker process, once started
 
 def dask_setup(worker=None) -> None:
     """Dask's preload hook: start :func:`warm_imports` in a daemon thread and return at once
-    (the worker registers with the scheduler without waiting for it)."""
+    (the worker registers with the scheduler without waiting for it).
+
+    A local worker's ``TMPDIR`` (set by its nanny, :func:`emcourse_grader.cluster._local_cluster`)
+    is read afresh: a worker forked from the forkserver inherits the server's cached choice."""
+    import tempfile
+
+    tempfile.tempdir = None
     thread = threading.Thread(target=warm_imports, name="emcourse-warm-imports", daemon=True)
     _WARMING.append(thread)
     thread.start()

@@ -119,3 +119,40 @@ def test_the_forkserver_listens_in_a_directory_of_the_graders_alone():
     assert address and not address.startswith("\0"), "an abstract socket has no permissions"
     st = os.stat(os.path.dirname(address))
     assert st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0, oct(st.st_mode)
+
+
+def _keep_a_temporary_directory():
+    """In a worker: a directory kept for the worker's life, as the sandbox's library is."""
+    import tempfile
+
+    from emcourse_grader.process_temp import keep_until_exit
+
+    path = tempfile.mkdtemp(prefix="emcourse-test-")
+    keep_until_exit(path)
+    return path, os.getpid()
+
+
+def test_a_worker_killed_outright_leaves_no_temporary_directory():
+    """A worker ended by SIGKILL (the memory watchdog, the kernel's OOM killer) runs none of
+    its clean-up; its temporary directories are inside the run's private scratch, which the
+    run removes. Both the killed worker's and its replacement's are gone afterwards."""
+    with BackgroundCluster(workers=1) as cluster:
+        client = cluster.client()
+        (first, pid), = client.run(_keep_a_temporary_directory).values()
+        assert os.path.isdir(first)
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
+        assert _gone([pid]), "the worker was not killed"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the nanny starts a new worker
+            try:
+                (second, pid2), = client.run(_keep_a_temporary_directory).values()
+                if pid2 != pid:
+                    break
+            except Exception:  # noqa: BLE001, S110 - no worker at this moment
+                pass
+            time.sleep(0.5)
+        assert os.path.isdir(first), "a killed worker removed its directory: not a real kill"
+    assert not os.path.exists(first), f"left behind: {first}"
+    assert not os.path.exists(second), f"left behind: {second}"

@@ -146,7 +146,11 @@ def attack(eve, tmp_path_factory):
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and grade.poll() is None:
                 ports, paths = _listeners(_descendants(grade.pid))
-                if any(p.name.startswith("emcourse-grade-") for p in tmp.iterdir()) and ports:
+                # a task under way: its scratch course, in the workers' temporary directory
+                # (inside the run's private Dask scratch)
+                grading = [*tmp.glob("emcourse-grade-*"),
+                           *tmp.glob("emcourse-dask-*/tmp/emcourse-grade-*")]
+                if grading and ports:
                     break
                 time.sleep(0.3)
             assert grade.poll() is None, "the grade ended before the attack began"
