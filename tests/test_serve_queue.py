@@ -303,3 +303,45 @@ def test_the_pages_are_behind_the_hubs_login(journal, monkeypatch):
         assert "ada" not in r.text
     with pytest.raises(ValueError, match="url: expected http://HOST:PORT"):
         web.start(journal, manifest.load(ROOT), [], url="localhost")
+
+
+def test_the_pages_reload_only_when_their_reader_asks(journal, monkeypatch):
+    """No page reloads itself unless its reader chose it (WCAG 2.2.1: a page that reloads
+    under a screen reader loses its place): the served pages, behind a (patched) hub login,
+    reload with ``?auto=1`` only, and each says how to start or stop it; the service's status
+    file never reloads."""
+    import re
+    import socket
+
+    import requests
+    from jupyterhub.services.auth import HubOAuthenticated
+
+    from emcourse_grader.serve import web
+
+    refresh = re.compile(r'<meta http-equiv="refresh" content="(\d+)">')
+    view = pages.instructor_view(journal, manifest.load(ROOT))
+    static = pages.render("instructor.html", static=True, **view)
+    assert not refresh.search(static) and "auto=1" not in static
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for key, value in {"JUPYTERHUB_SERVICE_NAME": "emcourse-grader",
+                       "JUPYTERHUB_API_TOKEN": "not-a-token",
+                       "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+                       "JUPYTERHUB_CLIENT_ID": "service-emcourse-grader",
+                       "JUPYTERHUB_BASE_URL": "/",
+                       "JUPYTERHUB_OAUTH_CALLBACK_URL":
+                           "/services/emcourse-grader/oauth_callback"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(HubOAuthenticated, "get_current_user", lambda self: {"name": "teach"})
+    web.start(journal, manifest.load(ROOT), ["teach"], url=f"http://127.0.0.1:{port}",
+              prefix="/services/emcourse-grader/")
+    base = f"http://127.0.0.1:{port}/services/emcourse-grader/"
+    for page, seconds in (("", 5), ("instructor", 10)):
+        plain = requests.get(base + page, timeout=30)
+        assert plain.status_code == 200, plain.text[:300]
+        assert not refresh.search(plain.text)
+        assert 'href="?auto=1"' in plain.text and f"every {seconds} s" in plain.text
+        auto = requests.get(base + page + "?auto=1", timeout=30)
+        assert [int(s) for s in refresh.findall(auto.text)] == [seconds]
+        assert 'href="?">Stop reloading</a>' in auto.text

@@ -440,7 +440,8 @@ class Service:
         """``serve/status.html``: the instructor's live page, as a file."""
         from .pages import instructor_view, render
 
-        html = render("instructor.html", **instructor_view(self.journal, self.course))
+        html = render("instructor.html", static=True,
+                      **instructor_view(self.journal, self.course))
         tmp = self.folder / "status.html.tmp"
         tmp.write_text(html, encoding="utf-8")
         os.replace(tmp, self.folder / "status.html")

@@ -48,10 +48,16 @@ def make_app(journal, course, instructors, prefix: str, assignments=None):
         def name(self) -> str:
             return self.get_current_user()["name"]
 
+        def refresh(self, seconds: int) -> int:
+            """``seconds`` if the visitor asked the page to reload itself (``?auto=1``), else
+            0: a page never reloads unless its reader chose it (WCAG 2.2.1), and says how to
+            stop it."""
+            return seconds if self.get_argument("auto", "") == "1" else 0
+
     class Student(Page):
         @authenticated
         def get(self):
-            self.finish(render("student.html", **student_view(
+            self.finish(render("student.html", refresh=self.refresh(5), **student_view(
                 journal, course, self.name(), assignments=assignments)))
 
     class Instructor(Page):
@@ -59,7 +65,8 @@ def make_app(journal, course, instructors, prefix: str, assignments=None):
         def get(self):
             if self.name() not in instructors:
                 raise HTTPError(403, "the live page is for the course's instructors")
-            self.finish(render("instructor.html", **instructor_view(journal, course)))
+            self.finish(render("instructor.html", refresh=self.refresh(10),
+                               **instructor_view(journal, course)))
 
     return Application([(prefix, Student), (prefix + "instructor", Instructor),
                         (prefix + "oauth_callback", HubOAuthCallbackHandler)],
