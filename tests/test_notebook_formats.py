@@ -15,6 +15,8 @@ but for the game each plays:
 * ``pics``: a written answer with attachments: an honest PNG, HTML, an SVG with a script,
   JavaScript, a 6 MB image, a name with ``../`` and a reference to an attachment that does
   not exist; and a Markdown cell of the student's own with an honest pasted PNG;
+* ``beside``: every answer cell imports ``helper.py``, handed in beside the notebook, where
+  the work is: only the notebook is graded (0), and the report and the feedback say why;
 * ``ada``: the plain solution, the class around them.
 
 ``nbgrader autograde hw1`` and ``generate_feedback`` grade the class, then ``python -m
@@ -128,8 +130,22 @@ def _games(solution: dict) -> dict:
         "v5": variant(lambda nb: nb.update(nbformat=5)),
         "nominor": variant(lambda nb: nb.pop("nbformat_minor")),
         "strminor": variant(lambda nb: nb.update(nbformat_minor="5")),
-        "ids": variant(ids), "keys": variant(keys),
+        "ids": variant(ids), "keys": variant(keys), "beside": _beside(solution),
     }
+
+
+def _beside(solution: dict) -> dict:
+    """The notebook whose answer cells import ``helper`` (the file handed in beside it)."""
+    nb = copy.deepcopy(solution)
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("solution"):
+            cell["source"] = "from helper import *"
+    return {f"{NOTEBOOK}.ipynb": json.dumps(nb).encode(),
+            "helper.py": "".join(c["source"] if isinstance(c["source"], str) else
+                                 "".join(c["source"]) for c in solution["cells"]
+                                 if c["metadata"].get("nbgrader", {}).get("solution")
+                                 and c["cell_type"] == "code").encode()}
 
 
 def plant(course: Path, files: dict) -> None:
@@ -139,7 +155,9 @@ def plant(course: Path, files: dict) -> None:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         (folder / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
-        (folder / f"{NOTEBOOK}.ipynb").write_bytes(raw)
+        for name, data in (raw.items() if isinstance(raw, dict) else
+                           [(f"{NOTEBOOK}.ipynb", raw)]):
+            (folder / name).write_bytes(data)
 
 
 def _own_kernel(top: Path) -> Path:
@@ -243,6 +261,36 @@ def test_the_notebooks_kernel_is_never_started_and_the_gradebooks_is_kept(graded
 
 
 # --------------------------------------------------------------------------------------------
+# A module handed in beside the notebook
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("run", RUNS)
+def test_a_module_beside_the_notebook_is_not_graded_and_says_why(graded, run):
+    from emcourse_grader import beside
+    from emcourse_grader.beside import REASON
+
+    assert graded[run]["scores"]["beside"] == 0
+    rows = _rows(graded, run, "beside")
+    details = [r["detail"] for r in rows if r["reason"] == REASON]
+    assert details == [beside.detail("helper.py")], rows
+    assert "only the notebook is graded" in details[0]
+    nb = _notebook(graded, run, "beside")
+    notes = [o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if o.get("name") == "stderr" and REASON in o.get("text", "")]
+    assert len(notes) == 4, notes  # under each of hw1's four answer cells
+    if run == "serial":
+        page = graded["serial"]["feedback"][f"beside/{HW}/{NOTEBOOK}.html"].decode()
+        assert REASON in page and "helper.py" in page
+
+
+@pytest.mark.parametrize("hw", list(demo_class.ASSIGNMENTS))
+def test_every_notebook_says_that_only_the_notebook_is_graded(hw):
+    nb = nbformat.read(ROOT / "assignments" / hw / f"{demo_class.ASSIGNMENTS[hw]}.ipynb", 4)
+    assert "Only this notebook is graded" in nb.cells[0].source
+    assert "%%writefile" in nb.cells[0].source  # and that a module it writes itself is fine
+
+
+# --------------------------------------------------------------------------------------------
 # Attachments
 # --------------------------------------------------------------------------------------------
 
@@ -288,7 +336,7 @@ def test_no_file_is_written_from_an_attachments_name(graded, run):
 
 @pytest.mark.parametrize("run", RUNS)
 def test_every_submission_is_graded_and_nothing_crashed(graded, run):
-    assert set(graded[run]["scores"]) == set(GRADED) | set(REFUSED)
+    assert set(graded[run]["scores"]) == set(GRADED) | set(REFUSED) | {"beside"}
     assert all(s is not None for s in graded[run]["scores"].values())
 
 
