@@ -17,6 +17,8 @@ but for the game each plays:
   not exist; and a Markdown cell of the student's own with an honest pasted PNG;
 * ``beside``: every answer cell imports ``helper.py``, handed in beside the notebook, where
   the work is: only the notebook is graded (0), and the report and the feedback say why;
+* ``modbug``: every answer a module the notebook writes (``%%writefile``) and imports, with a
+  bug in ``assign``: it costs that part only, as in a notebook that defines its functions;
 * ``ada``: the plain solution, the class around them.
 
 ``nbgrader autograde hw1`` and ``generate_feedback`` grade the class, then ``python -m
@@ -131,6 +133,7 @@ def _games(solution: dict) -> dict:
         "nominor": variant(lambda nb: nb.pop("nbformat_minor")),
         "strminor": variant(lambda nb: nb.update(nbformat_minor="5")),
         "ids": variant(ids), "keys": variant(keys), "beside": _beside(solution),
+        "modbug": _modules(solution),
     }
 
 
@@ -146,6 +149,28 @@ def _beside(solution: dict) -> dict:
                                  "".join(c["source"]) for c in solution["cells"]
                                  if c["metadata"].get("nbgrader", {}).get("solution")
                                  and c["cell_type"] == "code").encode()}
+
+
+def _modules(solution: dict) -> bytes:
+    """Each answer a module: a cell of the student's writes it, the answer cell imports it;
+    ``assign`` has a bug (the farthest centre)."""
+    nb = copy.deepcopy(solution)
+    cells = []
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("solution"):
+            gid, source = meta["grade_id"], "".join(cell["source"])
+            if gid == "assign":
+                assert "argmin" in source
+                source = source.replace("argmin", "argmax")
+            cells.append({"cell_type": "code", "id": f"module-{gid}", "metadata": {},
+                          "execution_count": None, "outputs": [],
+                          "source": f"%%writefile answer_{gid}.py\nfrom __main__ import *\n"
+                                    f"\n\n{source}\n"})
+            cell["source"] = f"from answer_{gid} import *"
+        cells.append(cell)
+    nb["cells"] = cells
+    return json.dumps(nb).encode()
 
 
 def plant(course: Path, files: dict) -> None:
@@ -283,6 +308,25 @@ def test_a_module_beside_the_notebook_is_not_graded_and_says_why(graded, run):
         assert REASON in page and "helper.py" in page
 
 
+@pytest.mark.parametrize("run", RUNS)
+def test_a_bug_in_a_module_the_notebook_wrote_costs_its_part_only(graded, run):
+    """``fit`` and ``soft_assign`` build on ``assign``: while they are judged, the course's
+    ``assign`` stands in for the student's in the modules that imported it too."""
+    release = nbformat.read(ROOT / "assignments" / HW / f"{NOTEBOOK}.ipynb", 4)
+    assign = next(c.metadata.nbgrader.points for c in release.cells
+                  if c.metadata.get("nbgrader", {}).get("grade_id") == "test_assign")
+    score = graded[run]["scores"]["modbug"]
+    assert score == FULL - assign, f"{run}: {score} of {FULL}\n{_failed(graded, run, 'modbug')}"
+    assert not _rows(graded, run, "modbug"), _rows(graded, run, "modbug")
+
+
+def _failed(graded, run, student) -> str:
+    nb = _notebook(graded, run, student)
+    return "\n".join(f"{c.metadata.get('nbgrader', {}).get('grade_id')}: "
+                     f"{o.get('evalue', '')[:300]}" for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                     if o.get("output_type") == "error")
+
+
 @pytest.mark.parametrize("hw", list(demo_class.ASSIGNMENTS))
 def test_every_notebook_says_that_only_the_notebook_is_graded(hw):
     nb = nbformat.read(ROOT / "assignments" / hw / f"{demo_class.ASSIGNMENTS[hw]}.ipynb", 4)
@@ -336,7 +380,7 @@ def test_no_file_is_written_from_an_attachments_name(graded, run):
 
 @pytest.mark.parametrize("run", RUNS)
 def test_every_submission_is_graded_and_nothing_crashed(graded, run):
-    assert set(graded[run]["scores"]) == set(GRADED) | set(REFUSED) | {"beside"}
+    assert set(graded[run]["scores"]) == set(GRADED) | set(REFUSED) | {"beside", "modbug"}
     assert all(s is not None for s in graded[run]["scores"].values())
 
 
