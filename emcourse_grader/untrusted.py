@@ -14,8 +14,12 @@ collect``, ``nbgrader generate_feedback``):
   tags, attributes and URL schemes from allowlists, ``<script>`` and ``<style>`` removed with
   their content. A written answer (Markdown cell) or Markdown output whose rendering would
   carry anything outside those lists is shown as its literal text in a code block; an SVG with
-  scripts, event handlers, foreign objects or outside links is dropped. Honest content (plots
-  as PNG, tables as HTML, formulas) passes unchanged.
+  scripts, event handlers, foreign objects or outside links is dropped. A written answer's
+  attachments (:func:`clean_attachments`) keep only PNG, JPEG and GIF images with a plain
+  file name, of at most :data:`MAX_ATTACHMENT_BYTES`; an answer that refers to an attachment
+  it does not have (nbconvert refuses to render it, which would fail the feedback) is shown
+  as its text. Honest content (plots as PNG, tables as HTML, formulas, a pasted image)
+  passes unchanged.
 * **Report fields** (:func:`csv_field`, :func:`terminal_text`): what a student can put in
   ``integrity_report.csv`` (a cell id, a message) cannot start a spreadsheet formula or carry
   control characters, and the terminal summary prints no escape codes.
