@@ -30,6 +30,7 @@ import copy
 import datetime
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -92,15 +93,40 @@ def parse_notebook(raw: bytes, *, strip_outputs: bool = True) -> nbformat.Notebo
         if size > MAX_SOURCE_BYTES:
             raise UnreadableNotebook(f"it is {size / 2**20:.0f} MB without its outputs; at "
                                      f"most {MAX_SOURCE_BYTES // 2**20} MB are graded")
+    _check_version(data)
     try:
         major, minor = nbformat.reader.get_version(data)
         nb = nbformat.versions[major].to_notebook_json(data, minor=minor)
         nb = nbformat.convert(nb, 4)
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - anything nbformat refuses
+        # the student's own values (a 100 000-character cell id) shortened, in quotes
+        text = re.sub(r"'([^'\n]{40})[^'\n]+'", r"'\1...'", str(exc))
         raise UnreadableNotebook(f"it is not a valid notebook ({type(exc).__name__}: "
-                                 f"{str(exc)[:160]})") from None
+                                 f"{text[:160]})") from None
     return nb
+
+
+def _check_version(data: dict) -> None:
+    """:class:`UnreadableNotebook` naming the problem when ``data``'s ``nbformat`` is not one
+    that nbformat reads (3 or 4) or its ``nbformat_minor`` is missing or not a whole number
+    (nbformat itself fails on them with a bare KeyError or AssertionError). A minor version
+    newer than nbformat knows is read as the newest it knows, as Jupyter does."""
+    major, minor = data.get("nbformat"), data.get("nbformat_minor")
+    if type(major) is not int or major not in (3, 4):
+        raise UnreadableNotebook(f"its nbformat is {_brief(major)}; the grader reads "
+                                 f"nbformat 4 (and 3), as Jupyter saves them")
+    if "nbformat_minor" not in data:
+        raise UnreadableNotebook(f"it has nbformat {major} but no nbformat_minor")
+    if type(minor) is not int or minor < 0:
+        raise UnreadableNotebook(f"its nbformat_minor is {_brief(minor)}, not a whole "
+                                 f"number")
+
+
+def _brief(value) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__}"
+    return repr(value)[:20] if value is not None else "missing"
 
 
 def read_notebook(path, *, strip_outputs: bool = True) -> nbformat.NotebookNode:

@@ -460,6 +460,10 @@ class TrustedGrade(_LimitsConfig):
     max_outputs = Integer(200, help="Outputs kept per cell.").tag(config=True)
 
     def preprocess(self, nb, resources):
+        from .beside import REASON as BESIDE
+        from .beside import detail as beside_detail
+        from .beside import handed_in_module
+        from .beside import note as beside_note
         from .checks import secret
         from .judge import Worker, run_test_cell
         from .scan import scan
@@ -520,6 +524,10 @@ class TrustedGrade(_LimitsConfig):
                 else:
                     cell.outputs = cell_outputs(answer.get("outputs"), self.max_output_bytes,
                                                 self.max_outputs)
+                    beside = handed_in_module(answer, resources.get("metadata", {}).get("path"))
+                    if beside:  # never a silent 0: the report and the feedback say why
+                        _flag(resources, BESIDE, beside_detail(beside))
+                        cell.outputs.append(beside_note(beside))
         finally:
             worker.close()
         for cell in nb.cells:

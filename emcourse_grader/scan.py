@@ -4,7 +4,8 @@ Each finding is ``(reason, detail)`` and becomes a row of the integrity report, 
 read. It never takes points: the verdict comes from the grader's own run of the tests on plain
 data (judge.py), and the sandbox keeps the code from reaching anything that matters. IPython
 magics (``%matplotlib inline``, ``%%time``) are what they look like, not shell patching: the
-body of a cell magic is scanned as code.
+body of a cell magic is scanned as code, and so is the string of ``exec("...")`` when it is
+a literal (code written as a string is still only that code; a computed one is reported).
 """
 
 from __future__ import annotations
@@ -91,7 +92,15 @@ def scan(source: str):
     emref_ok = set(allowlist.parameter_classes())  # emref.gmm.GMMParams is no algorithm
     protected = PROTECTED_NAMES | emref_ok
     magic_shells = set()  # the get_ipython() that a magic line turns into
+    literal_execs = set()  # exec("...") of a literal: that code is scanned, not the call
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "exec" and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            literal_execs.add(id(node.func))
+            out.extend(f for f in scan(node.args[0].value) if f not in out)
+            continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in ("run_line_magic", "run_cell_magic") \
                 and isinstance(node.func.value, ast.Call) \
@@ -133,7 +142,7 @@ def scan(source: str):
                 elif root in FILES:
                     add("reads or writes files, or controls the process", f"import {mod}")
         elif isinstance(node, ast.Name):
-            if id(node) in magic_shells:
+            if id(node) in magic_shells or id(node) in literal_execs:
                 continue
             if node.id in SHELL:
                 add("patches the IPython shell", node.id)

@@ -14,8 +14,12 @@ collect``, ``nbgrader generate_feedback``):
   tags, attributes and URL schemes from allowlists, ``<script>`` and ``<style>`` removed with
   their content. A written answer (Markdown cell) or Markdown output whose rendering would
   carry anything outside those lists is shown as its literal text in a code block; an SVG with
-  scripts, event handlers, foreign objects or outside links is dropped. Honest content (plots
-  as PNG, tables as HTML, formulas) passes unchanged.
+  scripts, event handlers, foreign objects or outside links is dropped. A written answer's
+  attachments (:func:`clean_attachments`) keep only PNG, JPEG and GIF images with a plain
+  file name, of at most :data:`MAX_ATTACHMENT_BYTES`; an answer that refers to an attachment
+  it does not have (nbconvert refuses to render it, which would fail the feedback) is shown
+  as its text. Honest content (plots as PNG, tables as HTML, formulas, a pasted image)
+  passes unchanged.
 * **Report fields** (:func:`csv_field`, :func:`terminal_text`): what a student can put in
   ``integrity_report.csv`` (a cell id, a message) cannot start a spreadsheet formula or carry
   control characters, and the terminal summary prints no escape codes.
@@ -45,6 +49,7 @@ MAX_FILE_BYTES = 20 * 2**20        # one file of a submission, but for its noteb
 MAX_NOTEBOOK_BYTES = NOTEBOOK_CAPS.max_bytes  # a notebook: guard strips its saved outputs,
                                              # then caps what remains at 20 MB
 MAX_SUBMISSION_BYTES = 100 * 2**20  # all the files of a submission together
+MAX_ATTACHMENT_BYTES = 4 * 2**20    # one image pasted into a written answer (base64 text)
 
 # --------------------------------------------------------------------------------------------
 # HTML
@@ -192,18 +197,29 @@ def _literal(text: str, why: str) -> str:
             f"displayed.*\n\n{fence}text\n{text}\n{fence}\n")
 
 
-def markdown_problems(source: str) -> list[str]:
+def markdown_problems(source: str, attachments=None) -> list[str]:
     """What the rendering of Markdown ``source`` (by nbconvert, as the Formgrader and the
-    feedback render it) would carry beyond the HTML allowlists."""
-    from nbconvert.filters import markdown2html
+    feedback render it, with the cell's ``attachments``: name -> MIME bundle) would carry
+    beyond the HTML allowlists. A reference to an attachment the cell does not have is one:
+    nbconvert refuses to render it (``InvalidNotebook``), which would fail the feedback."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    return html_problems(markdown2html(source))
+    renderer = IPythonRenderer(escape=False, attachments=dict(attachments or {}))
+    try:
+        page = MarkdownWithMath(renderer=renderer).render(source)
+    except Exception as exc:  # noqa: BLE001 - nbconvert's InvalidNotebook, or worse
+        text = str(exc)
+        if text.startswith("missing attachment:"):
+            return [f"a missing attachment ({text.split(':', 1)[1].strip()[:60]})"]
+        return [f"Markdown that cannot be rendered ({type(exc).__name__})"]
+    return html_problems(page)
 
 
-def clean_markdown(source) -> str:
-    """Markdown ``source`` unchanged when its rendering is inert, else shown as literal text."""
+def clean_markdown(source, attachments=None) -> str:
+    """Markdown ``source`` unchanged when its rendering (with ``attachments``, see
+    :func:`markdown_problems`) is inert, else shown as literal text."""
     source = "".join(source) if isinstance(source, list) else str(source)
-    problems = markdown_problems(source)
+    problems = markdown_problems(source, attachments)
     if not problems:
         return source
     names = ", ".join(re.sub(r"[^\w ()'.:-]", "", p) for p in problems[:4])
@@ -272,6 +288,32 @@ def clean_bundle(data: dict) -> dict:
     return out
 
 
+def _attachment_name_ok(name) -> bool:
+    """A plain file name, as Jupyter gives a pasted or dropped image: no folder, no ``..``,
+    no control character, at most 255 characters."""
+    return (isinstance(name, str) and 0 < len(name) <= 255 and not name.startswith(".")
+            and not any(c in name for c in "/\\") and name.isprintable())
+
+
+def clean_attachments(attachments) -> dict:
+    """A cell's attachments (name -> MIME bundle) with only inert images: a plain file name
+    (:func:`_attachment_name_ok`), PNG, JPEG or GIF data in valid base64 of at most
+    :data:`MAX_ATTACHMENT_BYTES`; anything else is dropped (HTML, SVG, scripts), and so is an
+    attachment left with nothing to show. A new dict, in order."""
+    kept = {}
+    if not isinstance(attachments, dict):
+        return kept
+    for name, bundle in attachments.items():
+        if not _attachment_name_ok(name) or not isinstance(bundle, dict):
+            continue
+        images = {k: v for k, v in bundle.items() if k in _IMAGE_MIMES
+                  and isinstance(v, str) and len(v) <= MAX_ATTACHMENT_BYTES}
+        images = clean_bundle(images)
+        if images:
+            kept[name] = images
+    return kept
+
+
 class SanitizeUntrusted(NbGraderPreprocessor):
     """Every output, written answer and raw cell of the submission made inert (an autograde
     preprocessor: the autograded notebook is what the Formgrader shows and what the feedback
@@ -283,20 +325,16 @@ class SanitizeUntrusted(NbGraderPreprocessor):
 
         nb.metadata.pop("widgets", None)  # widget state: JavaScript bundles
         for cell in nb.cells:
+            kept = None
+            if "attachments" in cell:
+                kept = clean_attachments(cell.attachments)
+                cell.attachments = from_dict(kept)
             if cell.cell_type == "markdown":
-                cell.source = clean_markdown(cell.source)
+                cell.source = clean_markdown(cell.source, kept)
             elif cell.cell_type == "raw":
                 cell.metadata.pop("raw_mimetype", None)
                 cell.metadata.pop("format", None)
                 cell.source = clean_html(_text(cell.source))
-            if "attachments" in cell:
-                kept = {}
-                for name, bundle in (cell.attachments or {}).items():
-                    bundle = {k: v for k, v in (bundle or {}).items() if k in _IMAGE_MIMES}
-                    bundle = clean_bundle(bundle)
-                    if bundle:
-                        kept[name] = bundle
-                cell.attachments = from_dict(kept)
             for out in cell.get("outputs", []):
                 if "data" in out:
                     out.data = from_dict(clean_bundle(dict(out.data)))

@@ -226,12 +226,16 @@ def _functions(source: str) -> list:
 def apply_each(template: str, source: str) -> str:
     """``source`` with every top-level function replaced by ``template``, whose
     placeholders are ``{name}``, ``{params}`` (the parameter list, defaults included),
-    ``{args}`` (the same parameters, as the arguments of a call that passes them on) and
-    ``{solution}`` (the function's own source). Other statements of the cell are kept."""
+    ``{args}`` (the same parameters, as the arguments of a call that passes them on),
+    ``{solution}`` (the function's own source) and ``{renamed}`` (the same, defining
+    ``my_<name>`` instead). Other statements of the cell are kept."""
     lines = source.splitlines()
     for first, last, name, params, args, own in reversed(_functions(source)):
+        renamed = re.sub(rf"^(\s*(?:async\s+)?def\s+){name}\(", rf"\g<1>my_{name}(", own,
+                         count=1, flags=re.MULTILINE)
         text = (template.replace("{name}", name).replace("{params}", params)
-                .replace("{args}", args).replace("{solution}", own))
+                .replace("{args}", args).replace("{solution}", own)
+                .replace("{renamed}", renamed))
         lines[first:last + 1] = text.splitlines()
     return "\n".join(lines)
 
@@ -264,6 +268,9 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
     * ``each``: every code answer cell not named is the instructor's with each of its
       functions replaced by this template (:func:`apply_each`);
     * ``preamble``: code put at the top of the first code answer cell;
+    * ``answer``: every code answer cell not named is this template instead, and ``above``:
+      a code cell of the student's own (no nbgrader metadata) is put right above each of
+      them; placeholders ``{grade_id}`` and ``{solution}`` (that cell's instructor source);
     * ``file <relative path>``: a file handed in beside the notebook;
     * ``!figures <cells> <MB>``: the cell's saved outputs are a figure of that size;
     * ``!duplicate <cells>``: a pasted copy of the cell right below it (its source this
@@ -288,6 +295,7 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
         answers = read_answers(SUBMISSIONS / hw / recipe)
     directives = {k: v for k, v in answers.items() if k.startswith("!")}
     preamble, each = answers.pop("preamble", None), answers.pop("each", None)
+    whole, above = answers.pop("answer", None), answers.pop("above", None)
     files = {k.split(None, 1)[1].strip(): answers.pop(k) for k in list(answers)
              if k.startswith("file ")}
     if answers.pop("*", None) == "solution":
@@ -298,7 +306,7 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
         raise ValueError(f"{recipe} answers cells that {solution_nb.name} does not have: "
                          f"{sorted(unknown)}")
     first_answer = True
-    for cell in nb.cells:
+    for cell in list(nb.cells):  # a copy: "above" inserts cells
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
             cell.source = sol[gid] if answers[gid] == "solution" else re.sub(
@@ -306,6 +314,13 @@ def fill_notebook(release_nb: Path, solution_nb: Path, recipe: str, hw: str) -> 
                 flags=re.MULTILINE)
         elif each is not None and gid in sol and cell.cell_type == "code":
             cell.source = apply_each(each, sol[gid])
+        elif gid in sol and cell.cell_type == "code" and (whole, above) != (None, None):
+            own = sol[gid]
+            if whole is not None:
+                cell.source = whole.replace("{grade_id}", gid).replace("{solution}", own)
+            if above is not None:
+                nb.cells.insert(nb.cells.index(cell), nbformat.v4.new_code_cell(
+                    above.replace("{grade_id}", gid).replace("{solution}", own)))
         if preamble is not None and first_answer and gid in sol and cell.cell_type == "code":
             cell.source = preamble + "\n\n" + cell.source
             first_answer = False

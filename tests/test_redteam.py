@@ -381,6 +381,18 @@ def test_nothing_secret_reaches_the_students_outputs_or_feedback(run, student):
                 assert needle not in feedback, f"{student}/{hw}: {needle!r} in its feedback"
 
 
+def test_a_module_handed_in_beside_the_notebook_is_named_in_the_feedback(run):
+    """Only the notebook is graded: the student whose answers import a module handed in
+    beside it (attacks/beside.py) reads why in the feedback, under the answer cell."""
+    from emcourse_grader.beside import REASON
+
+    course = run["result"].course
+    for hw in HW:
+        page = (course / "feedback" / "rt_beside" / hw /
+                f"{demo_class.ASSIGNMENTS[hw]}.html").read_text(errors="replace")
+        assert REASON in page and "answers_beside.py" in page, hw
+
+
 def test_every_notebook_is_graded_within_its_budget(run):
     """Per notebook: the worker's own time (grading_summary/<hw>.json) when graded in
     parallel; from the autograded notebooks' modification times when serial (nbgrader grades

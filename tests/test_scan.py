@@ -30,7 +30,10 @@ FLAGGED = {
         "reads or writes files, or controls the process", "import subprocess"),
     "text = open('/etc/passwd').read()": (
         "reads or writes files, or controls the process", "open"),
-    "exec('x = 1')": ("monkeypatching or dynamic code", "exec"),
+    "exec(source)": ("monkeypatching or dynamic code", "exec"),
+    "exec('x = 1', globals())": ("monkeypatching or dynamic code", "exec"),
+    # the code of a literal exec is scanned as code
+    "exec('import ctypes')": ("monkeypatching or dynamic code", "import ctypes"),
     "import sys\nsys.exit(0)": ("stops the kernel", "sys.exit"),
     "try:\n    f()\nexcept BaseException:\n    pass": (
         "raises or catches an exception derived from BaseException", "BaseException"),
@@ -109,6 +112,17 @@ name = os.path.join('a', 'b')
 warnings.filterwarnings('ignore')
 """,
     "a syntax error": "def f(:\n    pass",
+    "a function built by exec of a literal": """
+exec('''
+def assign(X, centers):
+    return ((X[:, None] - centers[None]) ** 2).sum(-1).argmin(1)
+''')
+""",
+    "a module written by a cell, then imported": """%%writefile answers.py
+import numpy as np
+def assign(X, centers):
+    return ((X[:, None] - centers[None]) ** 2).sum(-1).argmin(1)
+""",
 }
 
 

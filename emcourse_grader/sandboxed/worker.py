@@ -19,8 +19,10 @@ call. Requests:
   a part is judged on its own function, not on the parts it builds on. The course's values
   take the form of what the student's own version returned when last called (a list for a
   list: :mod:`.likeness`); a call that raises with them so shaped is made once more, on
-  fresh arguments, with the values as the course returns them. What a call prints
-  is dropped: it could carry the check's inputs into the feedback.
+  fresh arguments, with the values as the course returns them. A module the notebook wrote
+  and imported that holds the same earlier parts gets the stand-ins too
+  (:func:`_modules_sharing`). What a call prints is dropped: it could carry the check's
+  inputs into the feedback.
 
 Nothing here is trusted: the verdict is computed by the grader from the plain data it gets,
 and the grader bounds and sanitises the outputs again.
@@ -268,6 +270,26 @@ class _Interrupt:
             self.timer = None
 
 
+def _modules_sharing(ns: dict, names) -> list:
+    """``(module namespace, name, the student's function)`` for every imported module whose
+    global ``name`` is the very function the notebook's ``name`` is: a module the notebook
+    wrote and imported (``%%writefile``, then ``from answers import *``) looks its earlier
+    parts up there, so they are stood in for there too, for the length of a call."""
+    found = []
+    for name in names:
+        own = ns.get(name)
+        if own is None:
+            continue
+        for module in list(sys.modules.values()):
+            try:
+                space = vars(module)
+            except TypeError:
+                continue
+            if space is not ns and isinstance(space, dict) and space.get(name) is own:
+                found.append((space, name, own))
+    return found
+
+
 def _bounded(value, default, top):
     return value if isinstance(value, int) and 0 <= value <= top else default
 
@@ -380,8 +402,12 @@ def main() -> None:
                 answer({"op": "names", "names": out})
             elif op == "call":
                 fn = ns.get(msg.get("name"))
-                saved = {n: ns[n] for n in msg.get("substitute", []) if n in ns}
-                ns.update({n: callback(n) for n in msg.get("substitute", [])})
+                substitute = [str(n) for n in msg.get("substitute", [])]
+                saved = {n: ns[n] for n in substitute if n in ns}
+                elsewhere = _modules_sharing(ns, substitute)
+                ns.update({n: callback(n) for n in substitute})
+                for space, n, _ in elsewhere:
+                    space[n] = ns[n]
                 forms.update(conform=True, changed=False)
                 try:
                     try:
@@ -412,6 +438,8 @@ def main() -> None:
                     continue
                 finally:
                     ns.update(saved)
+                    for space, n, own in elsewhere:
+                        space[n] = own
                 returned[str(msg.get("name"))] = likeness(value)
                 answer({"op": "result", "value": wire.encode(value)})
             else:
