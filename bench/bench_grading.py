@@ -166,7 +166,8 @@ def timed(cmd, cwd, tree: Path = ROOT) -> float:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     CPU["last"] = machine_cpu() - cpu0
-    (Path(cwd) / "bench.log").write_text(proc.stdout + proc.stderr)
+    with open(Path(cwd) / "bench.log", "a") as log:  # every command's output, in order
+        log.write(f"$ {' '.join(map(str, cmd))}\n{proc.stdout}{proc.stderr}\n")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     return seconds

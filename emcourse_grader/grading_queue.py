@@ -15,19 +15,25 @@ import json
 import re
 from pathlib import Path
 
-# A ``while`` statement at the start of a line of source, as nbformat stores it (each line a
-# JSON string, ``"    while not converged:\n"``, or one string with ``\n`` escapes). Read
-# from the raw bytes, never parsed: the notebook is the student's, and this expression (no
-# nesting, a bounded repeat) is linear in its size.
+# What can keep a notebook running until its time budget, found in its raw bytes (never
+# parsed: the notebook is the student's; these expressions have no nesting and bounded
+# repeats, so they are linear in its size):
+# - a ``while`` statement at the start of a line of source, as nbformat stores it (each line
+#   a JSON string, ``"    while not converged:\n"``, or one string with ``\n`` escapes);
+# - a walk of the file system, a wait, another process: ``glob.glob(``, ``os.walk(``,
+#   ``.rglob(``, ``time.sleep(``, ``subprocess.run(``, ...
 SCAN_BYTES = 4 << 20  # of each notebook at most: 0.2 s for the costliest bytes
-_WHILE = re.compile(rb'(?:"|\\n)[ \t]*while[ (][^"\n]{0,200}:')
+_LONG = re.compile(rb'(?:"|\\n)[ \t]*while[ (][^"\n]{0,200}:'
+                   rb'|\b(?:glob|rglob|iglob|walk|scandir|listdir|sleep|subprocess|system|popen)'
+                   rb'\b *[.(]')
 
 
-def may_loop(files) -> bool:
-    """Whether a submission's notebooks hold a ``while`` loop: the usual way an EM answer
-    runs into its time budget (a convergence test that never passes). Only ever an order
-    for the queue, never a grade."""
-    return any(_WHILE.search(data, 0, SCAN_BYTES) for name, data in files.items()
+def may_run_long(files) -> bool:
+    """Whether a submission's notebooks hold code that may run until its time budget: a
+    ``while`` loop (the usual way an EM answer does: a convergence test that never passes),
+    a walk of the file system (what a notebook that snoops for the tests does), a wait or
+    another process. Only ever an order for the queue, never a grade."""
+    return any(_LONG.search(data, 0, SCAN_BYTES) for name, data in files.items()
                if name.endswith(".ipynb"))
 
 
@@ -42,16 +48,17 @@ def queue_order(students, files, history) -> list:
     seconds each took in the previous run of this assignment (``history``: student -> s, from
     grading_summary/<hw>.json); a student without history is expected to take the median of
     those that have one. Ties (a first run has no history at all) go first to a notebook
-    with a ``while`` loop (:func:`may_loop`: one that never ends costs a whole call budget,
-    30 s where a submission takes 1 to 2 s, and one started last leaves the other workers
-    idle until it ends), then to the larger notebook, which usually holds more code to run.
+    that may run until its budget (:func:`may_run_long`: a loop that never ends or a walk of
+    the whole file system costs 20 to 30 s where a submission takes 1 to 2 s, and one started
+    last leaves the other workers idle until it ends), then to the larger notebook, which
+    usually holds more code to run.
     """
     known = sorted(history.values())
     typical = known[len(known) // 2] if known else 0.0
 
     def cost(s):
         size = sum(len(data) for name, data in files[s].items() if name.endswith(".ipynb"))
-        return (history.get(s, typical), may_loop(files[s]), size)
+        return (history.get(s, typical), may_run_long(files[s]), size)
 
     return sorted(students, key=cost, reverse=True)
 

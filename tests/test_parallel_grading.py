@@ -353,19 +353,23 @@ def _notebook_with(source: str, padding: int = 0) -> dict:
     return {f"{NB}.ipynb": nbformat.writes(nb).encode(), "timestamp.txt": b"2026-01-01"}
 
 
-def test_without_history_a_notebook_with_a_while_loop_goes_first():
+def test_without_history_a_notebook_that_may_run_long_goes_first():
     """A first run cannot know which notebook will run into its budget; a ``while`` loop (a
-    convergence test that never passes) is the usual one, so it starts first, bigger
-    notebooks after it; history, when there is some, wins."""
+    convergence test that never passes) and a walk of the file system are the usual ones, so
+    they start first, bigger notebooks after them; history, when there is some, wins."""
     loop = "def fit(X):\n    while not done(X):\n        X = step(X)\n    return X\n"
     bounded = "def fit(X):\n    for _ in range(100):  # while it improves: stop early\n" \
               "        X = step(X)\n    return X\n"
     files = {"big": _notebook_with(bounded, 20_000), "loops": _notebook_with(loop),
-             "small": _notebook_with(bounded), "one_line": _notebook_with("while(x<3): x += 1")}
-    assert parallel.queue_order(list(files), files, {}) == ["loops", "one_line", "big", "small"]
-    history = {"big": 5.0, "loops": 1.0, "small": 2.0, "one_line": 1.5}
+             "small": _notebook_with(bounded), "one_line": _notebook_with("while(x<3): x += 1"),
+             "walks": _notebook_with("import glob\nfound = glob.glob('/**/*.db', recursive=True)"),
+             "globals": _notebook_with("globals()['x'] = 1  # glob, walk, sleep: words only")}
+    assert parallel.queue_order(list(files), files, {}) == ["loops", "walks", "one_line", "big",
+                                                            "small", "globals"]
+    history = {"big": 5.0, "loops": 1.0, "small": 2.0, "one_line": 1.5, "walks": 0.5,
+               "globals": 0.1}
     assert parallel.queue_order(list(files), files, history) == ["big", "small", "one_line",
-                                                                 "loops"]
+                                                                 "loops", "walks", "globals"]
 
 
 def test_each_students_grading_time_is_kept_across_partial_runs(tmp_path):
