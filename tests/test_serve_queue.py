@@ -271,14 +271,10 @@ def test_pages_escape_what_students_control(journal):
     assert "<script" not in student.lower()
 
 
-def test_the_pages_are_behind_the_hubs_login(journal, monkeypatch):
-    """Without the hub's cookie the service's pages send the visitor to the hub's OAuth
-    login, and show nothing (the whole login, in a browser, is tests/test_hub.py's)."""
+def _as_a_hub_service(monkeypatch) -> int:
+    """The environment JupyterHub gives a managed service (a hub that is not there); returns a
+    free port for the service's pages."""
     import socket
-
-    import requests
-
-    from emcourse_grader.serve import web
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -291,6 +287,18 @@ def test_the_pages_are_behind_the_hubs_login(journal, monkeypatch):
                        "JUPYTERHUB_OAUTH_CALLBACK_URL":
                            "/services/emcourse-grader/oauth_callback"}.items():
         monkeypatch.setenv(key, value)
+    return port
+
+
+def test_the_pages_are_behind_the_hubs_login(journal, monkeypatch):
+    """Without the hub's cookie the service's pages send the visitor to the hub's OAuth
+    login, and show nothing (the whole login, in a browser, is tests/test_hub.py's)."""
+
+    import requests
+
+    from emcourse_grader.serve import web
+
+    port = _as_a_hub_service(monkeypatch)
     i = journal.add("hw1", "ada", _stamp(1))
     assert i
     web.start(journal, manifest.load(ROOT), ["teach"], url=f"http://127.0.0.1:{port}",
@@ -311,7 +319,6 @@ def test_the_pages_reload_only_when_their_reader_asks(journal, monkeypatch):
     reload with ``?auto=1`` only, and each says how to start or stop it; the service's status
     file never reloads."""
     import re
-    import socket
 
     import requests
     from jupyterhub.services.auth import HubOAuthenticated
@@ -322,17 +329,7 @@ def test_the_pages_reload_only_when_their_reader_asks(journal, monkeypatch):
     view = pages.instructor_view(journal, manifest.load(ROOT))
     static = pages.render("instructor.html", static=True, **view)
     assert not refresh.search(static) and "auto=1" not in static
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    for key, value in {"JUPYTERHUB_SERVICE_NAME": "emcourse-grader",
-                       "JUPYTERHUB_API_TOKEN": "not-a-token",
-                       "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
-                       "JUPYTERHUB_CLIENT_ID": "service-emcourse-grader",
-                       "JUPYTERHUB_BASE_URL": "/",
-                       "JUPYTERHUB_OAUTH_CALLBACK_URL":
-                           "/services/emcourse-grader/oauth_callback"}.items():
-        monkeypatch.setenv(key, value)
+    port = _as_a_hub_service(monkeypatch)
     monkeypatch.setattr(HubOAuthenticated, "get_current_user", lambda self: {"name": "teach"})
     web.start(journal, manifest.load(ROOT), ["teach"], url=f"http://127.0.0.1:{port}",
               prefix="/services/emcourse-grader/")
