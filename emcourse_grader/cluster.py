@@ -322,17 +322,25 @@ def _private_scratch():
     Dask's default is ``dask-scratch-space`` in the system's temporary directory, shared by
     every run and every user: made with the umask (readable by all), left behind, and a folder
     another user created there first would be used, theirs (docs/integrity.md, "Other users of
-    the grading machine")."""
+    the grading machine"). The local workers keep their temporary files in it too; before it
+    is removed, whatever is still mounted in it (the scratch tmpfs of a sandbox whose worker
+    was killed outright) is unmounted."""
     import shutil
     import tempfile
 
     import dask
+
+    from .sandbox import unmount_below
 
     path = tempfile.mkdtemp(prefix="emcourse-dask-")  # mode 0700, ours, a new name
     try:
         with dask.config.set({"temporary-directory": path}):
             yield path
     finally:
+        try:  # the scratch tmpfs of a sandbox whose worker was killed outright
+            unmount_below(path)
+        except Exception:  # noqa: BLE001, S110 - the folder is removed as far as it can be
+            pass
         shutil.rmtree(path, ignore_errors=True)
 
 

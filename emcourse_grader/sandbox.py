@@ -646,6 +646,30 @@ def _unmount_all():
         remove_scratch(path)
 
 
+def unmount_below(folder) -> list:
+    """Unmount every mount point inside ``folder`` (lazily, as root); returns their paths.
+
+    A process killed outright (SIGKILL: the memory watchdog, the kernel's OOM killer) cannot
+    unmount its scratch tmpfs, which would then hold what the sandbox wrote in memory until
+    the machine restarts. Whoever removes the folder such a process used for its temporary
+    files calls this first (:func:`emcourse_grader.cluster._private_scratch`)."""
+    import re
+
+    prefix = os.path.realpath(folder) + os.sep
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                             line.split()[4]) for line in f if len(line.split()) > 4]
+    except OSError:
+        return []
+    done = []
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        if _libc().umount2(os.fsencode(point), MNT_DETACH) == 0:
+            done.append(point)
+        _MOUNTED.discard(point)
+    return done
+
+
 @functools.cache
 def _libc():
     import ctypes

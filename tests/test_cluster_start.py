@@ -156,3 +156,35 @@ def test_a_worker_killed_outright_leaves_no_temporary_directory():
         assert os.path.isdir(first), "a killed worker removed its directory: not a real kill"
     assert not os.path.exists(first), f"left behind: {first}"
     assert not os.path.exists(second), f"left behind: {second}"
+
+
+def _mount_a_scratch():
+    """In a worker: a sandbox's scratch, a tmpfs of its own as root, with a file in it."""
+    from emcourse_grader import sandbox
+
+    path = sandbox.make_scratch()
+    (path / "written-by-the-sandbox").write_bytes(b"x" * 2**20)
+    return str(path), sandbox.scratch_is_bounded(path), os.getpid()
+
+
+def _mount_points() -> set:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root mounts a sandbox's scratch tmpfs")
+def test_a_killed_workers_scratch_tmpfs_is_unmounted_after_the_run():
+    """A worker killed while a sandbox's scratch tmpfs is mounted cannot unmount it; left
+    mounted, it would hold what the sandbox wrote in memory until the machine restarts (a
+    submission could write its disk quota, then get its worker killed, again and again).
+    The run unmounts whatever is mounted in its scratch folder before removing it."""
+    import signal
+
+    with BackgroundCluster(workers=1) as cluster:
+        (path, bounded, pid), = cluster.client().run(_mount_a_scratch).values()
+        assert bounded and path in _mount_points()
+        os.kill(pid, signal.SIGKILL)
+        assert _gone([pid]), "the worker was not killed"
+        assert path in _mount_points(), "the killed worker unmounted it: not a real kill"
+    assert path not in _mount_points(), f"still mounted: {path}"
+    assert not os.path.exists(path)
