@@ -183,6 +183,15 @@ if _os.fork() == 0:
 _time.sleep(2.5)
 print("parent idle")
 """}, "shown": "parent idle"},
+    # (g) a thread stack larger than the memory limit, set and never used (a deep recursion
+    # idiom): the worker's own per-cell timer thread, started with that size, could not start,
+    # and every later cell failed "can't start new thread" (as one did, at random, when
+    # another thread's exit raced the next cell with the memory at its cap: across_cells)
+    "thread_stack": {"edits": {"assign": GROW}, "extra": {"assign": """
+import threading
+threading.stack_size(2**30)
+print("stack size set")
+"""}, "shown": "stack size set"},
     # (f) fit hands the course's update (lent for fit's test) arguments 800,000 numbers
     # larger on each call: the helper's limit refuses them, then they outgrow a wire frame.
     # That frame used to be sent as an error *reply*, which ended the running call while

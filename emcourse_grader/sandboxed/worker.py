@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import types
+from time import monotonic as _monotonic  # bound at import: a cell may mock time.monotonic
 
 from . import param_types, wire
 from .likeness import as_student_values, conform, likeness
@@ -243,31 +244,51 @@ def _shell():
 
 class _Interrupt:
     """A cell's time limit: SIGINT after ``timeout`` s, raising KeyboardInterrupt in the cell
-    (a cell may catch it; the grader then ends the process)."""
+    (a cell may catch it; the grader then ends the process).
+
+    One thread, started before any student code, keeps the time for every cell: a thread
+    started per cell needs a new stack at the cell's start, which fails when the notebook
+    holds its memory at the limit or has set ``threading.stack_size`` beyond it, and the
+    cell (the student's next part) would fail for the worker's sake."""
 
     def __init__(self):
         self.armed = False
         self.fired = False
-        self.timer = None
+        self._deadline = None  # monotonic time of the SIGINT, None between cells
+        self._clock = threading.Condition()
         signal.signal(signal.SIGINT, self._handler)
+        threading.Thread(target=self._keep_time, name="cell-timer", daemon=True).start()
 
     def _handler(self, signum, frame):
         if self.armed:
             self.fired = True
             raise KeyboardInterrupt
 
+    def _keep_time(self):
+        with self._clock:
+            while True:
+                if self._deadline is None:
+                    self._clock.wait()
+                    continue
+                left = self._deadline - _monotonic()
+                if left > 0:
+                    self._clock.wait(left)
+                    continue
+                self._deadline = None
+                os.kill(os.getpid(), signal.SIGINT)
+
     def start(self, timeout):
         self.armed, self.fired = True, False
         if timeout and timeout > 0:
-            self.timer = threading.Timer(timeout, os.kill, (os.getpid(), signal.SIGINT))
-            self.timer.daemon = True
-            self.timer.start()
+            with self._clock:
+                self._deadline = _monotonic() + timeout
+                self._clock.notify()
 
     def stop(self):
-        self.armed = False
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.armed = False  # a SIGINT sent just before is ignored by the handler
+        with self._clock:
+            self._deadline = None
+            self._clock.notify()
 
 
 def _modules_sharing(ns: dict, names) -> list:
