@@ -326,13 +326,14 @@ def _private_scratch():
     is removed, whatever is still mounted in it (the scratch tmpfs of a sandbox whose worker
     was killed outright) is unmounted."""
     import shutil
-    import tempfile
 
     import dask
 
+    from .leftovers import make_folder, sweep_once
     from .sandbox import unmount_below
 
-    path = tempfile.mkdtemp(prefix="emcourse-dask-")  # mode 0700, ours, a new name
+    sweep_once()  # the folders of runs killed outright, which nobody removed
+    path = str(make_folder("dask"))  # mode 0700, ours, a new name
     try:
         with dask.config.set({"temporary-directory": path}):
             yield path

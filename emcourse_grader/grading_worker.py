@@ -17,12 +17,12 @@ import os
 import pickle
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from . import scoring
 from .cluster_start import wait_until_warm
+from .leftovers import make_folder
 from .scratch_gradebook import _LOCK, ensure_path, template
 from .watchdog import Watchdog
 
@@ -53,7 +53,7 @@ def _grade(task: dict) -> dict:
 
     start = time.perf_counter()
     student, hw, spec = task["student"], task["assignment"], task["spec"]
-    scratch = Path(tempfile.mkdtemp(prefix="emcourse-grade-"))
+    scratch = make_folder("grade")
     cwd = os.getcwd()
     log = io.StringIO()
     handler = logging.StreamHandler(log)

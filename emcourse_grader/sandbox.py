@@ -52,7 +52,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import allowlist
+from . import allowlist, leftovers
 
 OPT_OUT = "EMCOURSE_UNSANDBOXED"  # "1": run student code without the sandbox (reported)
 LIB = "/opt/emcourse/lib"          # the student library, inside the sandbox
@@ -246,7 +246,7 @@ def student_library() -> Path:
 
     from . import sandboxed
 
-    root = Path(tempfile.mkdtemp(prefix="emcourse-lib-"))
+    root = leftovers.make_folder("lib")
     src = Path(emref.__file__).resolve().parent
     dst = root / "emref"
     dst.mkdir()
@@ -598,7 +598,7 @@ class Sandboxed:
 
 
 _MOUNTED: set[str] = set()  # scratch directories with a tmpfs of their own (as root)
-MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, leftovers.MNT_DETACH
 
 
 def make_scratch(limits: Limits = DEFAULT_LIMITS) -> Path:
@@ -613,10 +613,11 @@ def make_scratch(limits: Limits = DEFAULT_LIMITS) -> Path:
     """
     if not isinstance(limits, Limits):
         raise TypeError(f"limits: expected a sandbox.Limits, found {type(limits).__name__}")
-    path = Path(tempfile.mkdtemp(prefix="emcourse-scratch-"))
+    leftovers.sweep_once()  # the scratch homes of graders killed outright, still mounted
+    path = leftovers.make_folder("scratch")
     if os.geteuid() == 0:
         options = f"size={limits.disk_mb}m,nr_inodes={limits.files},mode=0700"
-        if _libc().mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV,
+        if leftovers.libc().mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV,
                          options.encode()) == 0:
             if not _MOUNTED:
                 import atexit
@@ -634,7 +635,7 @@ def remove_scratch(path):
     """Unmount (as root) and delete a directory from :func:`make_scratch`."""
     path = Path(path)
     if str(path) in _MOUNTED:
-        libc = _libc()
+        libc = leftovers.libc()
         if libc.umount2(os.fsencode(path), 0) != 0:
             libc.umount2(os.fsencode(path), MNT_DETACH)  # something still holds it open
         _MOUNTED.discard(str(path))
@@ -652,33 +653,11 @@ def unmount_below(folder) -> list:
     A process killed outright (SIGKILL: the memory watchdog, the kernel's OOM killer) cannot
     unmount its scratch tmpfs, which would then hold what the sandbox wrote in memory until
     the machine restarts. Whoever removes the folder such a process used for its temporary
-    files calls this first (:func:`emcourse_grader.cluster._private_scratch`)."""
-    import re
-
-    prefix = os.path.realpath(folder) + os.sep
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
-                             line.split()[4]) for line in f if len(line.split()) > 4]
-    except OSError:
-        return []
-    done = []
-    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-        if _libc().umount2(os.fsencode(point), MNT_DETACH) == 0:
-            done.append(point)
-        _MOUNTED.discard(point)
+    files calls this first (:func:`emcourse_grader.cluster._private_scratch`); a process
+    that outlived nobody's run is swept later (:mod:`emcourse_grader.leftovers`)."""
+    done = leftovers.unmount_below(folder)
+    _MOUNTED.difference_update(done)
     return done
-
-
-@functools.cache
-def _libc():
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_char_p]
-    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return libc
 
 
 def _chown_tree(root, uid: int):

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -108,7 +107,9 @@ _LOCK = threading.Lock()          # one submission at a time per worker process 
 def template(spec: dict) -> Path:
     path = _TEMPLATES.get(spec["digest"])
     if path is None or not path.exists():
-        d = Path(tempfile.mkdtemp(prefix="emcourse-gradebook-"))
+        from .leftovers import make_folder
+
+        d = make_folder("gradebook")
         path = d / "template.db"
         build_gradebook(spec, path)
         _TEMPLATES[spec["digest"]] = path

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -193,6 +194,16 @@ def test_a_killed_run_keeps_its_grades_and_the_rerun_grades_the_rest(serial, cli
         proc.wait()
     done = sorted(p.parent.name for p in (course / "autograded").glob(f"*/{HW}"))
     assert len(done) == 1, "killed after the first submission"
+    # killed outright, it removed nothing of its own: the next grading process does (its
+    # Dask scratch, a submission's scratch course, a sandbox's home still mounted in it)
+    code = "from emcourse_grader import leftovers; print(*leftovers.sweep_once(), sep='\\n')"
+    sweep = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env=env, timeout=120)
+    mine = f"-p{proc.pid}s"
+    assert any(mine in line for line in sweep.stdout.splitlines()), sweep.stdout
+    tmp = Path(tempfile.gettempdir())
+    assert not [p for p in tmp.iterdir() if mine in p.name]
+    assert not [m for m in Path("/proc/self/mounts").read_text().split() if mine in m]
     assert score(course, done[0]) == EXPECTED[done[0]]  # a finished grade is kept
     result = run(course, client, summary=False)
     assert sorted(o.student for o in result.graded) == sorted(set(students) - set(done))
