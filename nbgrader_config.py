@@ -10,6 +10,11 @@ from emcourse_grader import course as _course
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
+# nbgrader's one harmless warning per new submission row (SQLAlchemy 2), and no other
+from emcourse_grader.grading_writer import quiet_nbgrader as _quiet
+
+_quiet()
+
 # The course id is the manifest's (course.toml, beside this file).
 c.CourseDirectory.course_id = _course.load(os.path.dirname(os.path.abspath(__file__))).id
 # Notebooks with solutions and hidden tests (the instructor's version) ...

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import scoring
 from .cluster_start import wait_until_warm
+from .grading_writer import quiet_nbgrader
 from .leftovers import make_folder
 from .scratch_gradebook import _LOCK, ensure_path, template
 from .watchdog import Watchdog
@@ -51,6 +52,7 @@ def _grade(task: dict) -> dict:
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
+    quiet_nbgrader()  # the scratch gradebook's new submission: nbgrader's harmless noise
     start = time.perf_counter()
     student, hw, spec = task["student"], task["assignment"], task["spec"]
     scratch = make_folder("grade")

@@ -18,6 +18,26 @@ from pathlib import Path
 from . import scoring
 from .guard import read_timestamp
 
+#: What nbgrader 0.9 under SQLAlchemy 2 says three times for every submission it creates
+#: ("Object of type <SubmittedAssignment> not in session, add operation along
+#: 'Assignment.submissions' will not proceed ..."): it builds the submission's rows through
+#: relationships before adding the submission, which then adds them all. Every grade is
+#: saved (the round-trip tests check each score); 120 such lines for a class of 40 told an
+#: instructor nothing but that something might be wrong.
+NBGRADER_NOISE = r"Object of type <Submitted\w+> not in session, add operation along"
+
+
+def quiet_nbgrader() -> None:
+    """Hide :data:`NBGRADER_NOISE` (and no other warning) from here on. Called by the
+    course's ``nbgrader_config.py`` for nbgrader's own commands, by each grading task in a
+    worker (its scratch gradebook) and by the coordinator before each write: a thread that leaves ``warnings.catch_warnings`` (Dask's, while the
+    cluster starts beside the coordinator) puts back the filters it found on entering."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=NBGRADER_NOISE, category=SAWarning)
+
 
 def _scores(db_url: str, course_id: str, assignment: str, student: str) -> dict:
     """notebook -> {cell: [auto_score, max_score]} of one submission in a gradebook."""
@@ -66,6 +86,7 @@ class _Writer:
         committed at once, so it holds no lock between submissions."""
         from nbgrader.api import Gradebook
 
+        quiet_nbgrader()  # at every write: see its docstring
         if self._book is None:
             self._book = Gradebook(self.cd.db_url, self.cd.course_id)
         return self._book

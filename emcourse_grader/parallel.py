@@ -221,15 +221,13 @@ def grade_all(assignments, *, root: str = ".", workers: int | None = None,
     certificates: a local one of ``workers`` processes, or the ``tls://`` ``scheduler`` with
     the client's ``security`` (a :class:`distributed.Security`; default: Dask's configuration),
     or a ``client`` of one's own whose scheduler address must be ``tls://``."""
-    import warnings
-
-    from sqlalchemy.exc import SAWarning
+    from .grading_writer import quiet_nbgrader
 
     if client is not None:
         check_client(client)  # TLS only: a plain scheduler runs anyone's code
     elif scheduler is not None:
         check_scheduler_address(scheduler)
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own, as in autograde
+    quiet_nbgrader()
     ensure_path()
     stream = stream or sys.stderr
     start = time.perf_counter()
