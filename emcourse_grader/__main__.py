@@ -103,6 +103,8 @@ def main(argv=None) -> int:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
     from . import cluster, course
 
+    if args.command == "grade" and args.scheduler is None:
+        cluster.start_forkserver()  # its imports beside the coordinator's (a local cluster)
     security = None
     tls_files = (args.tls_ca_file, args.tls_cert, args.tls_key)
     if args.scheduler is None:

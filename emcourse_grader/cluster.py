@@ -258,6 +258,26 @@ def dask_client(workers=None, scheduler=None, security=None):
             yield client, cluster
 
 
+def start_forkserver() -> None:
+    """Start this process's forkserver now, preloaded with :func:`_forkserver_preload`'s
+    list, for a local cluster later in this process.
+
+    Its imports (Dask, nbgrader, the grader, numpy and scipy's parts: 2 to 3 s of one core)
+    are the longest step before the first submission can start. Started by the ``grade``
+    command before the coordinator imports its own modules and reads the course, they run
+    on the other core meanwhile instead of after. Nothing of a course is in it: the course
+    root and the workers' temporary directory reach each worker through its nanny's ``env``
+    (:func:`_local_cluster`), as they do when the server was started by an earlier run."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from .cluster_start import WARM_MODULES
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        list(dict.fromkeys([*FORKSERVER_PRELOAD, *WARM_MODULES])))
+    forkserver.ensure_running()
+
+
 def _forkserver_preload() -> None:
     """What the forkserver imports before it forks the first worker: Dask's own list, then
     grading's (:data:`FORKSERVER_PRELOAD` and the warm-up modules of

@@ -107,6 +107,39 @@ def test_local_workers_are_forked_from_one_preloaded_server_with_this_runs_cours
     assert rest2 == [True, True, str(tmp_path / "second")]
 
 
+EARLY = """
+import json, os, sys
+from emcourse_grader import cluster, course
+os.environ[course.ENV] = "/nowhere/at/start"
+cluster.start_forkserver()  # as the grade command does, before anything else
+from multiprocessing import forkserver
+server = forkserver._forkserver._forkserver_pid
+os.environ[course.ENV] = sys.argv[1]
+from emcourse_grader.cluster_start import BackgroundCluster
+
+def origin():
+    return (os.getppid(), "emcourse_grader.grading_worker" in sys.modules,
+            os.environ.get(course.ENV))
+
+with BackgroundCluster(workers=1) as c:
+    print(json.dumps([server, *c.client().run(origin).values()]))
+"""
+
+
+def test_a_forkserver_started_first_serves_the_cluster_with_this_runs_course(tmp_path):
+    """The grade command starts the forkserver before its own imports (its preload runs on
+    the other core meanwhile): the cluster's workers are forked from that server, preloaded,
+    and see the run's course root, not the environment the server started with."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", EARLY, str(tmp_path)], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    server, (ppid, preloaded, root) = json.loads(out.splitlines()[-1])
+    assert server and ppid == server, "the worker was not forked from the early server"
+    assert preloaded and root == str(tmp_path)
+
+
 def test_the_forkserver_listens_in_a_directory_of_the_graders_alone():
     """The forkserver forks any process its socket is asked for: only the grader's user may
     reach the socket (a 0700 directory of its own, the standard library's)."""
