@@ -80,7 +80,7 @@ from .grading_writer import _scores, _Writer
 # Timestamps read without CourseDirectory.fail.
 from .guard import needs_grading, read_timestamp
 from .progress import Progress
-from .run_summary import class_scores, prepare_plotting, print_summary, write_run, write_summary
+from .run_summary import class_scores, print_summary, write_run, write_summary
 from .scratch_gradebook import assignment_spec, build_gradebook, ensure_path
 from .watchdog import EVENT_TOPIC, Watchdog
 
@@ -114,7 +114,7 @@ class RunResult:
     skipped: list               # students up to date
     seconds: float
     workers: int
-    summary_png: Path | None = None
+    summary_figure: Path | None = None  # grading_summary/<hw>.svg
     summary_html: Path | None = None
     commit_seconds: float = 0.0    # the coordinator writing results
     startup_seconds: float = 0.0   # waiting for the cluster once the tasks were ready
@@ -289,7 +289,6 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
 
     startup = 0.0
     n_workers = 0
-    plotting = None  # the summary's imports, once a worker has nothing left to start
     if tasks:
         t_start = time.perf_counter()
         cl = cluster.client()
@@ -362,8 +361,6 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
                 job.outcomes.append(o)
                 progress.done += 1
                 progress.update(message=msg)
-                if summary and plotting is None and len(tasks) - progress.done < n_workers:
-                    plotting = prepare_plotting()
         except KeyboardInterrupt:
             progress.update(message=f"interrupted: {progress.done} graded and kept; run "
                             "the same command again to grade the rest")
@@ -372,8 +369,6 @@ def _run(cluster, jobs, assignments, root, students, force, timeout, extra_args,
             stop.set()
             progress.close()
     cluster.close_soon()
-    if plotting is not None:
-        plotting.join()
     results = []
     for hw in assignments:
         job = jobs[hw]

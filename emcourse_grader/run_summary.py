@@ -2,18 +2,16 @@
 
 For each assignment: the grades and the integrity report on the terminal (no escape codes),
 ``grading_summary/<hw>.json`` (what the run did, each student's time), and a summary of the
-score distribution per part (``grading_summary/<hw>.png`` and ``.html``).
+score distribution per part (``grading_summary/<hw>.svg`` and ``.html``, from the template
+files ``templates/score_histograms.svg.j2`` and ``templates/grading_summary.html.j2``).
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime
-import html
 import json
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,8 +74,8 @@ def print_summary(app, spec, writer, run: RunResult, stream):
     if not rows:
         print("  (nothing flagged)", file=stream)
     if table:
-        png, page = write_summary(app, spec, parts, table, rows, run)
-        run.summary_png, run.summary_html = png, page
+        figure, page = write_summary(app, spec, parts, table, rows, run)
+        run.summary_figure, run.summary_html = figure, page
         print(f"\nScore distribution per part: {page}", file=stream)
 
 
@@ -107,95 +105,46 @@ def write_run(app, run: RunResult) -> Path:
     return path
 
 
-def _plotting():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def prepare_plotting() -> threading.Thread:
-    """Import matplotlib for :func:`write_summary` in a thread, now: the parallel command
-    calls this once its queue has no task left to start, so a core that would wait for the
-    last submissions imports it instead of the summary at the end. Join the thread before
-    writing the summary (two threads must not import at once)."""
-    thread = threading.Thread(target=_plotting, name="emcourse-summary-imports", daemon=True)
-    thread.start()
-    return thread
+def render(template: str, **context) -> str:
+    """The template file ``templates/<template>`` rendered with ``context``, escaped."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                      undefined=StrictUndefined)
+    return env.get_template(template).render(**context)
 
 
 def write_summary(app, spec, parts, table, rows, run):
-    """grading_summary/<hw>.png (a histogram per part) and <hw>.html (picture and tables)."""
-    plt = _plotting()
+    """grading_summary/<hw>.svg (a histogram per part, :mod:`.score_figure`) and <hw>.html
+    (the picture, statistics per part, the integrity report, the grades); returns both
+    paths."""
     import numpy as np
+
+    from .score_figure import render_svg
 
     hw = spec["name"]
     top = _max_points(spec)
     out = summary_dir(app)
     out.mkdir(parents=True, exist_ok=True)
     cols = parts + ["total"]
-    ncol = min(4, len(cols))
-    nrow = -(-len(cols) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.5 * nrow), squeeze=False)
-    for ax, part in zip(axes.flat, cols):
-        values = np.array([table[s].get(part) or 0 for s in table], dtype=float)
-        hi = top.get(part, 1) or 1
-        bins = np.linspace(0, hi, min(11, int(hi) + 1) if hi >= 1 else 2)
-        ax.hist(values, bins=bins, color="#c44e52" if part == "total" else "#4c72b0",
-                edgecolor="white")
-        ax.set_title(f"{part} (mean {values.mean():.1f}/{hi:g})", fontsize=9)
-        ax.set_xlim(0, hi)
-        ax.set_xlabel("points", fontsize=8)
-        ax.set_ylabel("students", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.yaxis.get_major_locator().set_params(integer=True)
-    for ax in list(axes.flat)[len(cols):]:
-        ax.axis("off")
-    fig.suptitle(f"{hw}: automatic points per part, {len(table)} submissions", fontsize=11)
-    fig.tight_layout()
-    png = out / f"{hw}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-
-    esc = html.escape
-    b64 = base64.b64encode(png.read_bytes()).decode("ascii")
-    head = "".join(f"<th>{esc(p)}<br><small>/{top.get(p, 0):g}</small></th>" for p in cols)
-    body = "".join(
-        "<tr><td>" + esc(s) + "</td>" + "".join(
-            f"<td>{(table[s].get(p) or 0):g}</td>" for p in cols) + "</tr>"
-        for s in sorted(table))
-    stats = "".join(
-        f"<tr><td>{esc(p)}</td><td>{np.mean(v):.2f}</td><td>{np.median(v):g}</td>"
-        f"<td>{np.mean(v >= top.get(p, 0) - 1e-9) * 100:.0f}%</td>"
-        f"<td>{np.mean(v <= 1e-9) * 100:.0f}%</td></tr>"
-        for p in cols for v in [np.array([table[s].get(p) or 0 for s in table], float)])
-    report = "".join(
-        f"<tr><td>{esc(r['student'])}</td><td>{esc(r['part'])}</td><td>{esc(r['reason'])}"
-        f"</td><td>{esc(r['detail'])}</td></tr>" for r in rows) or \
-        "<tr><td colspan=4>(nothing flagged)</td></tr>"
-    failed = "".join(f"<li>{esc(o.student)}: {esc(o.reason)}</li>" for o in run.failed)
+    svg = render_svg(hw, cols, top, table)
+    figure = out / f"{hw}.svg"
+    figure.write_text(svg, encoding="utf-8")
+    stats = []
+    for p in cols:
+        v = np.array([table[s].get(p) or 0 for s in table], float)
+        stats.append({"part": p, "mean": float(np.mean(v)), "median": float(np.median(v)),
+                      "full": float(np.mean(v >= top.get(p, 0) - 1e-9) * 100),
+                      "zero": float(np.mean(v <= 1e-9) * 100)})
+    grades = [{"student": s, "points": [table[s].get(p) or 0 for p in cols]}
+              for s in sorted(table)]
     page = out / f"{hw}.html"
-    page.write_text(f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{esc(hw)}: grading summary</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
-text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>{esc(hw)}: grading summary</h1>
-<p>{len(table)} graded submissions (automatic points; written answers wait for manual
-grading). This run: {len(run.graded)} graded in {run.seconds:.0f} s on {run.workers}
-worker(s), {len(run.skipped)} up to date, {len(run.failed)} failed.
-Written {datetime.datetime.now():%Y-%m-%d %H:%M}.</p>
-{f"<p><b>Could not be graded (0 points until regraded):</b></p><ul>{failed}</ul>" if failed
- else ""}
-<h2>Distribution of scores per part</h2>
-<img alt="histograms of the points per part" src="data:image/png;base64,{b64}">
-<h2>Per part</h2>
-<table><tr><th>part</th><th>mean</th><th>median</th><th>full marks</th><th>zero</th></tr>
-{stats}</table>
-<h2>Integrity report</h2>
-<table><tr><th>student</th><th>part</th><th>reason</th><th>detail</th></tr>{report}</table>
-<h2>Grades</h2>
-<table><tr><th>student</th>{head}</tr>{body}</table>
-</body></html>
-""")
-    return png, page
+    page.write_text(render(
+        "grading_summary.html.j2", assignment=hw, students=len(table), run=run,
+        failed=run.failed, written=f"{datetime.datetime.now():%Y-%m-%d %H:%M}",
+        figure=svg, stats=stats, rows=rows, columns=cols, top=top, grades=grades),
+        encoding="utf-8")
+    return figure, page
