@@ -24,7 +24,7 @@ from . import scoring
 from .cluster_start import wait_until_warm
 from .grading_writer import quiet_nbgrader
 from .leftovers import make_folder
-from .scratch_gradebook import _LOCK, ensure_path, template
+from .scratch_gradebook import _LOCK, ensure_path, fresh_scratch_gradebook
 from .watchdog import Watchdog
 
 
@@ -62,13 +62,12 @@ def _grade(task: dict) -> dict:
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
     try:
-        db = scratch / "gradebook.db"
-        shutil.copyfile(template(spec), db)
+        db_url = fresh_scratch_gradebook(spec)  # one file per process: one engine
         cfg = Config(pickle.loads(task["config"]))
         report = str(scratch / "integrity_report.csv")
         overrides = Config()
         overrides.CourseDirectory.root = str(scratch)
-        overrides.CourseDirectory.db_url = f"sqlite:///{db}"
+        overrides.CourseDirectory.db_url = db_url
         overrides.CourseDirectory.course_id = spec["course_id"]
         overrides.CourseDirectory.assignment_id = hw
         overrides.CourseDirectory.student_id = student
