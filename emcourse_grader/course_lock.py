@@ -30,6 +30,7 @@ the one lock.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import getpass
 import json
@@ -67,7 +68,13 @@ def _folder_fd(root: Path) -> int:
     real directory of this user's."""
     folder = root / DIRECTORY
     folder.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (NotADirectoryError, OSError) as exc:
+        if isinstance(exc, NotADirectoryError) or exc.errno == errno.ELOOP:
+            raise ValueError(f"root: {folder} is a link or a file; expected the course's "
+                             "private folder (a directory of mode 0700): remove it") from None
+        raise
     st = os.fstat(fd)
     if st.st_uid != os.geteuid():
         os.close(fd)
