@@ -39,6 +39,7 @@ import stat
 import threading
 import weakref
 from pathlib import Path
+from typing import Self
 
 DIRECTORY = ".emcourse"
 FILENAME = "writer.lock"
@@ -225,7 +226,7 @@ class Holding:
                 os.ftruncate(entry[0], 0)  # no stale record left behind
                 os.close(entry[0])  # closing drops the flock
 
-    def __enter__(self) -> Holding:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
