@@ -101,6 +101,9 @@ def main(argv=None) -> int:
     bad = [a for a in extra if not (a.startswith("--") and "." in a.split("=")[0])]
     if bad:
         ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    hold = _hold_course(args) if args.command == "grade" else None
+    if args.command == "grade" and hold is None:
+        return 1
     from . import cluster, course
 
     if args.command == "grade" and args.scheduler is None:
@@ -138,7 +141,25 @@ def main(argv=None) -> int:
                          summary=not args.no_summary, extra_args=extra)
     except KeyboardInterrupt:
         return 130
+    finally:
+        hold.release()
     return 1 if any(run.failed for run in runs) else 0
+
+
+def _hold_course(args):
+    """The course's writer lock for this whole ``grade`` run (emcourse_grader.course_lock),
+    taken before anything starts: its Holding, or None (the refusal printed) when another
+    grading command holds it."""
+    from .course_lock import CourseBusy, acquire
+
+    command = "python -m emcourse_grader grade " + " ".join(args.assignment)
+    if args.student:
+        command += " --student " + " ".join(args.student)
+    try:
+        return acquire(args.root, command)
+    except (CourseBusy, ValueError) as e:
+        print(f"grade: {e}", file=sys.stderr)
+        return None
 
 
 def _cluster_options(parser) -> None:

@@ -211,7 +211,15 @@ def _not_the_submissions(exc: BaseException) -> bool:
 class GuardedExporter(NotebookExporter):
     """nbgrader's notebook exporter (``c.Autograde.exporter_class``) that reads notebooks
     with :func:`read_notebook` and keeps a failure of the preprocessors to one submission
-    (see the module's docstring). Outside nbgrader's Autograde it behaves as its base."""
+    (see the module's docstring). Outside nbgrader's Autograde it behaves as its base.
+    Made by ``nbgrader autograde`` (before any submission is touched), it first takes the
+    course's writer lock (:func:`emcourse_grader.course_lock.hold_for_autograde`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .course_lock import hold_for_autograde
+
+        hold_for_autograde(self)
 
     def _phase(self):
         sanitizing = getattr(self.parent, "_sanitizing", None)

@@ -30,7 +30,8 @@ Crash-safety: the journal is written in transactions; a job is "done" only after
 gradebook write and its release, and every step is safe to redo (collect takes the same copy
 again, a copy graded already is not graded again, feedback and its release are replaced).
 Killed at any moment and started again, the service loses nothing and grades nothing twice
-that was finished. One service per course (a lock file).
+that was finished. One service per course, and no other grading command while it runs
+(the course's writer lock, :mod:`emcourse_grader.course_lock`).
 
 Plain process: it writes the instructor's page to ``serve/status.html`` in the course root
 after every step (the instructor's alone). On the hub it also serves the pages
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import logging
 import os
 import signal
@@ -49,6 +49,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..course_lock import CourseBusy
 from . import steps
 from .grading import Grader, Running, warm
 from .queue import FOLDER, JOURNAL, Journal
@@ -120,20 +121,25 @@ class Service:
 
     # -- life ----------------------------------------------------------------------------------
     def _take_lock(self) -> None:
-        self._lock = open(self.folder / "lock", "w")  # noqa: SIM115 - held for life
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"another grading service runs for {self.root} (it holds "
-                               f"{self.folder / 'lock'})") from None
+        """The course's writer lock (:mod:`emcourse_grader.course_lock`), for life: no other
+        service, ``grade`` or ``nbgrader autograde`` writes the course meanwhile."""
+        from ..course_lock import acquire
+
+        self._lock = acquire(self.root, "python -m emcourse_grader serve")
 
     def run(self, *, until_idle: bool = False, on_step=None) -> None:
         """Run until SIGTERM or SIGINT (or, with ``until_idle``, until nothing is left to
         do); ``on_step(self)`` after each step (the web pages' refresh)."""
+        self._take_lock()
+        try:
+            self._serve(until_idle, on_step)
+        finally:
+            self._lock.release()  # (the process's end drops it too, however it ends)
+
+    def _serve(self, until_idle, on_step) -> None:
         from .. import course as manifest
         from .watch import Watcher
 
-        self._take_lock()
         # Local Dask workers start outside the course: they find course.toml through this.
         os.environ[manifest.ENV] = str(self.root)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -464,7 +470,10 @@ def main(args) -> int:
                       [n for n in (args.instructors or "").split(",") if n],
                       assignments=list(service.policies))
         service.run(until_idle=args.until_idle)
-    except (RuntimeError, ValueError) as exc:  # another service runs; a bad manifest
+    except CourseBusy as exc:  # another service, grade or autograde writes the course
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+    except (RuntimeError, ValueError) as exc:  # a bad manifest
         print(f"serve: {exc}", file=sys.stderr)
         return 2
     return 0
