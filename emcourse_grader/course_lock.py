@@ -2,8 +2,7 @@
 
 A course has several writers of its gradebook, ``autograded/`` and ``integrity_report.csv``:
 the grading service (``python -m emcourse_grader serve``), the parallel command
-(``python -m emcourse_grader grade``) and nbgrader's serial ``nbgrader autograde`` (and the
-Formgrader's autograde button, the same converter). Two of them at once grade the same
+(``python -m emcourse_grader grade``) and nbgrader's serial ``nbgrader autograde``. Two of them at once grade the same
 submissions twice, write one SQLite gradebook together (nbgrader sets no busy timeout, so a
 write can fail with "database is locked") and move autograded folders under each other's
 feet. So each takes this lock first, and the second one is refused at once, with the holder
@@ -15,7 +14,10 @@ named (command, pid, user, since when) and what to do:
   before it touches any submission (:class:`emcourse_grader.guard.GuardedExporter`, i.e.
   ``c.Autograde.exporter_class``) calls :func:`hold_for_autograde`, until the process ends.
 
-Read-only commands (doctor, the Formgrader's pages, generate_feedback) take nothing.
+Read-only commands (doctor, the Formgrader's pages, generate_feedback) take nothing, and
+neither does the Formgrader's autograde button: it runs the converter inside the
+instructor's Jupyter server (its parent is nbgrader's ``NbGraderAPI``, not ``AutogradeApp``),
+where a hold tied to the converter's life would last until the garbage collector ran.
 
 The lock is the operating system's: :func:`fcntl.flock` on ``<course root>/.emcourse/
 writer.lock`` (a folder of mode 0700, the file 0600, the instructor's alone). The kernel
@@ -23,7 +25,7 @@ drops it when its holder ends, however it ends (SIGKILL included), so a crashed 
 never blocks the next one; the record in the file (one line of JSON, written by the holder)
 is only what the refusal shows, never what decides. A record left by a dead process in a
 file nobody locks blocks nothing. A process that holds the lock and takes it again for the
-same course (the grading command's own writer, a second autograde in one Formgrader) shares
+same course (the grading command's own writer, a second autograde in one process) shares
 the one lock.
 """
 
@@ -235,8 +237,8 @@ class Holding:
 
 def hold_for_autograde(exporter) -> None:
     """Called by the exporter of nbgrader's Autograde converter as it is made: when that
-    converter is run by nbgrader's ``autograde`` command (``AutogradeApp``: the command line
-    or the Formgrader's button), take the course's lock for as long as the exporter lives
+    converter is run by nbgrader's ``autograde`` command (``AutogradeApp``, the command line),
+    take the course's lock for as long as the exporter lives
     (the process, for the command line), before any submission is touched. A refusal is
     logged and raised as nbgrader's own error, so nbgrader stops at once with exit code 1.
     Converters made by the grader itself (its Dask workers in their scratch courses, its
