@@ -147,7 +147,8 @@ def main(argv=None) -> int:
 
 
 def _hold_course(args):
-    """The course's writer lock for this whole ``grade`` run (emcourse_grader.course_lock),
+    """The writer locks of its assignments for this whole ``grade`` run
+    (emcourse_grader.course_lock),
     taken before anything starts: its Holding, or None (the refusal printed) when another
     grading command holds it."""
     from .course_lock import CourseBusy, acquire
@@ -156,7 +157,7 @@ def _hold_course(args):
     if args.student:
         command += " --student " + " ".join(args.student)
     try:
-        return acquire(args.root, command)
+        return acquire(args.root, command, args.assignment)
     except (CourseBusy, ValueError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return None

@@ -1,15 +1,20 @@
-"""One grading writer per course at a time.
+"""One grading writer per assignment of a course at a time.
 
 A course has several writers of its gradebook, ``autograded/`` and ``integrity_report.csv``:
 the grading service (``python -m emcourse_grader serve``), the parallel command
 (``python -m emcourse_grader grade``) and nbgrader's serial ``nbgrader autograde``. Two of them at once grade the same
-submissions twice, write one SQLite gradebook together (nbgrader sets no busy timeout, so a
-write can fail with "database is locked") and move autograded folders under each other's
-feet. So each takes this lock first, and the second one is refused at once, with the holder
-named (command, pid, user, since when) and what to do:
+submissions twice, write one SQLite gradebook together and move autograded folders under each other's feet.
+So each takes the lock of every assignment it grades first, and a second one for the same
+assignment is refused at once, with the holder named (command, pid, user, since when) and
+what to do. Different assignments are graded side by side (the deployment's service gives
+hw2's feedback in a minute while the instructor grades hw1 with ``grade``): their writes to
+the one gradebook are short transactions, which SQLite serialises.
 
-* ``grade`` for its whole run (``emcourse_grader.__main__``, before anything starts);
-* the service for its life (:class:`emcourse_grader.serve.service.Service`);
+* ``grade`` for its whole run, each assignment it was given (``emcourse_grader.__main__``,
+  before anything starts);
+* the service for its life, each assignment it serves
+  (:class:`emcourse_grader.serve.service.Service`);
+
 * ``nbgrader autograde`` through the course's configuration: the exporter nbgrader makes
   before it touches any submission (:class:`emcourse_grader.guard.GuardedExporter`, i.e.
   ``c.Autograde.exporter_class``) calls :func:`hold_for_autograde`, until the process ends.
@@ -20,7 +25,7 @@ instructor's Jupyter server (its parent is nbgrader's ``NbGraderAPI``, not ``Aut
 where a hold tied to the converter's life would last until the garbage collector ran.
 
 The lock is the operating system's: :func:`fcntl.flock` on ``<course root>/.emcourse/
-writer.lock`` (a folder of mode 0700, the file 0600, the instructor's alone). The kernel
+writer-<assignment>.lock`` (a folder of mode 0700, the file 0600, the instructor's alone). The kernel
 drops it when its holder ends, however it ends (SIGKILL included), so a crashed command
 never blocks the next one; the record in the file (one line of JSON, written by the holder)
 is only what the refusal shows, never what decides. A record left by a dead process in a
@@ -37,6 +42,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import stat
 import threading
 import weakref
@@ -44,10 +50,11 @@ from pathlib import Path
 from typing import Self
 
 DIRECTORY = ".emcourse"
-FILENAME = "writer.lock"
 MAX_RECORD = 4096  # bytes of the record read back (the grader's own file, still bounded)
 
-# This process's holds: course root (real path) -> [fd, count].
+ASSIGNMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a name safe in a file name
+
+# This process's holds: (course root (real path), assignment) -> [fd, count].
 _held: dict[str, list] = {}
 _mutex = threading.Lock()
 
@@ -61,9 +68,17 @@ class CourseBusy(RuntimeError):
         self.holder = holder
 
 
-def path(root) -> Path:
-    """The lock file of the course root ``root``."""
-    return Path(root) / DIRECTORY / FILENAME
+def _checked(assignment) -> str:
+    if not isinstance(assignment, str) or not ASSIGNMENT.fullmatch(assignment) \
+            or ".." in assignment:
+        raise ValueError(f"assignments: expected assignment ids (letters, digits, '_', '.', "
+                         f"'-'), found {assignment!r}")
+    return assignment
+
+
+def path(root, assignment: str) -> Path:
+    """The lock file of ``assignment`` in the course root ``root``."""
+    return Path(root) / DIRECTORY / f"writer-{_checked(assignment)}.lock"
 
 
 def _folder_fd(root: Path) -> int:
@@ -88,17 +103,17 @@ def _folder_fd(root: Path) -> int:
     return fd
 
 
-def _open(root: Path) -> int:
+def _open(root: Path, assignment: str) -> int:
     folder = _folder_fd(root)
     try:
-        fd = os.open(FILENAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+        fd = os.open(path(root, assignment).name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=folder)
     finally:
         os.close(folder)
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise ValueError(f"root: {path(root)} is not a regular file")
+        raise ValueError(f"root: {path(root, assignment)} is not a regular file")
     return fd
 
 
@@ -124,8 +139,9 @@ def _alive(pid) -> bool:
     return True
 
 
-def describe(root, holder: dict) -> str:
-    """The refusal: who holds the course ``root`` (``holder``, its record) and what to do."""
+def describe(root, assignment: str, holder: dict) -> str:
+    """The refusal: who holds ``assignment`` of the course ``root`` (``holder``, its
+    record) and what to do."""
     command = holder.get("command") or "another grading command"
     pid = holder.get("pid")
     bits = [f"pid {pid}" if isinstance(pid, int) else "pid unknown"]
@@ -133,22 +149,25 @@ def describe(root, holder: dict) -> str:
         bits.append(f"user {holder['user']}")
     if holder.get("started"):
         bits.append(f"since {holder['started']}")
-    text = (f"the course {root} is being graded by `{command}` ({', '.join(bits)}): one "
-            "grading command at a time writes a course's gradebook and autograded/. ")
+    text = (f"{assignment} of the course {root} is being graded by `{command}` "
+            f"({', '.join(bits)}): one grading command at a time writes an assignment's "
+            "grades and autograded/. ")
     if isinstance(pid, int) and not _alive(pid):
         text += (f"Process {pid} is gone, but a process it started still holds the lock "
-                 f"(see `fuser -v {path(root)}`); stop that one, then run this again.")
+                 f"(see `fuser -v {path(root, assignment)}`); stop that one, then run this again.")
     elif "serve" in str(command):
-        text += ("The grading service grades new submissions itself; to grade by hand, stop "
-                 f"it first (kill {pid}) and run this again.")
+        text += (f"The grading service grades {assignment}'s new submissions itself; to "
+                 f"grade them by hand, stop it first (kill {pid}), or start it with "
+                 "--assignments naming the others, and run this again.")
     else:
         text += f"Wait for it to finish and run this again (or stop it: kill {pid})."
     return text
 
 
-def acquire(root, command: str) -> Holding:
-    """Take the writer lock of the course ``root`` for ``command`` (what the refusal will show
-    others, e.g. ``"python -m emcourse_grader grade hw1"``), at once or not at all.
+def acquire(root, command: str, assignments) -> Holding:
+    """Take the writer locks of ``assignments`` in the course ``root`` for ``command`` (what
+    the refusal will show others, e.g. ``"python -m emcourse_grader grade hw1"``), all at
+    once or none.
 
     Parameters
     ----------
@@ -156,6 +175,8 @@ def acquire(root, command: str) -> Holding:
         The course root.
     command : str
         The command line this process runs.
+    assignments : iterable of str
+        The assignment ids it writes (at least one).
 
     Returns
     -------
@@ -165,7 +186,7 @@ def acquire(root, command: str) -> Holding:
     Raises
     ------
     CourseBusy
-        Another process holds it; the message names it and says what to do.
+        Another process holds one of them; the message names it and says what to do.
     TypeError, ValueError
         A bad argument; ``.emcourse`` not this user's real folder.
     """
@@ -174,28 +195,45 @@ def acquire(root, command: str) -> Holding:
                         f"{type(root).__name__}")
     if not isinstance(command, str) or not command.strip():
         raise ValueError(f"command: expected the command line being run, found {command!r}")
+    if isinstance(assignments, str) or not hasattr(assignments, "__iter__"):
+        raise TypeError(f"assignments: expected a list of assignment ids, found "
+                        f"{type(assignments).__name__}")
+    names = sorted({_checked(a) for a in assignments})
+    if not names:
+        raise ValueError("assignments: expected at least one assignment id, found none")
     root = Path(os.path.realpath(root))
     if not root.is_dir():
         raise ValueError(f"root: {root} is not a directory; expected the course root")
-    key = str(root)
+    taken = []
+    try:
+        for name in names:
+            _take(root, name, command)
+            taken.append((str(root), name))
+    except BaseException:
+        Holding(taken).release()
+        raise
+    return Holding(taken)
+
+
+def _take(root: Path, assignment: str, command: str) -> None:
+    key = (str(root), assignment)
     with _mutex:
         if key in _held:
             _held[key][1] += 1
-            return Holding(key)
-        fd = _open(root)
+            return
+        fd = _open(root, assignment)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = read_record(fd)
             os.close(fd)
-            raise CourseBusy(describe(root, holder), holder) from None
+            raise CourseBusy(describe(root, assignment, holder), holder) from None
         record = {"command": command, "pid": os.getpid(), "user": _user(),
                   "started": datetime.datetime.now(datetime.UTC).strftime(
                       "%Y-%m-%d %H:%M:%S UTC")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         _held[key] = [fd, 1]
-    return Holding(key)
 
 
 def _user() -> str:
@@ -206,11 +244,12 @@ def _user() -> str:
 
 
 class Holding:
-    """This process's hold on one course's writer lock (:func:`acquire`); a context manager.
-    The lock goes when every hold of the process is released, or when the process ends."""
+    """This process's hold on writer locks of a course (:func:`acquire`); a context manager.
+    A lock goes when every hold of the process on it is released, or when the process
+    ends."""
 
-    def __init__(self, key: str):
-        self.key = key
+    def __init__(self, keys: list):
+        self.keys = list(keys)
         self.released = False
 
     def release(self) -> None:
@@ -219,14 +258,15 @@ class Holding:
             if self.released:
                 return
             self.released = True
-            entry = _held.get(self.key)
-            if entry is None:
-                return
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _held[self.key]
-                os.ftruncate(entry[0], 0)  # no stale record left behind
-                os.close(entry[0])  # closing drops the flock
+            for key in self.keys:
+                entry = _held.get(key)
+                if entry is None:
+                    continue
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _held[key]
+                    os.ftruncate(entry[0], 0)  # no stale record left behind
+                    os.close(entry[0])  # closing drops the flock
 
     def __enter__(self) -> Self:
         return self
@@ -235,15 +275,30 @@ class Holding:
         self.release()
 
 
+def autograde_assignments(root, assignment_id: str) -> list:
+    """The assignments ``nbgrader autograde <assignment_id>`` grades: the id itself, or for a
+    pattern (``"*"``, ``"hw[12]"``) the ids of the course's manifest that match it."""
+    import fnmatch
+
+    if not any(ch in assignment_id for ch in "*?["):
+        return [assignment_id] if assignment_id else []
+    from . import course
+
+    try:
+        ids = [a.id for a in course.load(root).assignments]
+    except Exception:  # noqa: BLE001 - no manifest: nbgrader will say what is missing
+        return []
+    return [i for i in ids if fnmatch.fnmatchcase(i, assignment_id)]
+
+
 def hold_for_autograde(exporter) -> None:
     """Called by the exporter of nbgrader's Autograde converter as it is made: when that
     converter is run by nbgrader's ``autograde`` command (``AutogradeApp``, the command line),
-    take the course's lock for as long as the exporter lives
-    (the process, for the command line), before any submission is touched. A refusal is
-    logged and raised as nbgrader's own error, so nbgrader stops at once with exit code 1.
-    Converters made by the grader itself (its Dask workers in their scratch courses, its
-    gradebook writer inside ``grade`` or ``serve``, which hold the lock already) take
-    nothing here."""
+    take the locks of the assignments it grades for as long as the exporter lives (the
+    process), before any submission is touched. A refusal is logged and raised as nbgrader's
+    own error, so nbgrader stops at once with exit code 1. Converters made by the grader
+    itself (its Dask workers in their scratch courses, its gradebook writer inside ``grade``
+    or ``serve``, which hold the locks already) take nothing here."""
     from nbgrader.apps.autogradeapp import AutogradeApp
     from nbgrader.converters.base import NbGraderException
 
@@ -251,9 +306,13 @@ def hold_for_autograde(exporter) -> None:
     if not isinstance(getattr(converter, "parent", None), AutogradeApp):
         return
     assignment = getattr(converter.coursedir, "assignment_id", "") or ""
+    names = autograde_assignments(converter.coursedir.root, assignment)
+    if not names:
+        return
     try:
-        hold = acquire(converter.coursedir.root, f"nbgrader autograde {assignment}".strip())
-    except CourseBusy as exc:
+        hold = acquire(converter.coursedir.root, f"nbgrader autograde {assignment}".strip(),
+                       names)
+    except (CourseBusy, ValueError) as exc:
         converter.log.error("%s", exc)
         raise NbGraderException(str(exc)) from None
     weakref.finalize(exporter, hold.release)

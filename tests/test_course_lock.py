@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from emcourse_grader import course as manifest
 from emcourse_grader import course_lock, custody
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ needs_bwrap = pytest.mark.skipif(
 HOLDER = """
 import sys, time
 from emcourse_grader.course_lock import acquire
-acquire(sys.argv[1], sys.argv[2])
+acquire(sys.argv[1], sys.argv[2], sys.argv[3:])
 print("held", flush=True)
 time.sleep(600)
 """
@@ -77,7 +78,7 @@ def _start(course, *argv):
 
 def _record(course) -> dict:
     try:
-        return json.loads(course_lock.path(course).read_text() or "{}")
+        return json.loads(course_lock.path(course, HW).read_text() or "{}")
     except FileNotFoundError:
         return {}
 
@@ -163,7 +164,7 @@ def test_the_holder_grades_undisturbed_and_lets_go(while_grade_holds, course):
     assert "ada: 90/100" in r["holder_out"], r["holder_out"][-3000:]
     assert (course / "autograded" / "ada" / HW / NB).is_file()
     assert _record(course) == {}  # released: the record is cleared
-    with course_lock.acquire(course, "the test"):  # and the course is free
+    with course_lock.acquire(course, "the test", [HW]):  # and the course is free
         pass
 
 
@@ -187,16 +188,16 @@ def test_grade_and_a_second_service_refuse_while_serve_runs(course, tmp_path):
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
     assert serve.returncode == 0
-    with course_lock.acquire(course, "the test"):
+    with course_lock.acquire(course, "the test", [HW]):
         pass
 
 
 def test_sigkill_frees_the_course_and_a_dead_record_blocks_nothing(course):
-    holder = _start(course, "-c", HOLDER, str(course), "a test holder")
+    holder = _start(course, "-c", HOLDER, str(course), "a test holder", HW)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(course_lock.CourseBusy) as busy:
-            course_lock.acquire(course, "the test")
+            course_lock.acquire(course, "the test", [HW])
         assert busy.value.holder["pid"] == holder.pid
         assert "`a test holder`" in str(busy.value)
     finally:
@@ -207,20 +208,20 @@ def test_sigkill_frees_the_course_and_a_dead_record_blocks_nothing(course):
     # The kernel dropped its flock: the real command takes the course.
     proc = _run(course, "nbgrader", "autograde", HW)  # ada's graded already: skipped
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    with course_lock.acquire(course, "the test") as hold:
+    with course_lock.acquire(course, "the test", [HW]) as hold:
         assert _record(course)["command"] == "the test"
         assert _record(course)["pid"] == os.getpid()
-        again = course_lock.acquire(course, "the same process")  # shares the one lock
+        again = course_lock.acquire(course, "the same process", [HW])  # shares the one lock
         again.release()
         assert _record(course)["command"] == "the test"
     assert hold.released and _record(course) == {}
 
 
 def test_the_lock_lives_in_the_private_folder(tmp_path):
-    with course_lock.acquire(tmp_path, "the test"):
+    with course_lock.acquire(tmp_path, "the test", ["hw1"]):
         folder = tmp_path / ".emcourse"
         assert (folder.stat().st_mode & 0o777) == 0o700
-        assert (course_lock.path(tmp_path).stat().st_mode & 0o777) == 0o600
+        assert (course_lock.path(tmp_path, "hw1").stat().st_mode & 0o777) == 0o600
 
 
 def test_the_record_is_read_within_bounds(tmp_path):
@@ -231,19 +232,53 @@ def test_the_record_is_read_within_bounds(tmp_path):
         assert course_lock.read_record(fd) == {}  # cut at MAX_RECORD: not JSON
     finally:
         os.close(fd)
-    text = course_lock.describe(tmp_path, {})
+    text = course_lock.describe(tmp_path, "hw1", {})
     assert "another grading command" in text and "pid unknown" in text
 
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="root: expected a path"):
-        course_lock.acquire(3, "grade")
+        course_lock.acquire(3, "grade", ["hw1"])
     with pytest.raises(ValueError, match="command: expected"):
-        course_lock.acquire(tmp_path, " ")
+        course_lock.acquire(tmp_path, " ", ["hw1"])
     with pytest.raises(ValueError, match="is not a directory"):
-        course_lock.acquire(tmp_path / "missing", "grade")
+        course_lock.acquire(tmp_path / "missing", "grade", ["hw1"])
+    with pytest.raises(TypeError, match="assignments: expected a list"):
+        course_lock.acquire(tmp_path, "grade", "hw1")
+    with pytest.raises(ValueError, match="assignments: expected at least one"):
+        course_lock.acquire(tmp_path, "grade", [])
+    for bad in ("../hw1", "hw/1", "", ".hidden", "a" * 101):
+        with pytest.raises(ValueError, match="assignments: expected assignment ids"):
+            course_lock.acquire(tmp_path, "grade", [bad])
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "course").mkdir()
     (tmp_path / "course" / ".emcourse").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="is a link or a file"):  # not followed
-        course_lock.acquire(tmp_path / "course", "grade")
+        course_lock.acquire(tmp_path / "course", "grade", ["hw1"])
+
+
+def test_other_assignments_are_graded_side_by_side(tmp_path):
+    """The deployment's service serves hw2 while the instructor grades hw1 with ``grade``:
+    each assignment has its own lock; taking several is all or nothing."""
+    holder = _start(tmp_path, "-c", HOLDER, str(tmp_path), "python -m emcourse_grader serve",
+                    "hw2")
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with course_lock.acquire(tmp_path, "grade hw1", ["hw1"]):
+            pass  # hw1 is free
+        with pytest.raises(course_lock.CourseBusy, match="hw2 of the course") as busy:
+            course_lock.acquire(tmp_path, "grade hw1 hw2", ["hw1", "hw2"])
+        assert busy.value.holder["pid"] == holder.pid and "--assignments" in str(busy.value)
+        with course_lock.acquire(tmp_path, "grade hw1", ["hw1"]):  # not kept by the refusal
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_autograde_patterns_name_the_manifests_assignments(course):
+    ids = [a.id for a in manifest.load(course).assignments]
+    assert course_lock.autograde_assignments(course, "*") == ids
+    assert course_lock.autograde_assignments(course, "hw1") == ["hw1"]
+    assert course_lock.autograde_assignments(course, "hw[1]") == ["hw1"]
+    assert course_lock.autograde_assignments(course, "nothing*") == []

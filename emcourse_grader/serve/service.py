@@ -30,8 +30,8 @@ Crash-safety: the journal is written in transactions; a job is "done" only after
 gradebook write and its release, and every step is safe to redo (collect takes the same copy
 again, a copy graded already is not graded again, feedback and its release are replaced).
 Killed at any moment and started again, the service loses nothing and grades nothing twice
-that was finished. One service per course, and no other grading command while it runs
-(the course's writer lock, :mod:`emcourse_grader.course_lock`).
+that was finished. No other service or grading command writes the assignments it serves
+while it runs (their writer locks, :mod:`emcourse_grader.course_lock`).
 
 Plain process: it writes the instructor's page to ``serve/status.html`` in the course root
 after every step (the instructor's alone). On the hub it also serves the pages
@@ -121,11 +121,13 @@ class Service:
 
     # -- life ----------------------------------------------------------------------------------
     def _take_lock(self) -> None:
-        """The course's writer lock (:mod:`emcourse_grader.course_lock`), for life: no other
-        service, ``grade`` or ``nbgrader autograde`` writes the course meanwhile."""
+        """The writer locks of the assignments it serves (:mod:`emcourse_grader.course_lock`),
+        for life: no other service, ``grade`` or ``nbgrader autograde`` writes them
+        meanwhile."""
         from ..course_lock import acquire
 
-        self._lock = acquire(self.root, "python -m emcourse_grader serve")
+        self._lock = acquire(self.root, "python -m emcourse_grader serve",
+                             sorted(self.policies))
 
     def run(self, *, until_idle: bool = False, on_step=None) -> None:
         """Run until SIGTERM or SIGINT (or, with ``until_idle``, until nothing is left to
