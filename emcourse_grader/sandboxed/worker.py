@@ -334,9 +334,15 @@ def main() -> None:
     shell = _shell()
     ns = shell.user_ns
     interrupt = _Interrupt()
+    # One request and its reply at a time on the channel: a call's threads may each ask for
+    # a course version at once (several starts of k-means in a thread pool); unlocked, their
+    # frames mixed and one took the other's reply, the two ends out of step for the rest of
+    # the notebook (tests/test_restart_boundary.py, "threads").
+    channel = threading.Lock()
 
     def answer(msg):
-        wire.send(wfd, msg)
+        with channel:
+            wire.send(wfd, msg)
 
     returned = {}  # name -> what the student's own version returned when last called
     # While a call runs: give the course's values the form of the student's own ("conform"),
@@ -348,11 +354,12 @@ def main() -> None:
             # too large a request fails here, in the caller: sent as an error frame, it
             # would answer the call that is running, and this recv take the grader's next
             # request for the callback's reply (the ends out of step for the notebook's rest)
-            wire.send(wfd, {"op": "callback", "name": name,
-                            "args": [wire.encode(a) for a in args],
-                            "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}},
-                      replace_oversized=False)
-            reply = wire.recv(rfd)
+            request = {"op": "callback", "name": name,
+                       "args": [wire.encode(a) for a in args],
+                       "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}}
+            with channel:
+                wire.send(wfd, request, replace_oversized=False)
+                reply = wire.recv(rfd)
             if reply.get("op") == "callback_result":
                 value = as_student_values(wire.decode(reply.get("value")), as_params)
                 if not forms["conform"]:
