@@ -11,14 +11,19 @@ purpose by an early cell, half a frame and then silence, a frame shorter than it
 and the student's own writes to file descriptors 1 and 2 in the middle of a callback. Beside
 them, honest code that the boundary must leave alone: a fit whose starts run in threads (each
 calling the lent assign and update at once), a ``signal.alarm`` time limit in a decorator,
-``multiprocessing.dummy`` and a real forked ``multiprocessing.Pool`` in a cell.
+a watchdog's ``SIGALRM`` whose handler raises mid-callback, ``multiprocessing.dummy``, a real
+forked ``multiprocessing.Pool`` in a cell and one whose children call the lent parts.
 
 Each notebook must end with: the attacked part at 0 with a reason the student can act on,
 every other part judged as usual, nothing of its sandboxes left (processes, cgroups, scratch
 directories and mounts), and an honest notebook graded next in the same process getting
-every point (the grader still in step). ``threads`` found a bug: the worker's stand-ins sent
-and read callbacks without a lock, so two threads calling them at once mixed their frames,
-and the channel was out of step for the rest of the notebook (fit and soft_assign at 0).
+every point (the grader still in step). Three honest twins found bugs, each of which put the
+channel out of step (fit at 0, and with ``threads`` and ``watchdog`` soft_assign too): the
+worker's stand-ins sent and read callbacks without a lock (``threads``: two threads' frames
+mixed; ``forked_pool``: so did the children's; both fixed) and in the main thread, where a
+signal handler's exception can stop an exchange halfway (``watchdog``: open, in
+:data:`KNOWN_BUGS`; exchanging in a thread of the worker's own fixes it, but that thread's
+malloc arena costs the sandbox 64 MB of its address space, which shifts the memory tests).
 ``restarts_used_up`` pins what an early cell that stops its process five times costs the
 honest parts after it.
 """
@@ -200,6 +205,47 @@ def time_limit(seconds):
         return limited
     return decorate
 ''', "fit": "fit = time_limit(5)(fit)\n", "soft_assign": "soft_assign = time_limit(5)(soft_assign)\n"}},
+    # a watchdog: fit's first attempt is given 5 ms by SIGALRM, whose handler raises (most
+    # likely while a callback's frame is on its way), and fit tries once more without it
+    "watchdog": {"edits": {"fit": '''
+import signal as _signal
+
+class _TooSlow(Exception):
+    pass
+
+def _too_slow(signum, frame):
+    raise _TooSlow
+
+_own_fit = fit
+def fit(X, init_centers, max_iter=100):
+    X = np.asarray(X, float)
+    old = _signal.signal(_signal.SIGALRM, _too_slow)
+    try:
+        try:
+            _signal.setitimer(_signal.ITIMER_REAL, 0.005)
+            return _own_fit(X, init_centers, max_iter)
+        finally:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+    except _TooSlow:
+        return _own_fit(X, init_centers, max_iter)
+    finally:
+        _signal.signal(_signal.SIGALRM, old)
+'''}},
+    # several starts of k-means in a forked multiprocessing pool: each child calls the lent
+    # assign and update itself
+    "forked_pool": {"edits": {"fit": '''
+import multiprocessing as _mp
+_own_fit = fit
+
+def _one_start(args):
+    return _own_fit(*args)
+
+def fit(X, init_centers, max_iter=100):
+    X = np.asarray(X, float)
+    with _mp.get_context("fork").Pool(3) as pool:
+        runs = pool.map(_one_start, [(X, np.asarray(init_centers, float), max_iter)] * 3)
+    return min(runs, key=lambda run: run[2][-1])
+'''}},
     # multiprocessing.dummy (threads) in soft_assign, a real forked Pool in a cell of its own
     "pools": {"edits": {"soft_assign": '''
 from multiprocessing.dummy import Pool as _ThreadPool
@@ -331,7 +377,15 @@ def test_an_attack_at_the_restart_boundary_costs_its_part_only(attack, tmp_path,
     _assert_graded(spec, nb, report, made, tmp_path)
 
 
-@pytest.mark.parametrize("variant", list(HONEST))
+KNOWN_BUGS = {
+    "watchdog": "a signal handler's exception in the middle of a callback's exchange leaves "
+                "half a frame on the channel: fit and soft_assign at 0 (the ends out of step)",
+}
+
+
+@pytest.mark.parametrize("variant", [
+    pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[v]))
+    if v in KNOWN_BUGS else v for v in HONEST])
 def test_honest_threads_signals_and_pools_get_every_point(variant, tmp_path, made):
     nb, report = _grade(HONEST[variant], tmp_path, variant)
     _assert_graded(HONEST[variant], nb, report, made, tmp_path)

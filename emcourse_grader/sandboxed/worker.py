@@ -30,6 +30,7 @@ and the grader bounds and sanitises the outputs again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -291,6 +292,56 @@ class _Interrupt:
             self._clock.notify()
 
 
+class _Channel:
+    """The worker's end of the channel to the grader: the answers, and the callbacks' requests
+    and replies, each request and its reply exchanged whole before anything else is sent.
+
+    A call's threads may each ask for a course version at once (several starts of k-means in
+    a thread pool), and so may the children the student's code forked (a ``multiprocessing``
+    pool of starts): unlocked, their frames mixed and one took another's reply, the two ends
+    out of step for the rest of the notebook (tests/test_restart_boundary.py: ``threads``,
+    ``forked_pool``). The worker's threads take turns by a lock, its forked children by a
+    record lock, which the kernel releases when its holder dies."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.rfd, self.wfd = rfd, wfd
+        self.pid = os.getpid()
+        self.lock = threading.Lock()  # the worker's threads; `shared`: its forked children
+        self.shared = os.memfd_create("emcourse-channel", os.MFD_CLOEXEC)
+
+    @contextlib.contextmanager
+    def _turn(self):
+        """The channel to this thread alone, among the worker's threads (in the worker) and
+        the processes forked from it."""
+        import fcntl
+
+        inside = os.getpid() == self.pid
+        if inside:
+            self.lock.acquire()
+        try:
+            fcntl.lockf(self.shared, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self.shared, fcntl.LOCK_UN)
+        finally:
+            if inside:
+                self.lock.release()
+
+    def ask(self, request: dict) -> dict:
+        """Send a callback's ``request`` and return the grader's reply. Too large a request
+        fails here, in the caller: sent as an error frame, it would answer the call that is
+        running, and the recv take the grader's next request for the callback's reply."""
+        with self._turn():
+            wire.send(self.wfd, request, replace_oversized=False)
+            return wire.recv(self.rfd)
+
+    def answer(self, msg: dict):
+        """Send the answer to the grader's request (never inside a callback's exchange)."""
+        with self._turn():
+            wire.send(self.wfd, msg)
+
+
 def _modules_sharing(ns: dict, names) -> list:
     """``(module namespace, name, the student's function)`` for every imported module whose
     global ``name`` is the very function the notebook's ``name`` is: a module the notebook
@@ -334,15 +385,8 @@ def main() -> None:
     shell = _shell()
     ns = shell.user_ns
     interrupt = _Interrupt()
-    # One request and its reply at a time on the channel: a call's threads may each ask for
-    # a course version at once (several starts of k-means in a thread pool); unlocked, their
-    # frames mixed and one took the other's reply, the two ends out of step for the rest of
-    # the notebook (tests/test_restart_boundary.py, "threads").
-    channel = threading.Lock()
-
-    def answer(msg):
-        with channel:
-            wire.send(wfd, msg)
+    channel = _Channel(rfd, wfd)
+    answer = channel.answer
 
     returned = {}  # name -> what the student's own version returned when last called
     # While a call runs: give the course's values the form of the student's own ("conform"),
@@ -351,15 +395,9 @@ def main() -> None:
 
     def callback(name):
         def course_version(*args, **kwargs):
-            # too large a request fails here, in the caller: sent as an error frame, it
-            # would answer the call that is running, and this recv take the grader's next
-            # request for the callback's reply (the ends out of step for the notebook's rest)
-            request = {"op": "callback", "name": name,
-                       "args": [wire.encode(a) for a in args],
-                       "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}}
-            with channel:
-                wire.send(wfd, request, replace_oversized=False)
-                reply = wire.recv(rfd)
+            reply = channel.ask({"op": "callback", "name": name,
+                                 "args": [wire.encode(a) for a in args],
+                                 "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}})
             if reply.get("op") == "callback_result":
                 value = as_student_values(wire.decode(reply.get("value")), as_params)
                 if not forms["conform"]:
