@@ -8,7 +8,8 @@ notebooks (hw1's solution with a few lines added) aim at the moments in between:
 killed while a callback's answer is on its way, a callback request written and the process
 gone before the reply, a cell that dies only when it is replayed, the restarts used up on
 purpose by an early cell, half a frame and then silence, a frame shorter than it announced,
-and the student's own writes to file descriptors 1 and 2 in the middle of a callback. Beside
+bytes written on the channel by a thread of the student's between callbacks, and the
+student's own writes to file descriptors 1 and 2 in the middle of a callback. Beside
 them, honest code that the boundary must leave alone: a fit whose starts run in threads (each
 calling the lent assign and update at once), a ``signal.alarm`` time limit in a decorator,
 a watchdog's ``SIGALRM`` whose handler raises mid-callback, ``multiprocessing.dummy``, a real
@@ -135,6 +136,19 @@ def fit(X, init_centers, max_iter=100):
     while True:
         assign(big, np.zeros((2, 2)))
 '''}, "fails": {"test_fit": r"fit did not return: the process exited"}},
+    # the student's own thread writes bytes on the channel itself (not through the worker's
+    # turns) while the main thread's callbacks go back and forth
+    "bytes_on_the_channel_mid_callback": {"edits": {"fit": ENDS + '''
+def fit(X, init_centers, max_iter=100):
+    X = np.asarray(X, float)
+    def _spray():
+        for _ in range(200):
+            _os.write(_OUT, b"\\xff" * 3)
+            _time.sleep(0.005)
+    _th.Thread(target=_spray, daemon=True).start()
+    while True:
+        update(X, np.zeros(len(X), int), 1)
+'''}, "fails": {"test_fit": r"fit did not return: (message too large|.*not valid JSON|.*UTF-8)"}},
     # half a length prefix, then nothing (through the interrupt too)
     "half_a_frame_then_silence": {"edits": {"fit": ENDS + '''
 def fit(X, init_centers, max_iter=100):
