@@ -76,6 +76,8 @@ class Worker:
         self.cells = []      # (index, source) that ran without killing the worker, in time
         self.failure = ""    # why the last cell did not answer
         self.restarts = 0
+        self.causes = []     # what was running at each restart ("cell 4", "fit, called...")
+        self._doing = ""     # what runs now, for the causes
         self.substitutes = {}
         self.callback_memory = callback_memory
         self.callback_max_numbers = callback_max_numbers
@@ -84,7 +86,7 @@ class Worker:
     # -- process ------------------------------------------------------------------------------
     def _spawn(self):
         if self.restarts > self.max_restarts:
-            raise WorkerGone("the worker was restarted too often")
+            raise WorkerGone(self._too_often())
         import subprocess
         self.scratch = sandbox.make_scratch(self.limits)
         self.box = sandbox.Sandboxed(
@@ -94,19 +96,35 @@ class Worker:
             env=_seed_font_cache(self.scratch, sandbox.HOME if self.sandboxed else None))
         self.wfd, self.rfd = self.box.proc.stdin.fileno(), self.box.proc.stdout.fileno()
         self._recv(self.startup_timeout)  # "ready"
+        doing = self._doing
         for index, source in list(self.cells):  # replayed: their outputs are had already
+            self._doing = f"cell {index} (run again)"
             try:
                 self._request(self._exec_msg(index, source, capture=False),
                               self._cell_limit())
             except WorkerGone:
                 self.cells = [(i, s) for i, s in self.cells if i != index]
                 self._restart()
+                self._doing = doing
                 return self._spawn()
+        self._doing = doing
 
     def _restart(self):
         """End the process after a failure; the next request starts a new one (counted)."""
         self._kill()
         self.restarts += 1
+        self.causes.append(self._doing or "a request of the grader's")
+
+    def _too_often(self) -> str:
+        """Why no more of the notebook runs once its restarts are used up: what ended the
+        process each time (the cells to fix), so that a part judged as 0 for it says where
+        the cause is."""
+        causes = list(dict.fromkeys(self.causes))
+        named = ", ".join(causes[:8]) + (", ..." if len(causes) > 8 else "")
+        return (f"the worker was restarted too often: {self.restarts} times, the most for one "
+                f"notebook is {self.max_restarts}; {named} stopped its process or ran on "
+                f"through an interrupt, and no more of this notebook's code is run (fix "
+                f"those, and this part is judged as usual)")
 
     def _kill(self):
         if self.box is None:
@@ -285,6 +303,10 @@ class Worker:
             self.on_flag("the notebook did not finish executing in time",
                          f"{self.budget:g} s for the whole notebook")
             return None
+        if self.restarts > self.max_restarts and self.box is None:  # not this cell's doing
+            self.failure = f"not run: {self._too_often()}"
+            return None
+        self._doing = f"cell {index}"
         try:
             answer = self.request(self._exec_msg(index, source), self._cell_limit())
         except WorkerGone as exc:
@@ -310,10 +332,12 @@ class Worker:
         return answer
 
     def lookup(self, names):
+        self._doing = "a test's look-up of your names"
         answer = self.request({"op": "lookup", "names": sorted(names)})
         return answer.get("names") or {}
 
     def call(self, name, args, kwargs):
+        self._doing = f"{str(name)[:100]}, called by a test"
         answer = self.request({"op": "call", "name": name, "args": [encode_arg(a) for a in args],
                                "kwargs": {k: encode_arg(v) for k, v in kwargs.items()},
                                "substitute": sorted(self.substitutes)})

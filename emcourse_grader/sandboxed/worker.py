@@ -30,6 +30,7 @@ and the grader bounds and sanitises the outputs again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -291,6 +292,119 @@ class _Interrupt:
             self._clock.notify()
 
 
+class _Channel:
+    """The worker's end of the channel to the grader: the answers, and the callbacks' requests
+    and replies, each request and its reply exchanged whole before anything else is sent.
+
+    A call's threads may each ask for a course version at once (several starts of k-means in
+    a thread pool), and so may the children the student's code forked (a ``multiprocessing``
+    pool of starts): unlocked, their frames mixed and one took another's reply, the two ends
+    out of step for the rest of the notebook (tests/test_restart_boundary.py: ``threads``,
+    ``forked_pool``). The worker's threads take turns by a lock, its forked children by a
+    record lock, which the kernel releases when its holder dies.
+
+    A signal handler of the student's runs in the main thread, between any two steps of an
+    exchange there, and may raise (a watchdog's ``SIGALRM``): half a frame sent or read, the
+    ends out of step (``watchdog``). While one is set, the main thread's exchanges are made by
+    a thread of the worker's own (started then: its memory arena costs the sandbox address
+    space), the handler's exception ends only the wait for the reply."""
+
+    def __init__(self, rfd: int, wfd: int, own_handlers=()):
+        self.rfd, self.wfd = rfd, wfd
+        self.pid = os.getpid()
+        self.lock = threading.Lock()  # the worker's threads; `shared`: its forked children
+        self.shared = os.memfd_create("emcourse-channel", os.MFD_CLOEXEC)
+        self.own_handlers = list(own_handlers) + [signal.default_int_handler]
+        self.requests = None  # to the exchanging thread, once started
+
+    @contextlib.contextmanager
+    def _turn(self):
+        """The channel to this thread alone, among the worker's threads (in the worker) and
+        the processes forked from it."""
+        import fcntl
+
+        inside = os.getpid() == self.pid
+        if inside:
+            self.lock.acquire()
+        try:
+            fcntl.lockf(self.shared, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self.shared, fcntl.LOCK_UN)
+        finally:
+            if inside:
+                self.lock.release()
+
+    def ask(self, request: dict) -> dict:
+        """Send a callback's ``request`` and return the grader's reply. Too large a request
+        fails here, in the caller: sent as an error frame, it would answer the call that is
+        running, and the recv take the grader's next request for the callback's reply."""
+        if threading.current_thread() is threading.main_thread() and \
+                os.getpid() == self.pid and self._handlers_set() and self._exchanger():
+            return self._ask_through_thread(request)
+        return self._exchange(request)
+
+    def _exchange(self, request: dict) -> dict:
+        with self._turn():
+            wire.send(self.wfd, request, replace_oversized=False)
+            return wire.recv(self.rfd)
+
+    def _handlers_set(self) -> bool:
+        """Has the student's code set a signal handler of its own (a Python function)?"""
+        for signum in signal.valid_signals():
+            try:
+                handler = signal.getsignal(signum)
+            except (ValueError, OSError):
+                continue
+            if callable(handler) and handler not in self.own_handlers:
+                return True
+        return False
+
+    def _exchanger(self) -> bool:
+        """The exchanging thread, started on first need; False if it cannot start (the
+        notebook's memory or thread stack size): the main thread exchanges itself then."""
+        if self.requests is None:
+            import queue
+
+            requests = queue.SimpleQueue()
+            try:
+                threading.Thread(target=self._serve, args=(requests,), name="callbacks",
+                                 daemon=True).start()
+            except RuntimeError:
+                return False
+            self.requests = requests
+        return True
+
+    def _serve(self, requests):
+        while True:
+            request, slot = requests.get()
+            try:
+                slot["reply"] = self._exchange(request)
+            except BaseException as exc:  # noqa: BLE001 - the caller's to raise
+                slot["error"] = exc
+            slot["done"].set()
+            del request, slot  # not held while the next is made (they may be large)
+
+    def _ask_through_thread(self, request: dict) -> dict:
+        slot = {"done": threading.Event()}
+        self.requests.put((request, slot))
+        del request
+        slot["done"].wait()
+        error = slot.pop("error", None)
+        if error is None:
+            return slot.pop("reply")
+        try:
+            raise error
+        finally:  # no cycle through this frame: what the error holds is freed with it
+            del error, slot
+
+    def answer(self, msg: dict):
+        """Send the answer to the grader's request (never inside a callback's exchange)."""
+        with self._turn():
+            wire.send(self.wfd, msg)
+
+
 def _modules_sharing(ns: dict, names) -> list:
     """``(module namespace, name, the student's function)`` for every imported module whose
     global ``name`` is the very function the notebook's ``name`` is: a module the notebook
@@ -334,9 +448,8 @@ def main() -> None:
     shell = _shell()
     ns = shell.user_ns
     interrupt = _Interrupt()
-
-    def answer(msg):
-        wire.send(wfd, msg)
+    channel = _Channel(rfd, wfd, own_handlers=[interrupt._handler])
+    answer = channel.answer
 
     returned = {}  # name -> what the student's own version returned when last called
     # While a call runs: give the course's values the form of the student's own ("conform"),
@@ -345,14 +458,9 @@ def main() -> None:
 
     def callback(name):
         def course_version(*args, **kwargs):
-            # too large a request fails here, in the caller: sent as an error frame, it
-            # would answer the call that is running, and this recv take the grader's next
-            # request for the callback's reply (the ends out of step for the notebook's rest)
-            wire.send(wfd, {"op": "callback", "name": name,
-                            "args": [wire.encode(a) for a in args],
-                            "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}},
-                      replace_oversized=False)
-            reply = wire.recv(rfd)
+            reply = channel.ask({"op": "callback", "name": name,
+                                 "args": [wire.encode(a) for a in args],
+                                 "kwargs": {k: wire.encode(v) for k, v in kwargs.items()}})
             if reply.get("op") == "callback_result":
                 value = as_student_values(wire.decode(reply.get("value")), as_params)
                 if not forms["conform"]:
