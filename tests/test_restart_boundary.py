@@ -32,16 +32,19 @@ honest parts after it.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from sandbox_helpers import needs_bwrap, trusted_grade
-
-from emcourse_grader import sandbox
+from sandbox_helpers import (
+    needs_bwrap,
+    part_verdicts,
+    record_sandboxes,
+    sandbox_leftovers,
+    trusted_grade,
+)
 
 pytestmark = needs_bwrap
 
@@ -301,57 +304,17 @@ def _notebook(spec: dict | None = None):
 
 
 def _verdicts(nb) -> dict:
-    """grade_id -> '' (passed) or the failure's message, for the four graded parts."""
-    out = {}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in PARTS:
-            out[gid] = " ".join(str(o.get("evalue", "")) for o in cell.outputs
-                                if o.get("output_type") == "error")
-    return out
+    return part_verdicts(nb, PARTS)
 
 
 @pytest.fixture
 def made(monkeypatch):
     """The uids and scratch directories of the sandboxes started during the test."""
-    seen = {"uids": set(), "scratch": set()}
-    init, make = sandbox.Sandboxed.__init__, sandbox.make_scratch
-
-    def recording_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        seen["uids"].add(self.uid)
-
-    def recording_make(*args, **kwargs):
-        path = make(*args, **kwargs)
-        seen["scratch"].add(str(path))
-        return path
-
-    monkeypatch.setattr(sandbox.Sandboxed, "__init__", recording_init)
-    monkeypatch.setattr(sandbox, "make_scratch", recording_make)
-    return seen
+    return record_sandboxes(monkeypatch)
 
 
 def _leftovers(made: dict) -> list[str]:
-    """What of the test's sandboxes is still there: processes of their uids, cgroups this
-    process made, their scratch directories and mounts."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if int(status.split("Uid:")[1].split()[0]) in made["uids"]:
-            found.append(f"process {pid}")
-    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        found += [os.path.join(root, d) for d in dirs
-                  if d.startswith(f"emcourse-{os.getpid()}-")]
-        if root.count("/") > 6:
-            dirs[:] = []
-    mounted = {line.split()[4] for line in
-               Path("/proc/self/mountinfo").read_text().splitlines()}
-    found += [f"scratch {p}" for p in made["scratch"] if os.path.exists(p)]
-    found += [f"mount {p}" for p in made["scratch"] & mounted]
-    return found
+    return sandbox_leftovers(made)
 
 
 def _grade(spec, tmp_path, name):
