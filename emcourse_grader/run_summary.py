@@ -110,11 +110,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def render(template: str, **context) -> str:
     """The template file ``templates/<template>`` rendered with ``context``, escaped."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from .rendering import render as render_file
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                      undefined=StrictUndefined)
-    return env.get_template(template).render(**context)
+    return render_file(TEMPLATES, template, **context)
 
 
 def write_summary(app, spec, parts, table, rows, run):

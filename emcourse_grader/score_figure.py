@@ -11,9 +11,11 @@ numbers as a table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 PANEL_W, PANEL_H = 260, 190           # one panel, in SVG user units (px)
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 40  # the plotting area's margins inside a panel
 BAR = "#3b5b92"                        # 7.0:1 against white
@@ -103,9 +105,9 @@ def panels(columns: list, top: dict, table: dict, ncol: int = 4) -> tuple[list, 
 
 def render_svg(assignment: str, columns: list, top: dict, table: dict) -> str:
     """The figure as an SVG document (``grading_summary/<hw>.svg``, inlined in the page)."""
-    from .run_summary import render
+    from .rendering import render
 
     figure, width, height = panels(columns, top, table)
-    return render("score_histograms.svg.j2", assignment=assignment, panels=figure,
+    return render(TEMPLATES, "score_histograms.svg.j2", assignment=assignment, panels=figure,
                   width=width, height=height, students=len(table), left=LEFT, top=TOP,
                   inner_w=PANEL_W - LEFT - RIGHT, inner_h=PANEL_H - TOP - BOTTOM)

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import collections
 import datetime
-import functools
 from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-@functools.lru_cache(maxsize=1)
-def _env():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                       undefined=StrictUndefined)
-
-
 def render(template: str, **context) -> str:
     """The template file ``templates/<template>`` rendered with ``context``, escaped."""
-    return _env().get_template(template).render(**context)
+    from ..rendering import render as render_file
+
+    return render_file(TEMPLATES, template, **context)
 
 
 def _utc(seconds: float | None) -> str:
