@@ -271,11 +271,15 @@ def start_forkserver() -> None:
     import multiprocessing
     from multiprocessing import forkserver
 
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_preload_list())
+    forkserver.ensure_running()
+
+
+def _preload_list() -> list:
+    """:data:`FORKSERVER_PRELOAD`, then the workers' warm-up modules, each once."""
     from .cluster_start import WARM_MODULES
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(
-        list(dict.fromkeys([*FORKSERVER_PRELOAD, *WARM_MODULES])))
-    forkserver.ensure_running()
+    return list(dict.fromkeys([*FORKSERVER_PRELOAD, *WARM_MODULES]))
 
 
 def _forkserver_preload() -> None:
@@ -289,10 +293,8 @@ def _forkserver_preload() -> None:
     :meth:`multiprocessing.context.ForkServerContext.set_forkserver_preload` replaces it."""
     from distributed.utils import get_mp_context
 
-    from .cluster_start import WARM_MODULES
-
     ctx = get_mp_context()  # Dask's list is set now, and only once per process
-    ctx.set_forkserver_preload(list(dict.fromkeys([*FORKSERVER_PRELOAD, *WARM_MODULES])))
+    ctx.set_forkserver_preload(_preload_list())
 
 
 @contextlib.contextmanager
